@@ -1,0 +1,38 @@
+"""The SQLAlchemy ``db`` object and the declarative base every model uses.
+
+This module imports nothing from the rest of the app, so models, the factory and
+``alembic/env.py`` can all import it without cycles.
+"""
+
+import sqlite3
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import orm
+
+# Every constraint gets a deterministic name, so autogenerate renders names that a
+# later revision can drop again (SQLite included, where unnamed constraints cannot
+# be dropped at all). See Alembic's "The Importance of Naming Constraints".
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(orm.DeclarativeBase):
+    """Declarative base whose metadata carries the naming convention."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def enforce_sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
+    """Turn on foreign key enforcement, which SQLite leaves off by default."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")

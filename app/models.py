@@ -1,0 +1,44 @@
+"""The application's models. Alembic autogenerate compares these with the database."""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from app.db import db
+
+
+def utc_now() -> datetime:
+    """The current UTC time as a naive datetime (MySQL's DATETIME keeps no zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class User(db.Model):
+    """Someone who can sign in and write posts."""
+
+    __tablename__ = "users"
+
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    username: orm.Mapped[str] = orm.mapped_column(sa.String(80), unique=True)
+    email: orm.Mapped[str] = orm.mapped_column(sa.String(120), unique=True)
+    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))
+
+    posts: orm.Mapped[list["Post"]] = orm.relationship(
+        back_populates="author", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Post(db.Model):
+    """A short text written by a user."""
+
+    __tablename__ = "posts"
+
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    user_id: orm.Mapped[int] = orm.mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    title: orm.Mapped[str] = orm.mapped_column(sa.String(200))
+    body: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    created_at: orm.Mapped[datetime] = orm.mapped_column(default=utc_now)
+
+    author: orm.Mapped[User] = orm.relationship(back_populates="posts")
