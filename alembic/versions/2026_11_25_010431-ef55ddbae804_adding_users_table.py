@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Apply this revision."""
+    """Create ``users``, with unique usernames and emails."""
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -31,5 +31,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert this revision, back to the shape the previous one left."""
+    """Drop ``users``."""
     op.drop_table("users")

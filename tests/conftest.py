@@ -1,0 +1,149 @@
+"""Fixtures: a fresh database for each configured backend, and helpers to migrate it.
+
+SQLite always runs. PostgreSQL runs when ``TEST_POSTGRESQL_URL`` is set, MariaDB or
+MySQL when ``TEST_MYSQL_URL`` is set: each is the URL of a server on which the tests
+create throw-away databases and drop them afterwards. A configured server that does
+not answer fails the tests; it is never skipped.
+"""
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from app.config import database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVER_URL_VARIABLES = {
+    "postgresql": "TEST_POSTGRESQL_URL",
+    "mysql": "TEST_MYSQL_URL",
+}
+
+
+def configured_backends() -> list[str]:
+    """SQLite, then every server backend whose URL variable is set."""
+    return ["sqlite"] + [
+        name for name, variable in SERVER_URL_VARIABLES.items() if os.environ.get(variable)
+    ]
+
+
+def alembic_config(connection: sa.Engine | sa.Connection | None = None) -> Config:
+    """The project's ``alembic.ini``, with a connection handed in when given."""
+    config = Config(ROOT / "alembic.ini")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def revisions() -> list:
+    """Every revision of the history, from the first one to head."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return list(reversed(list(script.walk_revisions())))
+
+
+@dataclass
+class Database:
+    """A fresh, empty database, and the Alembic commands that migrate it."""
+
+    url: sa.URL
+    engine: sa.Engine
+
+    @property
+    def backend(self) -> str:
+        """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+        return "mysql" if self.engine.dialect.name == "mariadb" else self.engine.dialect.name
+
+    def upgrade(self, revision: str = "head") -> None:
+        """``alembic upgrade <revision>``, with the engine handed in."""
+        command.upgrade(alembic_config(self.engine), revision)
+
+    def downgrade(self, revision: str) -> None:
+        """``alembic downgrade <revision>``, with the engine handed in."""
+        command.downgrade(alembic_config(self.engine), revision)
+
+    def current(self) -> str | None:
+        """The revision the database is stamped with."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def tables(self) -> set[str]:
+        """The names of the tables in the database."""
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def rows(self) -> dict[str, list[dict]]:
+        """Every row of every table but the version table, sorted, as plain dicts."""
+        metadata = sa.MetaData()
+        metadata.reflect(self.engine)
+        with self.engine.connect() as connection:
+            return {
+                table.name: [
+                    dict(row)
+                    for row in connection.execute(
+                        table.select().order_by(*table.primary_key.columns)
+                    ).mappings()
+                ]
+                for table in metadata.sorted_tables
+                if table.name != "alembic_version"
+            }
+
+
+def create_server_database(server_url: sa.URL) -> sa.URL:
+    """Create an empty database on the server and return its URL."""
+    name = f"alembic_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    finally:
+        admin.dispose()
+    return server_url.set(database=name)
+
+
+def drop_server_database(server_url: sa.URL, url: sa.URL) -> None:
+    """Drop a database made by ``create_server_database``."""
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {url.database}{force}")
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=configured_backends())
+def fresh_database_url(request, tmp_path):
+    """The URL of a fresh, empty database on each configured backend."""
+    if request.param == "sqlite":
+        yield sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
+        return
+    server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
+    url = create_server_database(server_url)
+    yield url
+    drop_server_database(server_url, url)
+
+
+def database_url_from(variable: str) -> sa.URL:
+    """The server URL in an environment variable, with this project's driver."""
+    return database_url(os.environ[variable])
+
+
+@pytest.fixture
+def database(fresh_database_url):
+    """A fresh, empty database on each configured backend, with its engine."""
+    engine = sa.create_engine(fresh_database_url)
+    yield Database(fresh_database_url, engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def history() -> list:
+    """The revisions of the project, from the first to head."""
+    return revisions()

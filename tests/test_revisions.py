@@ -1,0 +1,81 @@
+"""The revision history: its graph, and every revision up, down and up again."""
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from app.db import db
+from conftest import ROOT, alembic_config
+
+
+def test_history_has_one_head_and_one_base(history):
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    assert len(script.get_bases()) == 1
+    assert history[0].down_revision is None
+
+
+def test_history_is_a_chain_without_gaps(history):
+    ids = [revision.revision for revision in history]
+    for parent, child in zip(history, history[1:], strict=False):
+        assert child.down_revision == parent.revision
+    files = sorted((ROOT / "alembic" / "versions").glob("*.py"))
+    assert len(files) == len(set(ids)) == len(ids)
+
+
+def test_revision_files_sort_in_history_order(history):
+    files = sorted(p.name for p in (ROOT / "alembic" / "versions").glob("*.py"))
+    assert [name.split("-")[1].split("_")[0] for name in files] == [
+        revision.revision for revision in history
+    ]
+
+
+def test_head_matches_the_models(database):
+    database.upgrade("head")
+    with database.engine.connect() as connection:
+        diffs = compare_metadata(
+            MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            ),
+            db.metadata,
+        )
+    assert diffs == []
+    command.check(alembic_config(database.engine))
+
+
+def test_check_refuses_a_database_behind_head(database, history):
+    database.upgrade(history[-2].revision)
+    with pytest.raises(CommandError, match="Target database is not up to date"):
+        command.check(alembic_config(database.engine))
+
+
+def test_stairway_up_down_up(database, history):
+    for revision in history:
+        parent = revision.down_revision or "base"
+        database.upgrade(revision.revision)
+        assert database.current() == revision.revision
+        database.downgrade(parent)
+        assert database.current() == (revision.down_revision)
+        database.upgrade(revision.revision)
+        assert database.current() == revision.revision
+
+
+def test_downgrade_to_base_leaves_only_the_version_table(database):
+    database.upgrade("head")
+    assert database.tables() == {"alembic_version", "users", "posts"}
+    database.downgrade("base")
+    assert database.tables() == {"alembic_version"}
+    assert database.current() is None
+    if database.backend == "postgresql":
+        assert sa.inspect(database.engine).get_sequence_names() == []
+
+
+def test_a_handed_in_connection_is_used_and_left_to_the_caller(database, history):
+    with database.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+    assert database.current() == history[-1].revision
+    assert {"users", "posts"} <= database.tables()
