@@ -31,7 +31,9 @@ SERVER_URL_VARIABLES = {
 def configured_backends() -> list[str]:
     """SQLite, then every server backend whose URL variable is set."""
     return ["sqlite"] + [
-        name for name, variable in SERVER_URL_VARIABLES.items() if os.environ.get(variable)
+        name
+        for name, variable in SERVER_URL_VARIABLES.items()
+        if os.environ.get(variable)
     ]
 
 
@@ -59,7 +61,11 @@ class Database:
     @property
     def backend(self) -> str:
         """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
-        return "mysql" if self.engine.dialect.name == "mariadb" else self.engine.dialect.name
+        return (
+            "mysql"
+            if self.engine.dialect.name == "mariadb"
+            else self.engine.dialect.name
+        )
 
     def upgrade(self, revision: str = "head") -> None:
         """``alembic upgrade <revision>``, with the engine handed in."""

@@ -1,9 +1,8 @@
-"""Data preservation: rows written before a revision survive its upgrade and downgrade."""
+"""Data preservation: rows written before a revision outlive its up and down."""
 
 from datetime import datetime
 
 import sqlalchemy as sa
-
 from conftest import Database
 
 
@@ -65,9 +64,7 @@ def test_every_revision_keeps_existing_rows(database, history):
 
 
 def test_display_name_is_backfilled_from_username(database, history):
-    display_name_revision = next(
-        r for r in history if "display name" in r.doc.lower()
-    )
+    display_name_revision = next(r for r in history if "display name" in r.doc.lower())
     database.upgrade(display_name_revision.down_revision)
     insert_sample_rows(database, per_table=5)
     usernames = [row["username"] for row in database.rows()["users"]]
@@ -77,7 +74,8 @@ def test_display_name_is_backfilled_from_username(database, history):
     users = database.rows()["users"]
     assert [row["display_name"] for row in users] == usernames
     column = next(
-        c for c in sa.inspect(database.engine).get_columns("users")
+        c
+        for c in sa.inspect(database.engine).get_columns("users")
         if c["name"] == "display_name"
     )
     assert column["nullable"] is False
@@ -86,9 +84,7 @@ def test_display_name_is_backfilled_from_username(database, history):
 def test_posts_survive_the_users_table_being_rebuilt(database, history):
     """On SQLite batch mode copies, drops and renames ``users``: with foreign keys
     enforced the drop would take every post with it (ON DELETE CASCADE)."""
-    display_name_revision = next(
-        r for r in history if "display name" in r.doc.lower()
-    )
+    display_name_revision = next(r for r in history if "display name" in r.doc.lower())
     database.upgrade(display_name_revision.down_revision)
     insert_sample_rows(database)
     posts = database.rows()["posts"]

@@ -1,0 +1,114 @@
+"""``alembic revision --autogenerate`` in a temporary copy of the project, through the
+real command line: no model change writes no file, a model change writes one clean
+revision that applies and leaves ``alembic check`` clean."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+# Each change is an edit to app/models.py: (the text to find, what to put instead).
+MODEL_CHANGES = {
+    "new column": (
+        "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n",
+        "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
+        "    bio: orm.Mapped[str | None] = orm.mapped_column(sa.Text)\n",
+    ),
+    "changed type": (
+        "title: orm.Mapped[str] = orm.mapped_column(sa.String(200))",
+        "title: orm.Mapped[str] = orm.mapped_column(sa.String(300))",
+    ),
+    "new index": (
+        "orm.mapped_column(default=utc_now)",
+        "orm.mapped_column(default=utc_now, index=True)",
+    ),
+    "new foreign key": (
+        "    title: orm.Mapped[str]",
+        "    reviewer_id: orm.Mapped[int | None] = orm.mapped_column(\n"
+        '        sa.ForeignKey("users.id")\n'
+        "    )\n"
+        "    title: orm.Mapped[str]",
+    ),
+}
+
+
+@pytest.fixture
+def project(tmp_path, fresh_database_url):
+    """A copy of the project, its database migrated to head, and a way to run
+    ``alembic`` in it."""
+    for name in ("app", "alembic"):
+        shutil.copytree(
+            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for name in ("alembic.ini", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": fresh_database_url.render_as_string(hide_password=False),
+    }
+
+    def alembic(*args: str) -> subprocess.CompletedProcess:
+        """Run ``alembic <args>`` in the copy, as a user would."""
+        return subprocess.run(
+            [sys.executable, "-m", "alembic", *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert alembic("upgrade", "head").returncode == 0
+    return tmp_path, alembic
+
+
+def revision_files(path: Path) -> set[Path]:
+    """The revision files of the copy."""
+    return set((path / "alembic" / "versions").glob("*.py"))
+
+
+def test_no_model_change_writes_no_revision(project):
+    path, alembic = project
+    files = revision_files(path)
+
+    result = alembic("revision", "--autogenerate", "-m", "nothing changed")
+
+    assert result.returncode == 0, result.stderr
+    assert "No changes in schema detected" in result.stderr
+    assert revision_files(path) == files
+
+
+@pytest.mark.parametrize("change", MODEL_CHANGES)
+def test_model_change_writes_one_clean_revision(project, change):
+    path, alembic = project
+    models = path / "app" / "models.py"
+    find, replace = MODEL_CHANGES[change]
+    assert find in models.read_text()
+    models.write_text(models.read_text().replace(find, replace, 1))
+    files = revision_files(path)
+
+    result = alembic("revision", "--autogenerate", "-m", f"model change: {change}")
+
+    assert result.returncode == 0, result.stderr
+    [new_file] = revision_files(path) - files
+    ruff = [sys.executable, "-m", "ruff"]
+    lint = subprocess.run(
+        [*ruff, "check", new_file], cwd=path, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout
+    style = subprocess.run(
+        [*ruff, "format", "--check", new_file], cwd=path, capture_output=True, text=True
+    )
+    assert style.returncode == 0, style.stdout
+
+    upgrade = alembic("upgrade", "head")
+    assert upgrade.returncode == 0, upgrade.stderr
+    check = alembic("check")
+    assert check.returncode == 0, check.stderr
+    assert "No new upgrade operations detected." in check.stdout
+    downgrade = alembic("downgrade", "-1")
+    assert downgrade.returncode == 0, downgrade.stderr
