@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
 
 # Each change is an edit to app/models.py: (the text to find, what to put instead).

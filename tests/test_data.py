@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+
 from conftest import Database
 
 

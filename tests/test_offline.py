@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import alembic_config
 
 from app.db import db
+from conftest import alembic_config
 
 # Offline mode connects to nothing: a URL only chooses the dialect.
 DIALECT_URLS = {

@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from conftest import ROOT, alembic_config
 
 from app.db import db
+from conftest import ROOT, alembic_config
 
 
 def test_history_has_one_head_and_one_base(history):
