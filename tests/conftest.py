@@ -18,7 +18,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from app import create_app
 from app.config import database_url
+from app.db import db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,6 +149,16 @@ def database(fresh_database_url):
     engine = sa.create_engine(fresh_database_url)
     yield Database(fresh_database_url, engine)
     engine.dispose()
+
+
+@pytest.fixture
+def app(database):
+    """The Flask app on a fresh database migrated to head by Alembic."""
+    database.upgrade("head")
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database.url})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")

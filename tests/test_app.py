@@ -63,13 +63,10 @@ def test_user_model_is_the_seeds():
     assert not columns["email"].nullable and columns["email"].unique
 
 
-def test_foreign_keys_are_enforced_on_every_database(database):
-    database.upgrade("head")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database.url})
+def test_foreign_keys_are_enforced_on_every_database(app):
     with app.app_context():
         db.session.add(Post(user_id=12345, title="orphan", body="no such user"))
         with pytest.raises(sa.exc.IntegrityError):
             db.session.commit()
         db.session.rollback()
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 0
-        db.engine.dispose()
