@@ -7,7 +7,11 @@ not answer fails the tests; it is never skipped.
 """
 
 import os
+import shutil
+import subprocess
+import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +55,41 @@ def revisions() -> list:
     """Every revision of the history, from the first one to head."""
     script = ScriptDirectory.from_config(alembic_config())
     return list(reversed(list(script.walk_revisions())))
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy what ``alembic`` needs (app/, alembic/, alembic.ini, pyproject.toml) into
+    ``destination``, for tests that change models or revisions."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in ("app", "alembic"):
+        shutil.copytree(ROOT / name, destination / name, ignore=ignore)
+    for name in ("alembic.ini", "pyproject.toml"):
+        shutil.copy(ROOT / name, destination / name)
+    return destination
+
+
+def alembic_runner(
+    cwd: Path, url: sa.URL
+) -> Callable[..., subprocess.CompletedProcess]:
+    """A function running the real ``alembic`` command line in ``cwd``, configured by
+    ``DATABASE_URL`` alone, as a user runs it."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+    }
+
+    def alembic(*args: str) -> subprocess.CompletedProcess:
+        """Run ``alembic <args>`` and capture its exit code, stdout and stderr."""
+        return subprocess.run(
+            [sys.executable, "-m", "alembic", *args],
+            cwd=cwd,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return alembic
 
 
 @dataclass

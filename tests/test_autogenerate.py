@@ -2,15 +2,13 @@
 real command line: no model change writes no file, a model change writes one clean
 revision that applies and leaves ``alembic check`` clean."""
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import alembic_runner, copy_project
 
 # Each change is an edit to app/models.py: (the text to find, what to put instead).
 MODEL_CHANGES = {
@@ -41,28 +39,8 @@ MODEL_CHANGES = {
 def project(tmp_path, fresh_database_url):
     """A copy of the project, its database migrated to head, and a way to run
     ``alembic`` in it."""
-    for name in ("app", "alembic"):
-        shutil.copytree(
-            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    for name in ("alembic.ini", "pyproject.toml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    environment = {
-        **os.environ,
-        "DATABASE_URL": fresh_database_url.render_as_string(hide_password=False),
-    }
-
-    def alembic(*args: str) -> subprocess.CompletedProcess:
-        """Run ``alembic <args>`` in the copy, as a user would."""
-        return subprocess.run(
-            [sys.executable, "-m", "alembic", *args],
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
+    copy_project(tmp_path)
+    alembic = alembic_runner(tmp_path, fresh_database_url)
     assert alembic("upgrade", "head").returncode == 0
     return tmp_path, alembic
 

@@ -1,34 +1,15 @@
 """The ``alembic`` command line as users run it, from the project root, configured by
 ``DATABASE_URL`` alone."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, alembic_runner
 
 
 @pytest.fixture
 def alembic(fresh_database_url):
     """Run ``alembic <args>`` in the project root against a fresh database."""
-    environment = {
-        **os.environ,
-        "DATABASE_URL": fresh_database_url.render_as_string(hide_password=False),
-    }
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "alembic", *args],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    return run
+    return alembic_runner(ROOT, fresh_database_url)
 
 
 def test_upgrade_current_check_downgrade(alembic, history):
