@@ -50,6 +50,7 @@ def upgrade() -> None:
     )
 
     with op.batch_alter_table("users", copy_from=users) as batch_op:
+        # review: allow set-not-null - backfilled above; a short scan of a small table
         batch_op.alter_column(
             "display_name", existing_type=sa.String(80), nullable=False
         )

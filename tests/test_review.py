@@ -1,0 +1,431 @@
+"""``migration-review``: the safety linter on a fixture revision per rule, and the
+report on temporary git repositories (clean, risky, two heads, stale parent, bad
+base), its exit codes and formats."""
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from tools import lint, review
+from tools.revision_source import RevisionSource
+
+FIXTURE_REVISION = '''\
+"""Fixture revision
+
+Revision ID: {revision}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down_revision}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+# One upgrade (and downgrade) per rule that breaks it; the first upgrade line is the
+# op the finding is about.
+RISKY_REVISIONS = {
+    "drop-table": ['op.drop_table("posts")'],
+    "drop-column": ['op.drop_column("users", "email")'],
+    "drop-and-add": [
+        'op.drop_column("users", "display_name")\n'
+        'op.add_column("users", sa.Column("nickname", sa.String(80)))',
+        'op.drop_column("users", "nickname")\n'
+        'op.add_column("users", sa.Column("display_name", sa.String(length=80)))',
+    ],
+    "alter-column-type": [
+        'op.alter_column("users", "username", existing_type=sa.String(80), '
+        "type_=sa.String(40))"
+    ],
+    "add-not-null-column": [
+        'op.add_column("users", sa.Column("age", sa.Integer(), nullable=False))'
+    ],
+    "set-not-null": [
+        'with op.batch_alter_table("posts") as batch_op:\n'
+        '    batch_op.alter_column("title", existing_type=sa.String(200), '
+        "nullable=False)"
+    ],
+    "create-index-concurrently": ['op.create_index("ix_users_email", "users", ["e"])'],
+    "unique-constraint": [
+        'op.create_unique_constraint("uq_posts_title", "posts", ["title"])'
+    ],
+    "foreign-key-not-valid": [
+        'op.create_foreign_key("fk_p", "posts", "users", ["user_id"], ["id"])'
+    ],
+    "raw-sql": ['op.execute("UPDATE users SET email = lower(email)")'],
+    "empty-downgrade": ['op.add_column("users", sa.Column("bio", sa.Text()))'],
+}
+
+SAFE_REVISIONS = {
+    "index built concurrently": [
+        "with op.get_context().autocommit_block():\n"
+        '    op.create_index("ix_u", "users", ["email"], postgresql_concurrently=True)',
+        'op.drop_index("ix_u", table_name="users")',
+    ],
+    "widened string": [
+        'op.alter_column("users", "username", existing_type=sa.String(80), '
+        "type_=sa.String(120))",
+        'op.alter_column("users", "username", type_=sa.String(80))',
+    ],
+    "nullable column": [
+        'op.add_column("users", sa.Column("bio", sa.Text(), nullable=True))',
+        'op.drop_column("users", "bio")',
+    ],
+    "NOT NULL column with a server default": [
+        'op.add_column("users", sa.Column("n", sa.Integer(), nullable=False, '
+        'server_default="0"))',
+        'op.drop_column("users", "n")',
+    ],
+    "foreign key NOT VALID": [
+        'op.create_foreign_key("fk_p", "posts", "users", ["user_id"], ["id"], '
+        "postgresql_not_valid=True)",
+        'op.drop_constraint("fk_p", "posts")',
+    ],
+    "unique constraint and index on a new table": [
+        'op.create_table("tags", sa.Column("name", sa.String(20), nullable=False))\n'
+        'op.create_unique_constraint("uq_tags_name", "tags", ["name"])\n'
+        'op.create_index("ix_tags_name", "tags", ["name"])',
+        'op.drop_table("tags")',
+    ],
+    "data step as a Core expression": [
+        'op.add_column("users", sa.Column("login", sa.String(80)))\n'
+        'users = sa.table("users", sa.column("login"), sa.column("email"))\n'
+        "op.execute(users.update().values(login=sa.func.lower(users.c.email)))",
+        'op.drop_column("users", "login")',
+    ],
+    "empty baseline": ['"""Nothing."""', '"""Nothing."""'],
+}
+
+
+def fixture_source(
+    tmp_path, upgrade: str, downgrade: str = "pass", acknowledge: str = ""
+) -> RevisionSource:
+    """A fixture revision file, parsed; ``acknowledge`` goes above the first op."""
+    body = (acknowledge + "\n" if acknowledge else "") + upgrade
+    text = FIXTURE_REVISION.format(
+        revision="aaaa00000001",
+        down_revision="bb4b390c7d31",
+        upgrade=textwrap.indent(body, "    "),
+        downgrade=textwrap.indent(downgrade, "    "),
+    )
+    path = tmp_path / "2026_12_01_000000-aaaa00000001_fixture.py"
+    path.write_text(text)
+    return RevisionSource.parse(path)
+
+
+def findings_of(source: RevisionSource) -> list[lint.Finding]:
+    """The linter's findings, with their acknowledgements."""
+    return review.acknowledge(source, lint.lint(source))
+
+
+@pytest.mark.parametrize("rule", RISKY_REVISIONS)
+def test_each_rule_finds_its_op(tmp_path, rule):
+    source = fixture_source(tmp_path, *RISKY_REVISIONS[rule][:2])
+    found = [item for item in findings_of(source) if item.rule == rule]
+    assert len(found) == 1
+    assert found[0].acknowledged is None
+    assert found[0].why and found[0].instead
+    if rule != "empty-downgrade":
+        first_op = source.upgrade_ops()[0]
+        assert (found[0].line, found[0].op) == (first_op.line, first_op.text)
+
+
+@pytest.mark.parametrize("rule", [r for r in RISKY_REVISIONS if r != "empty-downgrade"])
+def test_each_rule_is_acknowledged_by_a_comment_above_the_op(tmp_path, rule):
+    comment = f"# review: allow {rule} - fixture reason"
+    source = fixture_source(tmp_path, *RISKY_REVISIONS[rule][:2], acknowledge=comment)
+    found = [item for item in findings_of(source) if item.rule == rule]
+    assert found[0].acknowledged is not None
+    assert found[0].acknowledged.reason == "fixture reason"
+
+
+def test_empty_downgrade_is_acknowledged_in_its_body(tmp_path):
+    (upgrade,) = RISKY_REVISIONS["empty-downgrade"]
+    downgrade = "# review: allow empty-downgrade - fixture reason\npass"
+    source = fixture_source(tmp_path, upgrade, downgrade)
+    (found,) = findings_of(source)
+    assert found.rule == "empty-downgrade"
+    assert found.acknowledged.reason == "fixture reason"
+
+
+@pytest.mark.parametrize("case", SAFE_REVISIONS)
+def test_safe_revisions_have_no_finding(tmp_path, case):
+    source = fixture_source(tmp_path, *SAFE_REVISIONS[case])
+    assert findings_of(source) == []
+
+
+def test_concurrent_index_outside_an_autocommit_block_is_found(tmp_path):
+    upgrade = 'op.create_index("ix", "users", ["email"], postgresql_concurrently=True)'
+    (found,) = findings_of(fixture_source(tmp_path, upgrade, "pass\n" + upgrade))
+    assert found.rule == "create-index-concurrently"
+    assert "transaction" in found.why
+
+
+def test_acknowledgement_needs_a_reason_and_the_right_rule(tmp_path):
+    source = fixture_source(
+        tmp_path,
+        'op.drop_table("posts")',
+        'op.create_table("posts", sa.Column("id", sa.Integer(), primary_key=True))',
+        acknowledge="# review: allow drop-table\n# review: allow drop-colum - typo",
+    )
+    (found,) = findings_of(source)
+    assert found.acknowledged is None
+    notes = review.acknowledgement_notes(source)
+    assert any("without a reason" in note for note in notes)
+    assert any("drop-colum` matches no finding" in note for note in notes)
+
+
+# --- the report on temporary git repositories -------------------------------------
+
+PROJECT_FILES = ["app", "alembic", "alembic.ini", "pyproject.toml"]
+HEAD = "bb4b390c7d31"
+
+ADD_BIO = (
+    'op.add_column("users", sa.Column("bio", sa.Text(), nullable=True))',
+    'op.drop_column("users", "bio")',
+)
+DROP_EMAIL = (
+    'op.drop_column("users", "email")',
+    'op.add_column("users", sa.Column("email", sa.String(120), nullable=True))',
+)
+
+
+@pytest.fixture
+def repository(tmp_path, monkeypatch):
+    """A git repository holding a copy of the project, committed on ``main``."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(source, project / name, ignore=ignore)
+        else:
+            shutil.copy(source, project / name)
+    for variable in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{variable}_NAME", "Review Test")
+        monkeypatch.setenv(f"GIT_{variable}_EMAIL", "review@example.com")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.chdir(project)
+    git(project, "init", "--quiet", "--initial-branch=main")
+    commit(project, "The project")
+    git(project, "checkout", "--quiet", "-b", "feature")
+    return project
+
+
+def git(project: Path, *args: str) -> str:
+    """Run git in the temporary repository."""
+    return subprocess.run(
+        ["git", *args], cwd=project, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit(project: Path, message: str) -> None:
+    """Commit everything in the temporary repository."""
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", message)
+
+
+def add_revision(
+    project: Path, revision: str, down_revision: str, ops: tuple[str, str], name=""
+) -> Path:
+    """Write a revision file into the temporary project's history."""
+    text = FIXTURE_REVISION.format(
+        revision=revision,
+        down_revision=down_revision,
+        upgrade=textwrap.indent(ops[0], "    "),
+        downgrade=textwrap.indent(ops[1], "    "),
+    )
+    path = project / "alembic" / "versions" / f"2026_12_01_{name or revision}.py"
+    path.write_text(text)
+    return path
+
+
+def run_review(project: Path, *args: str, capsys) -> tuple[int, str, str]:
+    """``migration-review`` in-process on the temporary project: status, out, err."""
+    status = review.main(["-c", str(project / "alembic.ini"), *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_clean_revision_passes(repository, capsys):
+    add_revision(repository, "c1ea00000001", HEAD, ADD_BIO)
+    commit(repository, "Add bio")
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 0
+    assert report["clean"] is True
+    assert report["heads"] == ["c1ea00000001"] and report["base_heads"] == [HEAD]
+    (revision,) = report["revisions"]
+    assert (revision["revision"], revision["status"]) == ("c1ea00000001", "added")
+    assert revision["down_revision"] == HEAD
+    assert revision["findings"] == []
+    sql = revision["sql"]
+    assert (
+        "ALTER TABLE users ADD COLUMN bio TEXT" in sql["upgrade"]["postgresql"]["sql"]
+    )
+    assert "ALTER TABLE users ADD COLUMN bio TEXT" in sql["upgrade"]["mysql"]["sql"]
+    assert "ALTER TABLE users DROP COLUMN bio" in sql["downgrade"]["postgresql"]["sql"]
+    assert [op["op"] for op in revision["ops"]] == [
+        "op.add_column('users', sa.Column('bio', sa.Text(), nullable=True))",
+        "op.drop_column('users', 'bio')",
+    ]
+
+
+def test_risky_revision_fails_until_acknowledged(repository, capsys):
+    path = add_revision(repository, "d0e500000001", HEAD, DROP_EMAIL)
+    commit(repository, "Drop email")
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 1
+    assert "❌ **1 finding to fix or acknowledge**" in out
+    assert "❌ **drop-column** (squawk: ban-drop-column) · line 16" in out
+    assert "Instead: Stop reading and writing the column" in out
+    assert "ALTER TABLE users DROP COLUMN email;" in out
+
+    # Acknowledged in the working tree, not yet committed: the review reads it.
+    text = path.read_text().replace(
+        "    op.drop_column",
+        "    # review: allow drop-column - email moved to accounts in 2026-10\n"
+        "    op.drop_column",
+    )
+    path.write_text(text)
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 0
+    assert "✅ **Clean** · 1 acknowledged" in out
+    assert "acknowledged (line 16): email moved to accounts in 2026-10" in out
+
+
+def test_squawk_finding_without_a_twin_is_its_own_finding(repository, capsys):
+    ops = (
+        'op.rename_table("posts", "articles")',
+        'op.rename_table("articles", "posts")',
+    )
+    add_revision(repository, "7e9a00000001", HEAD, ops)
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    (finding,) = json.loads(out)["revisions"][0]["findings"]
+    assert status == 1
+    assert (finding["rule"], finding["source"]) == ("renaming-table", "squawk")
+    assert finding["op"] == "op.rename_table('posts', 'articles')"
+
+
+def test_two_heads_fail(repository, capsys):
+    add_revision(repository, "aaaa00000001", HEAD, ADD_BIO)
+    add_revision(repository, "bbbb00000001", HEAD, ADD_BIO)
+    commit(repository, "Two heads")
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 1
+    assert "- ❌ heads: `aaaa00000001`, `bbbb00000001`" in out
+    assert "❌ **one-head**" in out
+
+
+def test_reused_revision_id_fails(repository, capsys):
+    add_revision(repository, "aaaa00000001", HEAD, ADD_BIO)
+    add_revision(repository, "aaaa00000001", HEAD, ADD_BIO, name="again")
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    (finding,) = json.loads(out)["graph_findings"]
+    assert status == 1
+    assert (finding["rule"], finding["revision"]) == (
+        "duplicate-revision-id",
+        "aaaa00000001",
+    )
+    assert "2026_12_01_again.py" in finding["why"]
+
+
+def test_stale_parent_fails(repository, capsys):
+    git(repository, "checkout", "--quiet", "main")
+    add_revision(repository, "ma1400000001", HEAD, ADD_BIO)
+    commit(repository, "Main moves on")
+    git(repository, "checkout", "--quiet", "feature")
+    add_revision(repository, "fea700000001", HEAD, ADD_BIO)
+    commit(repository, "Feature revises the old head")
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 1
+    assert "❌ **stale-parent**" in out
+    assert "It revises bb4b390c7d31; the base's head is ['ma1400000001']." in out
+
+
+def test_unchanged_branch_is_clean_and_default_base_is_main(repository, capsys):
+    status, out, _ = run_review(repository, capsys=capsys)
+    assert status == 0
+    assert out.startswith("## Migration review: 0 revisions changed since `main`")
+
+
+def test_bad_base_and_no_checkout_exit_2_with_one_line(repository, tmp_path, capsys):
+    status, out, err = run_review(repository, "--base", "nope", capsys=capsys)
+    assert (status, out) == (2, "")
+    assert (
+        err
+        == "migration-review: error: unknown git base: 'nope' is not a commit here\n"
+    )
+
+    shutil.rmtree(repository / ".git")
+    status, _, err = run_review(repository, capsys=capsys)
+    assert status == 2
+    assert err.startswith("migration-review: error: not a git checkout:")
+    assert err.count("\n") == 1
+
+
+def test_console_script_exits_2_without_traceback(repository):
+    script = Path(sys.executable).with_name("migration-review")
+    result = subprocess.run(
+        [str(script), "--base", "nope"],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "migration-review: error: unknown git base: 'nope' is not a commit here"
+    ]
+
+
+def test_project_history_passes_the_review(capsys):
+    status, out, _ = run_review(ROOT, "--all", "--format", "json", capsys=capsys)
+    report = json.loads(out)
+    assert status == 0, out
+    assert [item["revision"] for item in report["revisions"]] == [
+        "f800a65a1a3a",
+        "ef55ddbae804",
+        "e5d5fd2d0a27",
+        HEAD,
+    ]
+    findings = [f for item in report["revisions"] for f in item["findings"]]
+    assert all(finding["acknowledged"]["reason"] for finding in findings)
+    assert {finding["rule"] for finding in findings} == {"set-not-null"}
+
+
+def test_app_never_imports_tools():
+    for path in (ROOT / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(name.split(".")[0] == "tools" for name in names), path

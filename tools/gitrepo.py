@@ -1,0 +1,103 @@
+"""The git questions the review asks: where the checkout is, what the base is, which
+revision files changed since it, and what the base's files said."""
+
+import io
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+DEFAULT_BASES = ("origin/main", "main")
+
+
+class ReviewInputError(Exception):
+    """Bad input: not a git checkout, an unknown base. One line, exit status 2."""
+
+
+def git(root: Path, *args: str, binary: bool = False):
+    """Run git in ``root``; its stdout, or ReviewInputError with git's first line."""
+    result = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=not binary, timeout=120
+    )
+    if result.returncode != 0:
+        stderr = result.stderr if not binary else result.stderr.decode(errors="replace")
+        lines = stderr.strip().splitlines()
+        raise ReviewInputError(f"git {args[0]} failed: {lines[0] if lines else ''}")
+    return result.stdout
+
+
+def checkout_root(directory: Path) -> Path:
+    """The top of the git checkout containing ``directory``."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise ReviewInputError(f"not a git checkout: {directory}")
+    return Path(result.stdout.strip())
+
+
+def resolve_base(root: Path, base: str | None) -> str:
+    """The base to compare with: the one given, else origin/main, else main."""
+    candidates = (base,) if base else DEFAULT_BASES
+    for candidate in candidates:
+        result = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0:
+            return candidate
+    if base:
+        raise ReviewInputError(f"unknown git base: {base!r} is not a commit here")
+    raise ReviewInputError(
+        "no git base: neither origin/main nor main exists; pass --base"
+    )
+
+
+@dataclass
+class ChangedFile:
+    """A revision file added, modified or deleted since the merge base."""
+
+    status: str
+    path: PurePosixPath
+
+
+def changed_files(root: Path, merge_base: str, folder: str) -> list[ChangedFile]:
+    """Revision files changed in the working tree (committed or not) since the merge
+    base, untracked new files included."""
+    output = git(
+        root, "diff", "--no-renames", "--name-status", "-z", merge_base, "--", folder
+    )
+    fields = output.split("\0")
+    changed = [
+        ChangedFile(status[0], PurePosixPath(path))
+        for status, path in zip(fields[0::2], fields[1::2], strict=False)
+        if path.endswith(".py")
+    ]
+    untracked = git(root, "ls-files", "--others", "--exclude-standard", "-z", folder)
+    changed += [
+        ChangedFile("A", PurePosixPath(path))
+        for path in untracked.split("\0")
+        if path.endswith(".py")
+    ]
+    return changed
+
+
+def export_folder(root: Path, commit: str, folder: str, destination: Path) -> None:
+    """Write ``folder`` as it is at ``commit`` under ``destination`` (nothing when the
+    commit has no such folder)."""
+    listing = git(root, "ls-tree", "--name-only", commit, "--", folder)
+    if not listing.strip():
+        return
+    archive = git(root, "archive", "--format=tar", commit, "--", folder, binary=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
+
+
+def file_at(root: Path, commit: str, path: PurePosixPath) -> str:
+    """A file's text at a commit."""
+    return git(root, "show", f"{commit}:{path}")

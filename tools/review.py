@@ -1,0 +1,369 @@
+"""``migration-review``: review the revision files a branch adds or changes.
+
+For each revision, in graph order: its ops, the SQL it runs on each database
+(rendered offline), the safety linter's and squawk's findings, and the graph checks
+(one head, parent is the base's head, no id reused). Markdown or JSON; exit status
+0 when clean, 1 with an unacknowledged finding, 2 on bad input.
+"""
+
+import argparse
+import ast
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from tools import gitrepo, lint, report, squawk
+from tools.graph import History, parents
+from tools.render import DIALECT_URLS, Rendered, render
+from tools.revision_source import Op, RevisionSource
+
+GRAPH_RULES = {
+    "one-head": (
+        "The history must have exactly one head, or `alembic upgrade head` refuses "
+        "to run.",
+        "Point the new revision's down_revision at the other head (rebase), or "
+        '`alembic merge heads -m "merge"`.',
+    ),
+    "stale-parent": (
+        "The revision revises an older revision, not the base's head: merged, the "
+        "history has two heads.",
+        "Rebase on the base and set down_revision to the base's head.",
+    ),
+    "duplicate-revision-id": (
+        "Two revision files declare the same revision id: Alembic keeps one of them.",
+        "Give the new file a new id (`alembic revision` makes one).",
+    ),
+    "missing-parent": (
+        "The revision revises an id no revision file declares.",
+        "Set down_revision to an existing revision (the head).",
+    ),
+    "removed-revision": (
+        "A revision file that databases may already be at was removed: they can no "
+        "longer upgrade or downgrade from it.",
+        "Keep the file; undo its change with a new revision instead.",
+    ),
+    "render-failed": (
+        "The revision's SQL does not render offline (`alembic upgrade --sql`): a DBA "
+        "cannot read or run it by hand, and squawk cannot check it.",
+        "Fix the error; a data step that needs a live connection (op.get_bind()) "
+        "cannot render: acknowledge it with that reason.",
+    ),
+    "edited-revision": (
+        "The ops of a revision that existed on the base changed: databases already "
+        "past it never run the change, so they drift from new ones.",
+        "Restore the file and make the change in a new revision; acknowledge only "
+        "when no database has run it yet.",
+    ),
+}
+
+# Graph findings a comment cannot acknowledge: they break `alembic upgrade head`.
+UNACKNOWLEDGEABLE = {
+    "one-head",
+    "stale-parent",
+    "duplicate-revision-id",
+    "missing-parent",
+    "removed-revision",
+}
+
+
+@dataclass
+class RevisionReview:
+    """Everything the report says about one revision."""
+
+    source: RevisionSource
+    path: str
+    status: str
+    upgrade_sql: dict[str, Rendered] = field(default_factory=dict)
+    downgrade_sql: dict[str, Rendered] = field(default_factory=dict)
+    findings: list[lint.Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Review:
+    """The review of every revision changed since a base."""
+
+    base: str | None
+    merge_base: str | None
+    heads: list[str]
+    base_heads: list[str]
+    revisions: list[RevisionReview] = field(default_factory=list)
+    graph_findings: list[lint.Finding] = field(default_factory=list)
+
+    def findings(self) -> list[lint.Finding]:
+        """Every finding, graph and revisions."""
+        return self.graph_findings + [
+            item for revision in self.revisions for item in revision.findings
+        ]
+
+    def unacknowledged(self) -> list[lint.Finding]:
+        """The findings without an acknowledgement: any of them fails the review."""
+        return [item for item in self.findings() if item.acknowledged is None]
+
+
+def graph_finding(rule: str, revision: str, detail: str) -> lint.Finding:
+    """A graph check's finding."""
+    why, instead = GRAPH_RULES[rule]
+    return lint.Finding(
+        rule=rule,
+        revision=revision,
+        why=f"{why} {detail}".strip(),
+        instead=instead,
+        source="graph",
+    )
+
+
+def relative(path: Path, root: Path) -> str:
+    """A path relative to the checkout, with forward slashes."""
+    return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def review(
+    config_path: Path, base: str | None = None, everything: bool = False
+) -> Review:
+    """Review the revisions changed since ``base`` (or every revision)."""
+    config_path = config_path.resolve()
+    if not config_path.is_file():
+        raise gitrepo.ReviewInputError(f"no Alembic config at {config_path}")
+    script = ScriptDirectory.from_config(Config(str(config_path)))
+    versions = Path(script.versions)
+    current = History.read(versions)
+    if everything:
+        root = config_path.parent
+        result = Review(None, None, current.heads(), [])
+        changed = {path: "all" for path in current.sources}
+        base_history = History({})
+    else:
+        root = gitrepo.checkout_root(config_path.parent)
+        base = gitrepo.resolve_base(root, base)
+        merge_base = gitrepo.git(root, "merge-base", base, "HEAD").strip()
+        folder = relative(versions, root)
+        base_history = history_at(root, base, folder)
+        result = Review(base, merge_base, current.heads(), base_history.heads())
+        changed = changed_revisions(root, merge_base, folder, result)
+    result.graph_findings += graph_findings(current, base_history, changed, root)
+    order = {rev: index for index, rev in enumerate(current.order())}
+    for path in sorted(
+        changed,
+        key=lambda p: order.get(current.sources[p].revision, len(order)),
+    ):
+        result.revisions.append(
+            review_revision(
+                config_path, current.sources[path], relative(path, root), changed[path]
+            )
+        )
+    return result
+
+
+def history_at(root: Path, commit: str, folder: str) -> History:
+    """The revision files of ``folder`` as they are at ``commit``."""
+    with tempfile.TemporaryDirectory(prefix="migration-review-") as directory:
+        gitrepo.export_folder(root, commit, folder, Path(directory))
+        history = History.read(Path(directory) / folder)
+        for source in history.sources.values():
+            source.path = Path(folder) / source.path.name
+        return history
+
+
+def changed_revisions(
+    root: Path, merge_base: str, folder: str, result: Review
+) -> dict[Path, str]:
+    """The revision files to review, by absolute path, with what happened to them.
+
+    A file whose code is unchanged (only comments or formatting differ, such as a new
+    acknowledgement) is reviewed but is not an edited revision.
+    """
+    changed = {}
+    for item in gitrepo.changed_files(root, merge_base, folder):
+        path = root / item.path
+        if item.status == "D":
+            result.graph_findings.append(
+                graph_finding("removed-revision", item.path.name, f"({item.path})")
+            )
+            continue
+        if item.status == "M":
+            before = ast.parse(gitrepo.file_at(root, merge_base, item.path))
+            after = ast.parse(path.read_text(encoding="utf-8"))
+            code_changed = ast.dump(before) != ast.dump(after)
+            changed[path] = "modified" if code_changed else "comments changed"
+        else:
+            changed[path] = "added"
+    return changed
+
+
+def graph_findings(
+    current: History, base: History, changed: dict[Path, str], root: Path
+) -> list[lint.Finding]:
+    """One head, no id declared twice, each new revision on the base's head."""
+    found = []
+    heads = current.heads()
+    if len(heads) != 1 and current.sources:
+        detail = f"Heads: {heads}." if heads else "No head: the graph has a cycle."
+        found.append(graph_finding("one-head", ", ".join(heads), detail))
+    for rev, paths in sorted(current.duplicates().items()):
+        names = ", ".join(relative(path, root) for path in paths)
+        found.append(graph_finding("duplicate-revision-id", rev, f"Files: {names}."))
+    base_paths = {s.revision: s.path.name for s in base.sources.values()}
+    base_heads = set(base.heads())
+    known = current.ids()
+    for path in changed:
+        source = current.sources[path]
+        rev = source.revision or path.name
+        if changed[path] == "added" and base_paths.get(rev, path.name) != path.name:
+            detail = f"{rev} is already {base_paths[rev]} on the base."
+            found.append(graph_finding("duplicate-revision-id", rev, detail))
+        for parent in parents(source):
+            if parent not in known:
+                found.append(graph_finding("missing-parent", rev, f"({parent})"))
+            elif parent in base_paths and parent not in base_heads:
+                detail = (
+                    f"It revises {parent}; the base's head is {sorted(base_heads)}."
+                )
+                found.append(graph_finding("stale-parent", rev, detail))
+        if changed[path] == "modified":
+            item = graph_finding("edited-revision", rev, "")
+            item.acknowledged = source.acknowledgement_for(
+                {"edited-revision"}, None, None
+            )
+            found.append(item)
+    return found
+
+
+def review_revision(
+    config_path: Path, source: RevisionSource, path: str, status: str
+) -> RevisionReview:
+    """Lint, render and squawk one revision."""
+    item = RevisionReview(source, path, status)
+    rev = source.revision
+    parent_ids = parents(source)
+    previous = parent_ids[0] if parent_ids else "base"
+    if len(parent_ids) > 1:
+        item.notes.append(f"A merge revision: SQL rendered from {previous} only.")
+    for dialect in DIALECT_URLS:
+        item.upgrade_sql[dialect] = render(
+            config_path, source.path, dialect, f"{previous}:{rev}"
+        )
+        item.downgrade_sql[dialect] = render(
+            config_path, source.path, dialect, f"{rev}:{previous}", downgrade=True
+        )
+    findings = lint.lint(source) + render_findings(source, item)
+    postgresql = item.upgrade_sql["postgresql"]
+    if postgresql.error is None:
+        found = squawk.violations(postgresql.statements, Path(path).name)
+        findings = squawk.merge(found, postgresql.statements, source, findings)
+    else:
+        item.notes.append("squawk not run: the PostgreSQL SQL did not render.")
+    item.findings = acknowledge(source, findings)
+    item.notes += acknowledgement_notes(source)
+    return item
+
+
+def render_findings(
+    source: RevisionSource, item: RevisionReview
+) -> list[tuple[lint.Finding, None]]:
+    """A revision whose upgrade or downgrade SQL does not render for PostgreSQL or
+    MySQL. (SQLite is left out: batch mode cannot render a table copy offline
+    without ``copy_from``.)"""
+    failures = [
+        f"{direction} on {dialect}: {rendered.error}"
+        for direction, rendered_sql in (
+            ("upgrade", item.upgrade_sql),
+            ("downgrade", item.downgrade_sql),
+        )
+        for dialect, rendered in rendered_sql.items()
+        if dialect != "sqlite" and rendered.error is not None
+    ]
+    if not failures:
+        return []
+    rule = GRAPH_RULES["render-failed"]
+    finding = lint.Finding(
+        rule="render-failed",
+        revision=source.revision or source.path.name,
+        why=f"{rule[0]} ({'; '.join(failures)})",
+        instead=rule[1],
+    )
+    return [(finding, None)]
+
+
+def acknowledge(
+    source: RevisionSource, findings: list[tuple[lint.Finding, Op | None]]
+) -> list[lint.Finding]:
+    """Attach to each finding the comment acknowledging it, if any.
+
+    An empty downgrade is acknowledged on or above ``def downgrade`` or in its body.
+    """
+    downgrade = source.function("downgrade")
+    for finding, op in findings:
+        rules = {finding.rule, *finding.also}
+        if finding.rule == "empty-downgrade" and downgrade is not None:
+            finding.acknowledged = source.acknowledgement_for(
+                rules, None, downgrade.lineno, downgrade.end_lineno
+            )
+        else:
+            finding.acknowledged = source.acknowledgement_for(rules, op, finding.line)
+    return [finding for finding, _ in findings]
+
+
+def acknowledgement_notes(source: RevisionSource) -> list[str]:
+    """Acknowledgements that match no finding, and ones without a reason."""
+    notes = [
+        f"Line {ack.line}: `review: allow {', '.join(ack.rules)}` matches no finding."
+        for ack in source.acknowledgements
+        if not ack.used
+    ]
+    notes += [
+        f"Line {line}: a `review:` comment without a reason "
+        "(`# review: allow <rule> - <reason>`) is ignored."
+        for line in source.unreadable_acknowledgements
+    ]
+    return notes
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="migration-review",
+        description="Review the Alembic revisions added or changed since a git base.",
+    )
+    parser.add_argument(
+        "--base",
+        help="git ref to compare with (default: origin/main, falling back to main)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="review every revision of the history, not only the changed ones",
+    )
+    parser.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    parser.add_argument(
+        "-c", "--config", default="alembic.ini", help="Alembic config file"
+    )
+    parser.add_argument("-o", "--output", help="write the report to this file too")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the review and print the report; the exit status says if it is clean."""
+    arguments = parse_arguments(argv)
+    try:
+        result = review(Path(arguments.config), arguments.base, arguments.all)
+    except (gitrepo.ReviewInputError, squawk.SquawkError, SyntaxError) as error:
+        print(f"migration-review: error: {error}", file=sys.stderr)
+        return 2
+    text = (
+        report.as_json(result)
+        if arguments.format == "json"
+        else report.as_markdown(result)
+    )
+    sys.stdout.write(text)
+    if arguments.output:
+        Path(arguments.output).write_text(text, encoding="utf-8")
+    return 1 if result.unacknowledged() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

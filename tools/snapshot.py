@@ -1,0 +1,233 @@
+"""``schema-snapshot``: the schema at head, as a committed, human-readable text file.
+
+The schema comes from migrating an empty database to head (never from the models),
+dumped with SQLAlchemy's inspector in a stable order. One file per database in
+``schema/``: ``sqlite.txt`` always, ``postgresql.txt`` and ``mysql.txt`` from a
+server given by URL (a throw-away database is created there and dropped again). In a
+pull request, the diff of these files shows the schema change next to the revision.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from app.config import database_url
+
+SNAPSHOT_FOLDER = "schema"
+SERVER_OPTIONS = {"postgresql": "TEST_POSTGRESQL_URL", "mysql": "TEST_MYSQL_URL"}
+
+
+def regenerate_command(backend: str) -> str:
+    """The one command that rewrites a backend's snapshot."""
+    if backend == "sqlite":
+        return "schema-snapshot"
+    return f'schema-snapshot --{backend} "${SERVER_OPTIONS[backend]}"'
+
+
+def backend_of(engine: sa.Engine) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+    name = engine.dialect.name
+    return "mysql" if name == "mariadb" else name
+
+
+def snapshot_path(config_path: Path, backend: str) -> Path:
+    """Where a backend's snapshot is committed: ``schema/<backend>.txt``."""
+    return config_path.resolve().parent / SNAPSHOT_FOLDER / f"{backend}.txt"
+
+
+def head_of(config_path: Path) -> str:
+    """The head revision of the history (one, or several joined by commas)."""
+    script = ScriptDirectory.from_config(Config(str(config_path)))
+    return ",".join(sorted(script.get_heads()))
+
+
+def migrate_to_head(config_path: Path, engine: sa.Engine) -> None:
+    """``alembic upgrade head`` on the engine's (empty) database."""
+    config = Config(str(config_path))
+    config.attributes["connection"] = engine
+    command.upgrade(config, "head")
+
+
+def schema_text(engine: sa.Engine, head: str) -> str:
+    """The schema of the engine's database as sorted, readable text."""
+    inspector = sa.inspect(engine)
+    lines = [
+        f"# The schema at head ({head}) on {backend_of(engine)}, made by migrating",
+        f"# an empty database. Regenerate: {regenerate_command(backend_of(engine))}",
+    ]
+    tables = sorted(set(inspector.get_table_names()) - {"alembic_version"})
+    for table in tables:
+        lines += ["", f"table {table}"]
+        lines += table_lines(inspector, engine.dialect, table)
+    return "\n".join(lines) + "\n"
+
+
+def table_lines(inspector, dialect, table: str) -> list[str]:
+    """One table: columns in order, then keys, constraints and indexes by name."""
+    lines = [column_line(column, dialect) for column in inspector.get_columns(table)]
+    primary_key = inspector.get_pk_constraint(table)
+    if primary_key.get("constrained_columns"):
+        lines.append(
+            f"  primary key {primary_key.get('name') or '(unnamed)'} "
+            f"({', '.join(primary_key['constrained_columns'])})"
+        )
+    constraints = []
+    for key in inspector.get_foreign_keys(table):
+        on_delete = (key.get("options") or {}).get("ondelete")
+        constraints.append(
+            f"  foreign key {key.get('name') or '(unnamed)'} "
+            f"({', '.join(key['constrained_columns'])}) -> {key['referred_table']} "
+            f"({', '.join(key['referred_columns'])})"
+            + (f" on delete {on_delete.lower()}" if on_delete else "")
+        )
+    uniques = inspector.get_unique_constraints(table)
+    unique_names = {unique.get("name") for unique in uniques}
+    for unique in uniques:
+        constraints.append(
+            f"  unique {unique.get('name') or '(unnamed)'} "
+            f"({', '.join(unique['column_names'])})"
+        )
+    for check in inspector.get_check_constraints(table):
+        constraints.append(
+            f"  check {check.get('name') or '(unnamed)'}: {check['sqltext']}"
+        )
+    for index in inspector.get_indexes(table):
+        # The index behind a unique constraint is listed as the constraint.
+        if index.get("duplicates_constraint") or index["name"] in unique_names:
+            continue
+        kind = "unique index" if index.get("unique") else "index"
+        columns = [name or "<expression>" for name in index["column_names"]]
+        constraints.append(f"  {kind} {index['name']} ({', '.join(columns)})")
+    return lines + sorted(constraints)
+
+
+def column_line(column: dict, dialect) -> str:
+    """A column: name, database type, NULL or NOT NULL, server default."""
+    type_name = column["type"].compile(dialect=dialect)
+    null = "NULL" if column["nullable"] else "NOT NULL"
+    default = column.get("default")
+    return f"  column {column['name']} {type_name} {null}" + (
+        f" default {default}" if default is not None else ""
+    )
+
+
+def server_database(server_url: sa.URL):
+    """Create a throw-away database on a server; return its URL and a drop function."""
+    name = f"schema_snapshot_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    finally:
+        admin.dispose()
+
+    def drop() -> None:
+        """Drop the throw-away database."""
+        admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+        force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+        finally:
+            admin.dispose()
+
+    return server_url.set(database=name), drop
+
+
+def snapshot_of(config_path: Path, url: sa.URL) -> str:
+    """Migrate the empty database at ``url`` to head and dump its schema."""
+    engine = sa.create_engine(url)
+    try:
+        migrate_to_head(config_path, engine)
+        return schema_text(engine, head_of(config_path))
+    finally:
+        engine.dispose()
+
+
+def snapshot(config_path: Path, backend: str, server_url: str | None) -> str:
+    """The snapshot of one backend: SQLite in a temporary file, a server in a
+    throw-away database."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="schema-snapshot-") as directory:
+            url = sa.URL.create("sqlite", database=str(Path(directory) / "s.sqlite"))
+            return snapshot_of(config_path, url)
+    url, drop = server_database(database_url(server_url))
+    try:
+        return snapshot_of(config_path, url)
+    finally:
+        drop()
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="schema-snapshot",
+        description="Write schema/<database>.txt: the schema after "
+        "`alembic upgrade head` on an empty database. SQLite always; a server when "
+        "its URL is given (a throw-away database is made on it).",
+    )
+    for backend, variable in SERVER_OPTIONS.items():
+        parser.add_argument(
+            f"--{backend}",
+            metavar="SERVER_URL",
+            help=f"also snapshot {backend} on this server (e.g. ${variable})",
+        )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a snapshot is out of date",
+    )
+    parser.add_argument(
+        "-c", "--config", default="alembic.ini", help="Alembic config file"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or check) the snapshots; one line per snapshot."""
+    arguments = parse_arguments(argv)
+    config_path = Path(arguments.config).resolve()
+    if not config_path.is_file():
+        print(
+            f"schema-snapshot: error: no Alembic config at {config_path}",
+            file=sys.stderr,
+        )
+        return 2
+    backends = {"sqlite": None}
+    backends |= {
+        name: getattr(arguments, name)
+        for name in SERVER_OPTIONS
+        if getattr(arguments, name)
+    }
+    stale = False
+    for backend, server_url in backends.items():
+        try:
+            text = snapshot(config_path, backend, server_url)
+        except (sa.exc.SQLAlchemyError, ValueError) as error:
+            first = str(error).strip().splitlines()[0]
+            print(f"schema-snapshot: error: {backend}: {first}", file=sys.stderr)
+            return 2
+        path = snapshot_path(config_path, backend)
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        relative_path = os.path.relpath(path)
+        if arguments.check:
+            stale = stale or current != text
+            state = "up to date" if current == text else "out of date"
+            print(f"{relative_path}: {state}")
+            continue
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"{relative_path}: {'unchanged' if current == text else 'written'}")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
