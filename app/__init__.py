@@ -2,18 +2,27 @@
 
 from flask import Flask
 
-from app import models  # noqa: F401  (importing the models registers their tables)
-from app.config import database_url, from_environment
+from app import (
+    errors,
+    guard,
+    models,  # noqa: F401  (importing the models registers their tables)
+    posts,
+    users,
+)
+from app.config import DEFAULTS, database_url, from_environment, guard_mode
 from app.db import db
+from app.validation import RowIdConverter
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: defaults, then the environment or the given config, then the db.
+    """Build the app: defaults, then the environment or the given config, then the
+    db, the error handlers, the migration guard and the blueprints.
 
     Nothing here connects to the database or creates tables: the schema comes from
-    ``alembic upgrade head``.
+    ``alembic upgrade head``, and the guard checks it on the first request.
     """
     app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
     if config is None:
         app.config.from_prefixed_env()
         app.config.from_mapping(from_environment())
@@ -22,5 +31,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
         app.config.get("SQLALCHEMY_DATABASE_URI")
     )
+    app.config["MIGRATION_GUARD"] = guard_mode(app.config["MIGRATION_GUARD"])
     db.init_app(app)
+    errors.init_app(app)
+    guard.init_app(app)
+    app.url_map.converters["id"] = RowIdConverter
+    app.register_blueprint(users.bp)
+    app.register_blueprint(posts.bp)
     return app

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, copy_project
 from tools import lint, review
 from tools.revision_source import RevisionSource
 
@@ -178,6 +178,12 @@ def test_concurrent_index_outside_an_autocommit_block_is_found(tmp_path):
     assert "transaction" in found.why
 
 
+def test_sql_text_on_the_migration_connection_is_raw_sql(tmp_path):
+    upgrade = 'op.get_bind().execute(sa.text("UPDATE users SET email = lower(email)"))'
+    (found,) = findings_of(fixture_source(tmp_path, upgrade, upgrade))
+    assert (found.rule, found.line) == ("raw-sql", 16)
+
+
 def test_acknowledgement_needs_a_reason_and_the_right_rule(tmp_path):
     source = fixture_source(
         tmp_path,
@@ -194,7 +200,6 @@ def test_acknowledgement_needs_a_reason_and_the_right_rule(tmp_path):
 
 # --- the report on temporary git repositories -------------------------------------
 
-PROJECT_FILES = ["app", "alembic", "alembic.ini", "pyproject.toml"]
 HEAD = "bb4b390c7d31"
 
 ADD_BIO = (
@@ -210,15 +215,7 @@ DROP_EMAIL = (
 @pytest.fixture
 def repository(tmp_path, monkeypatch):
     """A git repository holding a copy of the project, committed on ``main``."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__")
-            shutil.copytree(source, project / name, ignore=ignore)
-        else:
-            shutil.copy(source, project / name)
+    project = copy_project(tmp_path / "project")
     for variable in ("AUTHOR", "COMMITTER"):
         monkeypatch.setenv(f"GIT_{variable}_NAME", "Review Test")
         monkeypatch.setenv(f"GIT_{variable}_EMAIL", "review@example.com")
@@ -328,6 +325,74 @@ def test_squawk_finding_without_a_twin_is_its_own_finding(repository, capsys):
     assert status == 1
     assert (finding["rule"], finding["source"]) == ("renaming-table", "squawk")
     assert finding["op"] == "op.rename_table('posts', 'articles')"
+
+
+def test_squawk_finding_is_acknowledged_by_its_rule_name(repository, capsys):
+    ops = (
+        "# review: allow renaming-table - nothing reads posts during the deploy\n"
+        'op.rename_table("posts", "articles")',
+        'op.rename_table("articles", "posts")',
+    )
+    add_revision(repository, "7e9a00000001", HEAD, ops)
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 0
+    assert "✅ **renaming-table** (squawk) · line 17" in out
+
+
+def test_revision_that_does_not_render_offline_is_a_finding(repository, capsys):
+    ops = (
+        'count = sa.select(sa.func.count()).select_from(sa.table("users"))\n'
+        "users = op.get_bind().execute(count)\n"
+        'op.add_column("users", sa.Column("bio", sa.Text()))\n'
+        "if users.scalar() > 1000:\n"
+        '    raise RuntimeError("too many users to add bio now")',
+        'op.drop_column("users", "bio")',
+    )
+    path = add_revision(repository, "b1dd00000001", HEAD, ops)
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    (revision,) = json.loads(out)["revisions"]
+    (finding,) = revision["findings"]
+    assert status == 1
+    assert finding["rule"] == "render-failed"
+    assert "upgrade on postgresql: AttributeError" in finding["why"]
+    assert revision["sql"]["upgrade"]["postgresql"]["error"].startswith(
+        "AttributeError"
+    )
+
+    path.write_text(
+        path.read_text()
+        + "\n# review: allow render-failed - reads rows through the connection\n"
+    )
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 0
+    assert "reads rows through the connection" in out
+
+
+def test_edited_and_removed_revisions_of_the_base(repository, capsys):
+    versions = repository / "alembic" / "versions"
+    users = next(versions.glob("*_adding_users_table.py"))
+    text = users.read_text()
+    users.write_text(text.replace('op.drop_table("users")', "# dropped\n    pass"))
+    posts = next(versions.glob("*_adding_posts_table.py"))
+    posts.write_text(
+        posts.read_text().replace("def upgrade", "# a comment\ndef upgrade")
+    )
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 1
+    assert [f["rule"] for f in report["graph_findings"]] == ["edited-revision"]
+    statuses = {item["revision"]: item["status"] for item in report["revisions"]}
+    assert statuses == {"ef55ddbae804": "modified", "e5d5fd2d0a27": "comments changed"}
+
+    users.write_text(text)
+    (versions / "2026_11_25_010452-bb4b390c7d31_adding_users_display_name.py").unlink()
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 1
+    assert "❌ **removed-revision** · `2026_11_25_010452-bb4b390c7d31" in out
 
 
 def test_two_heads_fail(repository, capsys):

@@ -217,7 +217,9 @@ def op_findings(op: Op, existing_table: bool):
     elif op.name == "create_foreign_key" and existing_table:
         if literal(keyword(call, "postgresql_not_valid")) is not True:
             yield "foreign-key-not-valid", None
-    elif op.name == "execute" and is_raw_sql(argument(call, 0, "sqltext")):
+    elif op.name == "execute" and (
+        call_name(call) == "exec_driver_sql" or is_raw_sql(argument(call, 0, "sqltext"))
+    ):
         yield "raw-sql", None
 
 

@@ -100,6 +100,8 @@ def finding_line(item: Finding) -> str:
     also = f" (squawk: {', '.join(item.also)})" if item.also else ""
     source = " (squawk)" if item.source == "squawk" else ""
     where = f" · line {item.line}" if item.line else ""
+    if item.source == "graph":
+        where = f" · `{item.revision}`"
     op = f" `{item.op}`" if item.op else ""
     if item.acknowledged is not None:
         return (

@@ -15,12 +15,15 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from tools import gitrepo, lint, report, squawk
 from tools.graph import History, parents
 from tools.render import DIALECT_URLS, Rendered, render
 from tools.revision_source import Op, RevisionSource
 
+# Checks on the history as a whole. Only edited-revision (and render-failed, on the
+# revision file) can be acknowledged: the others break `alembic upgrade head`.
 GRAPH_RULES = {
     "one-head": (
         "The history must have exactly one head, or `alembic upgrade head` refuses "
@@ -58,15 +61,6 @@ GRAPH_RULES = {
         "Restore the file and make the change in a new revision; acknowledge only "
         "when no database has run it yet.",
     ),
-}
-
-# Graph findings a comment cannot acknowledge: they break `alembic upgrade head`.
-UNACKNOWLEDGEABLE = {
-    "one-head",
-    "stale-parent",
-    "duplicate-revision-id",
-    "missing-parent",
-    "removed-revision",
 }
 
 
@@ -129,7 +123,10 @@ def review(
     config_path = config_path.resolve()
     if not config_path.is_file():
         raise gitrepo.ReviewInputError(f"no Alembic config at {config_path}")
-    script = ScriptDirectory.from_config(Config(str(config_path)))
+    try:
+        script = ScriptDirectory.from_config(Config(str(config_path)))
+    except CommandError as error:
+        raise gitrepo.ReviewInputError(str(error).splitlines()[0]) from None
     versions = Path(script.versions)
     current = History.read(versions)
     if everything:
@@ -216,10 +213,11 @@ def graph_findings(
         if changed[path] == "added" and base_paths.get(rev, path.name) != path.name:
             detail = f"{rev} is already {base_paths[rev]} on the base."
             found.append(graph_finding("duplicate-revision-id", rev, detail))
+        is_new = changed[path] == "added" and rev not in base_paths
         for parent in parents(source):
             if parent not in known:
                 found.append(graph_finding("missing-parent", rev, f"({parent})"))
-            elif parent in base_paths and parent not in base_heads:
+            elif is_new and parent in base_paths and parent not in base_heads:
                 detail = (
                     f"It revises {parent}; the base's head is {sorted(base_heads)}."
                 )

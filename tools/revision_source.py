@@ -268,6 +268,17 @@ def is_autocommit_block(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and call_name(node) == "autocommit_block"
 
 
+def is_connection_execute(node: ast.AST) -> bool:
+    """``op.get_bind().execute(...)``: SQL run on the migration's connection."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"execute", "exec_driver_sql"}
+        and isinstance(node.func.value, ast.Call)
+        and call_name(node.func.value) == "get_bind"
+    )
+
+
 def ops_in(
     statements: list[ast.stmt],
     function: str,
@@ -317,6 +328,8 @@ def ops_in_statement(
         node = pending.pop()
         receiver = op_receiver(node) if isinstance(node, ast.Call) else None
         name = call_name(node) if isinstance(node, ast.Call) else None
+        if is_connection_execute(node):
+            receiver, name = "op", "execute"
         if (receiver == "op" or receiver in batches) and name not in NOT_SCHEMA_OPS:
             table, batch_line = batches.get(receiver, (None, None))
             if receiver == "op":

@@ -1,0 +1,154 @@
+"""The migration guard, and ``/healthz``.
+
+With ``MIGRATION_GUARD=on`` (the default) every request but ``/healthz`` answers 503
+while the database is not at the code's head. The check runs on the first request,
+not at start-up, so building the app never connects.
+
+- Once the database is found at head, the result is kept and no request checks
+  again: that is the cost of the guard afterwards, one attribute read.
+- While it is not at head, each request checks again (one small query), so a database
+  upgraded while the app runs is served as soon as it is at head, without a restart.
+- A database downgraded under a running app is noticed by the first request that
+  fails on a database error (it re-checks, and answers 503 rather than 500), or by
+  ``/healthz``, which always reads the database afresh and hands what it finds to
+  the guard.
+- ``warn`` logs the mismatch and serves anyway; it checks until it could read the
+  revision once. ``off`` neither checks nor logs; ``/healthz`` still reports.
+
+Each new mismatch is logged once, not once per request.
+"""
+
+import logging
+import threading
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from app.db import db
+from app.migration_state import (
+    UNAVAILABLE,
+    MigrationState,
+    read_state,
+    unavailable_state,
+)
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+# Endpoints served whatever the migration state: the health check reports it.
+EXEMPT_ENDPOINTS = frozenset({"health.healthz"})
+
+REFUSING = "Requests are refused with 503 until it is at head."
+SERVING = "Serving anyway (MIGRATION_GUARD=warn)."
+
+
+class MigrationGuard:
+    """What one app last learned about its database's migration state."""
+
+    def __init__(self, mode: str, alembic_config: str) -> None:
+        """A guard in ``mode`` (on, warn, off) for ``alembic_config``'s revisions."""
+        self.mode = mode
+        self.alembic_config = alembic_config
+        self.settled: MigrationState | None = None  # kept: no need to check again
+        self.last_seen: MigrationState | None = None
+        self.lock = threading.Lock()
+
+    def state(self) -> MigrationState:
+        """The kept state, or a fresh reading when there is none."""
+        return self.settled or self.check()
+
+    def check(self) -> MigrationState:
+        """Read the database's revision now, and remember what was found."""
+        try:
+            state = read_state(db.engine, self.alembic_config)
+            reason = ""
+        except sa.exc.SQLAlchemyError as error:
+            # The driver's message names the host at most, never the password; it goes
+            # to the log only, never into an answer.
+            state = unavailable_state(self.alembic_config)
+            reason = f"Cause: {first_line(getattr(error, 'orig', None) or error)}"
+        self.remember(state, reason)
+        return state
+
+    def remember(self, state: MigrationState, reason: str = "") -> None:
+        """Keep ``state`` when no further check is needed; log it when it is new."""
+        keep = state.ok or (self.mode == "warn" and state.status != UNAVAILABLE)
+        self.settled = state if keep else None
+        with self.lock:
+            is_new, self.last_seen = state != self.last_seen, state
+        if not is_new or self.mode == "off":
+            return
+        if state.ok:
+            log.info(state.message)
+        elif self.mode == "on":
+            log.error(" ".join(filter(None, [state.message, reason, REFUSING])))
+        else:
+            log.warning(" ".join(filter(None, [state.message, reason, SERVING])))
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its class name when it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def guard_of(app: Flask) -> MigrationGuard:
+    """The app's migration guard."""
+    return app.extensions["migration_guard"]
+
+
+def refuse_requests_off_head():
+    """Before each request: 503 when the database is not at head (mode ``on``)."""
+    if request.endpoint in EXEMPT_ENDPOINTS:
+        return None
+    guard = guard_of(current_app)
+    state = guard.state()
+    if state.ok or guard.mode != "on":
+        return None
+    return refusal(state)
+
+
+def refused_after_database_error(error: BaseException | None):
+    """After a request failed on a database error, look at the revision again.
+
+    Kept results are not re-read by later requests, so a database downgraded under a
+    running app would answer 500s; the first such error re-checks, and answers the
+    guard's 503 instead when the database has left head. Returns ``None`` otherwise.
+    """
+    guard = guard_of(current_app)
+    if guard.mode == "off" or not isinstance(error, sa.exc.DBAPIError):
+        return None
+    state = guard.check()
+    return None if state.ok or guard.mode != "on" else refusal(state)
+
+
+def refusal(state: MigrationState):
+    """The guard's 503: the state's fields, with its message as the ``error``."""
+    body = state.as_json()
+    body["error"] = body.pop("message")
+    return jsonify(body), 503
+
+
+@bp.get("/healthz")
+def healthz():
+    """The database's revision and the code's head: 200 when they match, else 503.
+
+    With the guard at ``warn`` or ``off`` a mismatch answers 200 (the app is serving,
+    as asked), still naming it; a database that cannot be read is always 503.
+    """
+    guard = guard_of(current_app)
+    state = guard.check()
+    serving = state.ok or (guard.mode != "on" and state.status != UNAVAILABLE)
+    return jsonify(state.as_json()), 200 if serving else 503
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its guard and ``/healthz``; ``off`` installs no check."""
+    mode = app.config["MIGRATION_GUARD"]
+    app.extensions["migration_guard"] = MigrationGuard(
+        mode, app.config["ALEMBIC_CONFIG"]
+    )
+    if mode != "off":
+        app.before_request(refuse_requests_off_head)
+    app.register_blueprint(bp)

@@ -1,0 +1,143 @@
+"""The database's Alembic revision compared with the head of the code's revisions.
+
+Read only: nothing here runs a migration. The guard and ``/healthz`` use it.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+UPGRADE_COMMAND = "alembic upgrade head"
+
+# The states a database can be in, compared with the code.
+OK = "ok"  # at the code's head
+EMPTY = "empty"  # never migrated: no revision recorded
+BEHIND = "behind"  # at a revision the code knows, older than head
+UNKNOWN = "unknown"  # at a revision the code does not know: newer code migrated it
+UNAVAILABLE = "unavailable"  # the revision could not be read
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """Where the database is, where the code expects it, and what to do about it."""
+
+    status: str
+    database: tuple[str, ...]
+    head: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when the database is at the code's head."""
+        return self.status == OK
+
+    @property
+    def command(self) -> str | None:
+        """The command that brings the database to head, when one does."""
+        return UPGRADE_COMMAND if self.status in (EMPTY, BEHIND) else None
+
+    @property
+    def message(self) -> str:
+        """One line saying what is wrong and what to do, for the log and the client."""
+        database, head = revisions_text(self.database), revisions_text(self.head)
+        if self.status == OK:
+            return f"The database is at head ({head})."
+        if self.status == EMPTY:
+            return (
+                f"The database has no Alembic revision (expected head {head}); "
+                f"run `{UPGRADE_COMMAND}`."
+            )
+        if self.status == BEHIND:
+            return (
+                f"The database is at revision {database}, behind the code's head "
+                f"{head}; run `{UPGRADE_COMMAND}`."
+            )
+        if self.status == UNKNOWN:
+            return (
+                f"The database is at revision {database}, which this code does not "
+                f"know (head {head}): it was migrated by newer code. Deploy that code, "
+                "or downgrade the database with it."
+            )
+        return f"The database's revision could not be read (expected head {head})."
+
+    def as_json(self) -> dict:
+        """The fields ``/healthz`` and the guard's 503 answer with: the status and
+        both revisions, plus the message and command when not at head.
+
+        Only revision ids and advice: never the database URL or its password.
+        """
+        body = {
+            "status": self.status,
+            "database": revisions_text(self.database) or None,
+            "head": revisions_text(self.head),
+        }
+        if not self.ok:
+            body["message"] = self.message
+        if self.command:
+            body["command"] = self.command
+        return body
+
+
+def revisions_text(revisions: tuple[str, ...]) -> str:
+    """Revision ids as one string: ``"ab12"``, or ``"ab12, cd34"`` for branches."""
+    return ", ".join(revisions)
+
+
+@dataclass(frozen=True)
+class CodeRevisions:
+    """The revisions of the code: its head(s) and every revision id it knows."""
+
+    heads: tuple[str, ...]
+    known: frozenset[str]
+
+
+@functools.cache
+def code_revisions(alembic_config: str) -> CodeRevisions:
+    """Read the revision scripts named by an ``alembic.ini``, once per process.
+
+    They cannot change while the process runs, so the files are parsed only once.
+    """
+    script = ScriptDirectory.from_config(Config(alembic_config))
+    return CodeRevisions(
+        heads=tuple(sorted(script.get_heads())),
+        known=frozenset(s.revision for s in script.walk_revisions()),
+    )
+
+
+def database_heads(connection: sa.Connection) -> tuple[str, ...]:
+    """The revision(s) recorded in the database's ``alembic_version`` table.
+
+    Empty when the table does not exist or has no row.
+    """
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+
+
+def compare(database: tuple[str, ...], code: CodeRevisions) -> MigrationState:
+    """Classify the database's revisions against the code's."""
+    if database == code.heads:
+        status = OK
+    elif not database:
+        status = EMPTY
+    elif code.known.issuperset(database):
+        status = BEHIND
+    else:
+        status = UNKNOWN
+    return MigrationState(status, database, code.heads)
+
+
+def read_state(engine: sa.Engine, alembic_config: str) -> MigrationState:
+    """Connect, read the database's revision and compare it with the code's head.
+
+    Errors reaching the database propagate: the caller decides how to answer.
+    """
+    code = code_revisions(alembic_config)
+    with engine.connect() as connection:
+        return compare(database_heads(connection), code)
+
+
+def unavailable_state(alembic_config: str) -> MigrationState:
+    """The state of a database whose revision could not be read."""
+    return MigrationState(UNAVAILABLE, (), code_revisions(alembic_config).heads)

@@ -1,0 +1,93 @@
+"""``/api/users``: create, list, read, update and delete users."""
+
+import re
+
+import sqlalchemy as sa
+from flask import Blueprint, url_for
+
+from app.db import db
+from app.errors import commit
+from app.models import User
+from app.validation import TextField, json_body, page_arguments, page_json, validated
+
+bp = Blueprint("users", __name__, url_prefix="/api/users")
+
+# ASCII only: MySQL's default collation treats "é" and "e" as the same letter, so a
+# wider alphabet would make "already taken" differ from one database to another.
+USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
+# Deliberately loose: one "@", no spaces, a dot in the domain. Whether the address
+# works is for a confirmation mail to find out, not a regular expression.
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+USER_FIELDS = {
+    "username": TextField(
+        User.__table__.c.username,
+        USERNAME,
+        "may contain only letters, digits, '.', '_' and '-'",
+    ),
+    "email": TextField(
+        User.__table__.c.email, EMAIL, "must be an email address (name@example.org)"
+    ),
+    "display_name": TextField(User.__table__.c.display_name),
+}
+REQUIRED_ON_CREATE = frozenset({"username", "email"})
+
+
+def user_json(user: User) -> dict:
+    """A user as the API shows it."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "display_name": user.display_name,
+    }
+
+
+def user_or_404(user_id: int) -> User:
+    """The user with this id, or a 404."""
+    return db.get_or_404(User, user_id, description=f"user {user_id} not found")
+
+
+@bp.get("")
+def list_users():
+    """A page of users, in the order they were created (by id)."""
+    page, per_page = page_arguments()
+    users = db.paginate(
+        sa.select(User).order_by(User.id), page=page, per_page=per_page, error_out=False
+    )
+    return page_json(users, user_json)
+
+
+@bp.post("")
+def create_user():
+    """Create a user; ``display_name`` defaults to the username."""
+    values = validated(json_body(), USER_FIELDS, REQUIRED_ON_CREATE)
+    values.setdefault("display_name", values["username"])
+    user = User(**values)
+    db.session.add(user)
+    commit(User.__table__)
+    return user_json(user), 201, {"Location": url_for(".get_user", user_id=user.id)}
+
+
+@bp.get("/<id:user_id>")
+def get_user(user_id: int):
+    """One user."""
+    return user_json(user_or_404(user_id))
+
+
+@bp.patch("/<id:user_id>")
+def update_user(user_id: int):
+    """Change the fields the body names; the others stay as they are."""
+    user = user_or_404(user_id)
+    for name, value in validated(json_body(), USER_FIELDS).items():
+        setattr(user, name, value)
+    commit(User.__table__)
+    return user_json(user)
+
+
+@bp.delete("/<id:user_id>")
+def delete_user(user_id: int):
+    """Delete a user and, by the foreign key's ON DELETE CASCADE, their posts."""
+    db.session.delete(user_or_404(user_id))
+    commit(User.__table__)
+    return "", 204
