@@ -4,6 +4,7 @@ This module imports nothing from the rest of the app, so models, the factory and
 ``alembic/env.py`` can all import it without cycles.
 """
 
+import os
 import sqlite3
 
 import sqlalchemy as sa
@@ -36,3 +37,12 @@ def enforce_sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
     """Turn on foreign key enforcement, which SQLite leaves off by default."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        keep_new_sqlite_file_private(dbapi_connection)
+
+
+def keep_new_sqlite_file_private(dbapi_connection: sqlite3.Connection) -> None:
+    """Make a database file SQLite has just created (still empty) readable by its
+    owner only: it will hold the users' data. Its journal files inherit the mode."""
+    path = dbapi_connection.execute("PRAGMA database_list").fetchone()[2]
+    if path and os.path.getsize(path) == 0:
+        os.chmod(path, 0o600)

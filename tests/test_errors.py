@@ -1,0 +1,224 @@
+"""Bad input through the real ``alembic`` command line: one readable line, a non-zero
+exit, no traceback; and a password with ``%``, ``@``, ``:`` and ``/`` that works and
+never shows up in any output."""
+
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import (
+    ROOT,
+    SERVER_URL_VARIABLES,
+    configured_backends,
+    copy_project,
+    create_server_database,
+    database_url_from,
+    drop_server_database,
+)
+
+SERVERS = [name for name in configured_backends() if name != "sqlite"]
+
+# A password with every character a URL gives a meaning to.
+PASSWORD = "pa%ss@wo:rd/" + uuid.uuid4().hex[:8]
+
+
+def alembic(*args: str, url: str | sa.URL, cwd: Path = ROOT) -> tuple[int, str]:
+    """Run ``alembic <args>`` with ``DATABASE_URL`` set: its exit code, and its stdout
+    and stderr together."""
+    if isinstance(url, sa.URL):
+        url = url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=cwd,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def failed_line(output: str) -> str:
+    """The one line Alembic prints for a failed command, checking there is only one
+    such line and no traceback."""
+    assert "Traceback" not in output
+    [line] = [line for line in output.splitlines() if line.startswith("FAILED: ")]
+    return line
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "postgresql://user:pass@db.example.com:port/name", "nosuchdb://x"],
+)
+def test_malformed_database_url(url):
+    code, output = alembic("upgrade", "head", url=url)
+    assert code != 0
+    assert failed_line(output).startswith("FAILED: DATABASE_URL is not a database URL")
+
+
+def test_missing_driver():
+    code, output = alembic("upgrade", "head", url="postgresql+psycopg2://u@h/name")
+    assert code != 0
+    assert failed_line(output) == (
+        "FAILED: DATABASE_URL needs a driver: No module named 'psycopg2'"
+    )
+
+
+@pytest.fixture(params=SERVERS)
+def server_url(request):
+    """The URL of each configured server (its test database)."""
+    return database_url_from(SERVER_URL_VARIABLES[request.param])
+
+
+def test_server_that_does_not_answer(server_url):
+    code, output = alembic("upgrade", "head", url=server_url.set(port=1))
+    assert code != 0
+    assert failed_line(output).startswith("FAILED: cannot connect to the database: ")
+    assert "refused" in failed_line(output)
+
+
+def test_wrong_credentials(server_url):
+    # PostgreSQL here trusts local connections: an unknown user is refused instead.
+    url = server_url.set(username="nobody", password="wrong")
+    code, output = alembic("upgrade", "head", url=url)
+    assert code != 0
+    line = failed_line(output)
+    assert line.startswith("FAILED: cannot connect to the database: ")
+    assert 'role "nobody" does not exist' in line or "Access denied" in line
+
+
+def test_unknown_database_revision(database):
+    database.upgrade("head")
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'feed'")
+
+    for command in (["upgrade", "head"], ["current"]):
+        code, output = alembic(*command, url=database.url)
+        assert code != 0
+        assert failed_line(output) == (
+            "FAILED: Can't locate revision identified by 'feed'"
+        )
+
+
+def test_several_heads(tmp_path, history):
+    copy_project(tmp_path)
+    branch = (tmp_path / "alembic" / "versions" / "branch.py").open("w")
+    branch.write(
+        f'"""A second head."""\n\nrevision = "b2a9c4"\n'
+        f'down_revision = "{history[-2].revision}"\n\n\n'
+        "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+    )
+    branch.close()
+    url = sa.URL.create("sqlite", database=str(tmp_path / "app.sqlite"))
+    code, output = alembic("upgrade", "head", url=url, cwd=tmp_path)
+    assert code != 0
+    assert failed_line(output).startswith(
+        "FAILED: Multiple head revisions are present for given argument 'head'"
+    )
+
+
+def test_downgrade_past_base(database, history):
+    database.upgrade("head")
+    steps = len(history) + 1
+    code, output = alembic("downgrade", f"-{steps}", url=database.url)
+    assert code != 0
+    assert failed_line(output) == (
+        f"FAILED: Relative revision -{steps} didn't produce {steps} migrations"
+    )
+    assert database.current() == history[-1].revision
+
+
+@pytest.mark.parametrize("to_unknown", [True, False])
+def test_sql_range_that_does_not_exist(history, to_unknown):
+    first, last = history[0].revision, history[-1].revision
+    if to_unknown:
+        sql_range, expected = f"{first}:feed", "Can't locate revision identified by"
+    else:
+        sql_range, expected = (
+            f"{last}:{first}",
+            f"no revisions lead from {last} to {first}",
+        )
+    # No connection is made: the URL only names the dialect.
+    code, output = alembic("upgrade", sql_range, "--sql", url="postgresql://db/name")
+    assert code != 0
+    assert expected in failed_line(output)
+
+
+@pytest.fixture(params=SERVERS)
+def url_with_password(request):
+    """A fresh database on each configured server, owned by a new user whose
+    password is ``PASSWORD``; the user's URL, the password percent-encoded."""
+    server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
+    url = create_server_database(server_url)
+    user = f"alembic_user_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if request.param == "postgresql":
+            create = f"CREATE ROLE {user} LOGIN PASSWORD '{PASSWORD}'"
+            connection.exec_driver_sql(create)
+            connection.exec_driver_sql(f"ALTER DATABASE {url.database} OWNER TO {user}")
+        else:
+            create = f"CREATE USER '{user}'@'%' IDENTIFIED BY :password"
+            connection.execute(sa.text(create), {"password": PASSWORD})
+            grant = f"GRANT ALL ON {url.database}.* TO '{user}'@'%'"
+            connection.execute(sa.text(grant))
+    yield sa.URL.create(
+        url.drivername,
+        username=user,
+        password=PASSWORD,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+    )
+    drop_server_database(server_url, url)
+    with admin.connect() as connection:
+        if request.param == "postgresql":
+            connection.exec_driver_sql(f"DROP ROLE {user}")
+        else:
+            connection.execute(sa.text(f"DROP USER '{user}'@'%'"))
+    admin.dispose()
+
+
+def test_password_never_shows(url_with_password, history):
+    url = url_with_password
+    rendered = url.render_as_string(hide_password=False)
+    secrets = {PASSWORD, quote(PASSWORD, safe=""), rendered.split(":")[2].split("@")[0]}
+    outputs = []
+    for command in (
+        ["upgrade", "head"],
+        ["current", "-v"],
+        ["check"],
+        ["downgrade", "-1"],
+        ["upgrade", f"{history[0].revision}:head", "--sql"],
+    ):
+        code, output = alembic(*command, url=url)
+        assert code == 0, output
+        outputs.append(output)
+    assert f"Rev: {history[-1].revision} (head)" in outputs[1]
+    for command, bad_url in (
+        (["upgrade", "head"], url.set(port=1)),
+        (["upgrade", "head"], url.set(database="no_such_database")),
+        (["upgrade", "head"], rendered.replace(f":{url.port}/", ":port/")),
+    ):
+        code, output = alembic(*command, url=bad_url)
+        assert code != 0
+        failed_line(output)
+        outputs.append(output)
+    for output in outputs:
+        for secret in secrets:
+            assert secret not in output
+
+
+def test_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):
+    path = tmp_path / "instance" / "app.sqlite"
+    path.parent.mkdir()
+    code, output = alembic("upgrade", "head", url=f"sqlite:///{path}")
+    assert code == 0, output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -1,0 +1,425 @@
+"""The promises ``alembic/env.py`` keeps in production (README: "Running migrations in
+production"), proved with real ``alembic`` processes on a copy of the project whose
+history gets one extra revision: one migrator at a time, a failing revision leaves the
+last good one, a killed migrator leaves a clean database, and table locks held by
+others make a revision give up instead of stalling the application."""
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+from conftest import (
+    SERVER_URL_VARIABLES,
+    configured_backends,
+    copy_project,
+    create_server_database,
+    database_url_from,
+    drop_server_database,
+)
+
+# Trials of the concurrent-migrators test, per database and starting point: 2 for a
+# quick local run; .ci/run sets 10, the number the promise is proved with.
+STRESS_TRIALS = int(os.environ.get("MIGRATION_STRESS_TRIALS", "2"))
+
+EXTRA_REVISION = "c0ffee5a1e00"
+
+# The extra revision's file: ``{body}`` is its upgrade, indented by four spaces.
+REVISION_TEMPLATE = '''\
+"""Extra revision of the production tests
+
+Revision ID: {revision}
+Revises: {down_revision}
+"""
+
+import os
+import time
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down_revision}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """What the test needs."""
+{body}
+
+
+def downgrade() -> None:
+    """Drop what upgrade made."""
+    op.execute("DROP TABLE IF EXISTS migration_log")
+'''
+
+# A data step: 100 rows that must be written once, however many migrators start.
+SEED_ROWS = """
+op.create_table(
+    "migration_log",
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("note", sa.String(40), nullable=False),
+)
+log = sa.table("migration_log", sa.column("note"))
+op.bulk_insert(log, [{"note": f"row {n}"} for n in range(100)])
+"""
+
+# DDL and a data step, then a failure: on a fixed copy, the last line becomes a comment.
+FAILING = """
+op.create_table("migration_log", sa.Column("id", sa.Integer, primary_key=True))
+with op.batch_alter_table("users") as batch_op:
+    batch_op.add_column(sa.Column("nickname", sa.String(40)))
+    batch_op.create_index("ix_users_nickname", ["nickname"])
+    batch_op.alter_column("email", existing_type=sa.String(120), type_=sa.String(200))
+op.execute("UPDATE users SET display_name = 'changed'")
+op.execute("SELECT no_such_column FROM users")  # the fault
+"""
+
+# A data step, then a long one (as long as SLOW_STEP_SECONDS says) to be killed in.
+SLOW = """
+op.execute("UPDATE users SET display_name = 'changed'")
+seconds = float(os.environ.get("SLOW_STEP_SECONDS", "0"))
+if op.get_bind().dialect.name == "postgresql":
+    op.execute(f"SELECT pg_sleep({seconds})")
+elif op.get_bind().dialect.name in ("mysql", "mariadb"):
+    op.execute(f"DO SLEEP({seconds})")
+else:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        op.execute("UPDATE users SET email = email")
+"""
+
+# Takes a table lock that another connection may hold.
+ALTER_USERS = """
+op.add_column("users", sa.Column("nickname", sa.String(40)))
+"""
+
+
+@dataclass
+class Project:
+    """A copy of the project with one extra revision, on a fresh database."""
+
+    path: Path
+    url: sa.URL
+    engine: sa.Engine
+    head: str
+    environment: dict = field(default_factory=dict)
+
+    def write_revision(self, body: str) -> None:
+        """(Re)write the extra revision, on top of the project's head."""
+        text = REVISION_TEMPLATE.format(
+            revision=EXTRA_REVISION,
+            down_revision=self.head,
+            body=textwrap.indent(body.strip(), "    "),
+        )
+        (self.path / "alembic" / "versions" / "extra.py").write_text(text)
+
+    def start(self, *args: str, **variables: str) -> subprocess.Popen:
+        """Start ``alembic <args>`` as a user does, with extra environment variables."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "alembic", *args],
+            cwd=self.path,
+            env={
+                **os.environ,
+                "DATABASE_URL": self.url.render_as_string(hide_password=False),
+                **variables,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def alembic(self, *args: str, **variables: str) -> subprocess.CompletedProcess:
+        """Run ``alembic <args>`` to the end."""
+        process = self.start(*args, **variables)
+        stdout, stderr = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+    def migrate(self, direction: str, revision: str) -> None:
+        """``alembic upgrade|downgrade <revision>`` in this process, quicker than the
+        command line, for setting the stage."""
+        config = Config(self.path / "alembic.ini")
+        config.attributes["connection"] = self.engine
+        getattr(command, direction)(config, revision)
+
+    def current(self) -> str | None:
+        """The revision the database is stamped with."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def query(self, sql: str) -> list[tuple]:
+        """The rows of a query, run on a connection of the test's own."""
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql)]
+
+    def query_in_transaction(self, *statements: str) -> None:
+        """Run statements in one transaction, and commit."""
+        with self.engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+
+    @contextmanager
+    def holding_run_lock(self):
+        """Hold the database's run lock, as another migrator would (see env.py)."""
+        if self.backend == "sqlite":
+            connection = sqlite3.connect(self.url.database, isolation_level=None)
+            connection.execute("BEGIN IMMEDIATE")
+            yield
+            connection.close()
+            return
+        with self.engine.connect() as connection:
+            if self.backend == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_lock({self.lock_key})")
+            else:
+                connection.exec_driver_sql(f"DO GET_LOCK('{self.lock_name}', 0)")
+            yield
+
+    @property
+    def lock_key(self) -> int:
+        """PostgreSQL's advisory lock key for this database's run lock."""
+        digest = hashlib.sha256(f"{self.url.database}.alembic_version".encode())
+        return int.from_bytes(digest.digest()[:8], "big", signed=True)
+
+    @property
+    def lock_name(self) -> str:
+        """MariaDB's lock name for this database's run lock."""
+        return f"alembic.{self.url.database}.alembic_version"
+
+    def run_lock_is_held(self) -> bool:
+        """Whether a session holds this database's run lock (see env.py)."""
+        if self.backend == "sqlite":
+            try:
+                connection = sqlite3.connect(self.url.database, timeout=0)
+                connection.execute("BEGIN IMMEDIATE")
+                connection.rollback()
+                return False
+            except sqlite3.OperationalError:
+                return True
+            finally:
+                connection.close()
+        if self.backend == "postgresql":
+            low_bits = self.lock_key & 0xFFFFFFFF
+            sql = (
+                "SELECT count(*) FROM pg_locks"
+                f" WHERE locktype = 'advisory' AND objid = {low_bits}"
+            )
+        else:
+            sql = f"SELECT IS_USED_LOCK('{self.lock_name}') IS NOT NULL"
+        return bool(self.query(sql)[0][0])
+
+    def wait_until_run_lock_free(self) -> None:
+        """Wait for the run lock to be released (a killed session's server process
+        ends when it next checks its client), a minute at most."""
+        deadline = time.monotonic() + 60
+        while self.run_lock_is_held():
+            assert time.monotonic() < deadline, "the run lock is still held"
+            time.sleep(0.2)
+
+    def tables(self) -> set[str]:
+        """The names of the tables in the database."""
+        return set(sa.inspect(self.engine).get_table_names())
+
+    @property
+    def backend(self) -> str:
+        """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+        name = self.engine.dialect.name
+        return "mysql" if name == "mariadb" else name
+
+
+def make_project(path: Path, url: sa.URL, history: list) -> Project:
+    """Copy the project into ``path``, on the database at ``url``."""
+    copy_project(path)
+    engine = sa.create_engine(url)
+    return Project(path, url, engine, head=history[-1].revision)
+
+
+@pytest.fixture
+def project(tmp_path, fresh_database_url, history):
+    """A copy of the project on a fresh database of each configured backend."""
+    project = make_project(tmp_path, fresh_database_url, history)
+    yield project
+    project.engine.dispose()
+
+
+@pytest.fixture(params=[name for name in configured_backends() if name != "sqlite"])
+def server_project(request, tmp_path, history):
+    """A copy of the project on a fresh database of each configured server (table
+    locks and their timeouts are a server matter: SQLite locks the whole file)."""
+    server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
+    url = create_server_database(server_url)
+    project = make_project(tmp_path, url, history)
+    yield project
+    project.engine.dispose()
+    drop_server_database(server_url, url)
+
+
+def run_together(project: Project, count: int = 4) -> list[subprocess.CompletedProcess]:
+    """Start ``count`` ``alembic upgrade head`` at once; wait for them all."""
+    processes = [project.start("upgrade", "head") for _ in range(count)]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        results.append(
+            subprocess.CompletedProcess([], process.returncode, stdout, stderr)
+        )
+    return results
+
+
+def test_concurrent_migrators_run_one_at_a_time(project):
+    """Four migrators at once, from base and from one revision behind: all succeed,
+    and the data step's rows are written once.
+
+    Without the run lock (``RUN_LOCKS`` bypassed in env.py) one trial from base fails
+    on every database: PostgreSQL ``duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"``, MariaDB ``Table 'posts' already exists`` and
+    ``Duplicate entry 'f800a65a1a3a' for key 'PRIMARY'``, SQLite ``table
+    alembic_version already exists``.
+    """
+    project.write_revision(SEED_ROWS)
+    for trial in range(STRESS_TRIALS):
+        for start in ("base", project.head):
+            project.migrate("downgrade", "base")
+            project.migrate("upgrade", start)
+
+            results = run_together(project)
+
+            for result in results:
+                assert result.returncode == 0, (trial, start, result.stderr)
+                assert "ERROR" not in result.stderr
+            assert project.current() == EXTRA_REVISION
+            assert project.query("SELECT count(*) FROM migration_log") == [(100,)]
+
+
+def test_failing_revision_leaves_the_last_good_revision(project):
+    """A revision fails after DDL and a data step: the database stays at the previous
+    revision with its rows unchanged; once fixed, a rerun reaches head.
+
+    MariaDB commits each DDL statement as it runs: there the failing revision's row
+    changes and version bump are rolled back, its DDL statements are not (README).
+    """
+    project.migrate("upgrade", project.head)
+    project.query_in_transaction(
+        "INSERT INTO users (username, email, display_name) VALUES ('ada', 'a@x', 'Ada')"
+    )
+    rows_before = project.query("SELECT id, username, email, display_name FROM users")
+    project.write_revision(FAILING)
+
+    result = project.alembic("upgrade", "head")
+
+    assert result.returncode != 0
+    assert "no_such_column" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert project.current() == project.head
+    assert (
+        project.query("SELECT id, username, email, display_name FROM users")
+        == rows_before
+    )
+    assert not {t for t in project.tables() if t.startswith("_alembic_tmp")}
+    columns = {c["name"] for c in sa.inspect(project.engine).get_columns("users")}
+    if project.backend == "mysql":
+        assert "migration_log" in project.tables() and "nickname" in columns
+        project.query_in_transaction(
+            "DROP TABLE migration_log",
+            "ALTER TABLE users DROP COLUMN nickname,"
+            " MODIFY email VARCHAR(120) NOT NULL",
+        )
+    else:
+        assert "migration_log" not in project.tables() and "nickname" not in columns
+        indexes = sa.inspect(project.engine).get_indexes("users")
+        assert "ix_users_nickname" not in {index["name"] for index in indexes}
+
+    project.write_revision(FAILING.replace('op.execute("SELECT no_such', "# ("))
+    assert project.alembic("upgrade", "head").returncode == 0
+    assert project.current() == EXTRA_REVISION
+
+
+def test_killed_migrator_leaves_a_clean_database(project):
+    """``kill -9`` in the middle of a long revision: the run lock is free again, the
+    database is at the previous revision with its rows unchanged, a rerun succeeds."""
+    project.migrate("upgrade", project.head)
+    project.query_in_transaction(
+        "INSERT INTO users (username, email, display_name) VALUES ('ada', 'a@x', 'Ada')"
+    )
+    project.write_revision(SLOW)
+    migrator = project.start("upgrade", "head", SLOW_STEP_SECONDS="60")
+    for line in migrator.stderr:
+        if f"-> {EXTRA_REVISION}" in line:
+            break
+    # The revision's data step has run; its long step is under way.
+    time.sleep(1)
+    migrator.send_signal(signal.SIGKILL)
+    migrator.communicate(timeout=30)
+
+    project.wait_until_run_lock_free()
+    assert project.current() == project.head
+    assert project.query("SELECT display_name FROM users") == [("Ada",)]
+    rerun = project.alembic("upgrade", "head")
+    assert rerun.returncode == 0, rerun.stderr
+    assert project.query("SELECT display_name FROM users") == [("changed",)]
+
+
+def hold_users_table(project: Project) -> sa.Connection:
+    """A second connection, in a transaction that holds a lock on ``users`` that
+    ``ALTER TABLE users`` waits for, as a busy application can."""
+    connection = project.engine.connect()
+    if project.backend == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+    else:
+        connection.exec_driver_sql("SELECT * FROM users FOR UPDATE")
+    return connection
+
+
+def test_busy_table_makes_the_revision_give_up(server_project):
+    """With another connection holding a lock on ``users``, the revision that alters
+    it gives up after MIGRATION_LOCK_TIMEOUT (and its retries), is rolled back, and
+    says so; the database stays at the previous revision."""
+    project = server_project
+    project.migrate("upgrade", project.head)
+    project.write_revision(ALTER_USERS)
+    holder = hold_users_table(project)
+    try:
+        result = project.alembic(
+            "upgrade", "head", MIGRATION_LOCK_TIMEOUT="1", MIGRATION_LOCK_RETRIES="1"
+        )
+    finally:
+        holder.close()
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "A table lock is busy; trying again (1 of 1)" in result.stderr
+    assert "FAILED: a migration statement waited too long for a table lock" in (
+        result.stdout
+    )
+    assert project.current() == project.head
+    rerun = project.alembic("upgrade", "head")
+    assert rerun.returncode == 0, rerun.stderr
+    assert project.current() == EXTRA_REVISION
+
+
+def test_run_lock_wait_is_bounded(project):
+    """A migrator that waits for another one longer than MIGRATION_RUN_LOCK_WAIT gives
+    up with one clear line, having changed nothing."""
+    with project.holding_run_lock():
+        result = project.alembic("upgrade", "head", MIGRATION_RUN_LOCK_WAIT="1")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert (
+        "FAILED: another migration is running on this database, for longer than "
+        "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
+    ) in result.stdout
+    assert project.current() is None
