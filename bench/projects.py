@@ -1,0 +1,178 @@
+"""Temporary copies of the project the benchmarks run in: the real history, a
+generated long history, a squashed one, and the same app wired to Flask-Migrate."""
+
+import shutil
+import sys
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from bench.timing import Command, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Generated revisions add indexed columns to scratch tables, this many per table:
+# MariaDB/MySQL allow 64 indexes on one table.
+COLUMNS_PER_TABLE = 50
+
+# How the Flask-Migrate peer is wired: the same factory and db, plus ``Migrate`` as
+# Flask-Migrate's documentation shows, with the options our env.py uses.
+FLASK_MIGRATE_APP = '''"""The same app, wired to Flask-Migrate (benchmark peer only)."""
+
+from flask_migrate import Migrate
+
+from app import create_app
+from app.db import db
+
+app = create_app()
+Migrate(app, db, render_as_batch=True, compare_type=True, compare_server_default=True)
+'''
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy app/, alembic/ and alembic.ini (as they are in the working tree)."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in ("app", "alembic"):
+        shutil.copytree(ROOT / name, destination / name, ignore=ignore)
+    shutil.copy(ROOT / "alembic.ini", destination / "alembic.ini")
+    return destination
+
+
+def real_history() -> list[str]:
+    """The project's revision ids, base first."""
+    script = ScriptDirectory.from_config(Config(ROOT / "alembic.ini"))
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+def scratch_table(step: int) -> str:
+    """The scratch table generated step ``step`` (1-based) adds its column to."""
+    return f"bench_scratch_{(step - 1) // COLUMNS_PER_TABLE}"
+
+
+def generated_revision(step: int, down_revision: str) -> tuple[str, str]:
+    """The id and source of generated revision ``step``: one indexed column."""
+    revision = f"b{step:011x}"
+    table, column = scratch_table(step), f"c{step}"
+    creates_table = (step - 1) % COLUMNS_PER_TABLE == 0
+    if creates_table:
+        up = (
+            f"    op.create_table(\n        {table!r},\n"
+            f"        sa.Column('id', sa.Integer(), nullable=False),\n"
+            f"        sa.Column({column!r}, sa.Integer(), nullable=True),\n"
+            f"        sa.PrimaryKeyConstraint('id', name=op.f('pk_{table}')),\n"
+            "    )\n"
+        )
+        down = f"    op.drop_table({table!r})\n"
+    else:
+        up = f"    op.add_column({table!r}, sa.Column({column!r}, sa.Integer()))\n"
+        down = (
+            f"    with op.batch_alter_table({table!r}) as batch_op:\n"
+            f"        batch_op.drop_column({column!r})\n"
+        )
+    index = f"op.f('ix_{table}_{column}')"
+    up += f"    op.create_index({index}, {table!r}, [{column!r}])\n"
+    down = f"    op.drop_index({index}, table_name={table!r})\n" + down
+    source = (
+        f'"""Generated step {step}: add and index {table}.{column}."""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f"revision = {revision!r}\ndown_revision = {down_revision!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f'def upgrade() -> None:\n    """Add and index the column."""\n{up}\n\n'
+        f'def downgrade() -> None:\n    """Drop the column."""\n{down}'
+    )
+    return revision, source
+
+
+def squashed_revision(steps: int, down_revision: str) -> str:
+    """One baseline revision that builds what ``steps`` generated revisions build."""
+    body = ""
+    for first in range(1, steps + 1, COLUMNS_PER_TABLE):
+        table = scratch_table(first)
+        last = min(first + COLUMNS_PER_TABLE - 1, steps)
+        columns = "".join(
+            f"        sa.Column('c{step}', sa.Integer(), nullable=True),\n"
+            for step in range(first, last + 1)
+        )
+        body += (
+            f"    op.create_table(\n        {table!r},\n"
+            f"        sa.Column('id', sa.Integer(), nullable=False),\n{columns}"
+            f"        sa.PrimaryKeyConstraint('id', name=op.f('pk_{table}')),\n"
+            "    )\n"
+        )
+        body += "".join(
+            f"    op.create_index(op.f('ix_{table}_c{step}'), {table!r}, ['c{step}'])\n"
+            for step in range(first, last + 1)
+        )
+    drops = "".join(
+        f"    op.drop_table({scratch_table(first)!r})\n"
+        for first in range(1, steps + 1, COLUMNS_PER_TABLE)
+    )
+    return (
+        f'"""Squashed baseline of {steps} generated steps."""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f"revision = 'bsquashed{steps}'\ndown_revision = {down_revision!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f'def upgrade() -> None:\n    """Build every scratch table."""\n{body}\n\n'
+        f'def downgrade() -> None:\n    """Drop every scratch table."""\n{drops}'
+    )
+
+
+def scratch_models(steps: int) -> str:
+    """Model classes matching the scratch tables, to append to app/models.py."""
+    source = ""
+    for first in range(1, steps + 1, COLUMNS_PER_TABLE):
+        table = scratch_table(first)
+        last = min(first + COLUMNS_PER_TABLE - 1, steps)
+        source += (
+            f"\n\nclass {table.title().replace('_', '')}(db.Model):\n"
+            f'    """Generated for the benchmarks."""\n\n'
+            f"    __tablename__ = {table!r}\n"
+            "    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)\n"
+        )
+        source += "".join(
+            f"    c{step}: orm.Mapped[int | None] = orm.mapped_column(index=True)\n"
+            for step in range(first, last + 1)
+        )
+    return source
+
+
+def project_with_history(destination: Path, total: int, squashed: bool = False) -> Path:
+    """A copy of the project whose history has ``total`` revisions.
+
+    The project's own revisions come first; generated ones (or, when ``squashed``,
+    one baseline that does the work of all of them) follow.
+    """
+    copy_project(destination)
+    real = real_history()
+    steps = total - len(real)
+    if steps < 1:
+        raise ValueError(f"a generated history needs more than {len(real)} revisions")
+    versions = destination / "alembic" / "versions"
+    if squashed:
+        (versions / "2099_01_01_000000-bsquashed_baseline.py").write_text(
+            squashed_revision(steps, real[-1])
+        )
+    else:
+        down_revision = real[-1]
+        for step in range(1, steps + 1):
+            revision, source = generated_revision(step, down_revision)
+            name = f"2099_01_01_{step:06d}-{revision}_generated_step_{step}.py"
+            (versions / name).write_text(source)
+            down_revision = revision
+    models = destination / "app" / "models.py"
+    models.write_text(models.read_text() + scratch_models(steps))
+    return destination
+
+
+def flask_migrate_project(destination: Path) -> Path:
+    """A copy of the project run by Flask-Migrate: ``flask db init``'s migrations/
+    folder (its own env.py and alembic.ini) with our revision files in versions/."""
+    copy_project(destination)
+    (destination / "fm_app.py").write_text(FLASK_MIGRATE_APP)
+    flask_db_init = [sys.executable, "-m", "flask", "--app", "fm_app", "db", "init"]
+    run(Command(flask_db_init, destination))
+    versions = destination / "migrations" / "versions"
+    for path in (ROOT / "alembic" / "versions").glob("*.py"):
+        shutil.copy(path, versions / path.name)
+    return destination
