@@ -289,6 +289,21 @@ def test_clean_revision_passes(repository, capsys):
     ]
 
 
+def test_index_built_concurrently_in_its_own_revision_is_clean(repository, capsys):
+    ops = (
+        "with op.get_context().autocommit_block():\n"
+        '    op.create_index("ix_users_display_name", "users", ["display_name"], '
+        "postgresql_concurrently=True, if_not_exists=True)",
+        'op.drop_index("ix_users_display_name", table_name="users")',
+    )
+    add_revision(repository, "1dc000000001", HEAD, ops)
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 0, out
+    assert (
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_display_name ON users" in out
+    )
+
+
 def test_risky_revision_fails_until_acknowledged(repository, capsys):
     path = add_revision(repository, "d0e500000001", HEAD, DROP_EMAIL)
     commit(repository, "Drop email")

@@ -81,8 +81,10 @@ RULES = {
             "create-index-concurrently",
             "CREATE INDEX on an existing table blocks every write to it on PostgreSQL "
             "until the index is built (CONCURRENTLY cannot run in a transaction).",
-            "with op.get_context().autocommit_block(): op.create_index(..., "
-            "postgresql_concurrently=True)",
+            "In a revision of its own: with op.get_context().autocommit_block(): "
+            "op.create_index(..., postgresql_concurrently=True, if_not_exists=True) "
+            "(outside a transaction, a rerun after a failure must not trip on what "
+            "already exists).",
         ),
         Rule(
             "unique-constraint",

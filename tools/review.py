@@ -132,7 +132,7 @@ def review(
     if everything:
         root = config_path.parent
         result = Review(None, None, current.heads(), [])
-        changed = {path: "all" for path in current.sources}
+        changed = {path: "in history" for path in current.sources}
         base_history = History({})
     else:
         root = gitrepo.checkout_root(config_path.parent)
