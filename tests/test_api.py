@@ -18,6 +18,7 @@ from app.validation import MAX_PER_PAGE, TEXT_MAX_BYTES
 
 USERNAME_LENGTH = User.__table__.c.username.type.length
 EMAIL_LENGTH = User.__table__.c.email.type.length
+DISPLAY_NAME_LENGTH = User.__table__.c.display_name.type.length
 TITLE_LENGTH = Post.__table__.c.title.type.length
 
 
@@ -228,10 +229,17 @@ def test_every_bad_field_is_named(client):
 
 def test_lengths_come_from_the_columns(client):
     longest_email = "a" * (EMAIL_LENGTH - len("@example.org")) + "@example.org"
+    # Lengths are characters, as in the databases: a 4-byte emoji counts as one.
+    longest_name = "é" * (DISPLAY_NAME_LENGTH - 1) + "\N{GRINNING FACE}"
     user = create_user(
-        client, "u" * USERNAME_LENGTH, email=longest_email, display_name="d" * 80
+        client, "u" * USERNAME_LENGTH, email=longest_email, display_name=longest_name
     )
-    assert len(user["username"]) == USERNAME_LENGTH
+    assert client.get(f"/api/users/{user['id']}").json == {
+        "id": user["id"],
+        "username": "u" * USERNAME_LENGTH,
+        "email": longest_email,
+        "display_name": longest_name,
+    }
 
     too_long = client.post(
         f"/api/users/{user['id']}/posts",

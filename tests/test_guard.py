@@ -98,7 +98,7 @@ def test_healthz_at_head_is_ok(app, history):
     assert response.json == {"database": head, "head": head, "status": "ok"}
 
 
-def test_empty_database_is_refused(app_on, history, guard_log):
+def test_empty_database_is_refused(database, app_on, history, guard_log):
     client = app_on().test_client()
     head = history[-1].revision
 
@@ -117,6 +117,7 @@ def test_empty_database_is_refused(app_on, history, guard_log):
     assert health.status_code == 503
     assert health.json["status"] == "empty"
     assert [r.levelname for r in guard_log()] == ["ERROR"]
+    assert database.tables() == set()  # the app never migrates or creates tables
 
 
 def test_database_one_revision_behind_is_refused(database, app_on, history):
