@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import alembic_runner, copy_project
 
@@ -91,3 +92,18 @@ def test_model_change_writes_one_clean_revision(project, change):
     assert "No new upgrade operations detected." in check.stdout
     downgrade = alembic("downgrade", "-1")
     assert downgrade.returncode == 0, downgrade.stderr
+
+
+def test_plain_revision_is_ready_to_be_written_by_hand(tmp_path):
+    copy_project(tmp_path)
+    alembic = alembic_runner(tmp_path, sa.make_url(f"sqlite:///{tmp_path}/db.sqlite"))
+    files = revision_files(tmp_path)
+
+    result = alembic("revision", "-m", "hand written")
+
+    assert result.returncode == 0, result.stderr
+    [new_file] = revision_files(tmp_path) - files
+    source = new_file.read_text()
+    assert "import sqlalchemy as sa\n" in source
+    assert "from alembic import op\n" in source
+    assert '"""hand written\n' in source
