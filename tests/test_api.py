@@ -366,6 +366,10 @@ def test_post_lifecycle_under_its_user(client):
     updated = client.patch(response.headers["Location"], json={"body": "Edited."})
     assert updated.status_code == 200
     assert updated.json == post | {"body": "Edited."}
+    refused = client.patch(response.headers["Location"], json={"title": None})
+    assert refused.status_code == 400
+    assert refused.json["fields"] == {"title": "must not be null"}
+    assert client.get(response.headers["Location"]).json == updated.json
 
     deleted = client.delete(response.headers["Location"])
     assert deleted.status_code == 204
