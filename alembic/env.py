@@ -9,7 +9,8 @@ mode (runs on a live connection), and the one line that runs either with clear e
 
 Settings, from environment variables, in seconds:
 
-- ``MIGRATION_RUN_LOCK_WAIT`` (300): how long a migrator waits for another to finish.
+- ``MIGRATION_RUN_LOCK_WAIT`` (300, 0 for not at all): how long a migrator waits for
+  another one to finish.
 - ``MIGRATION_LOCK_TIMEOUT`` (5, 0 for none): how long a statement waits for a table
   lock (PostgreSQL ``lock_timeout``, MariaDB/MySQL ``lock_wait_timeout``).
 - ``MIGRATION_STATEMENT_TIMEOUT`` (600, 0 for none): how long a statement may run
@@ -148,7 +149,7 @@ def postgresql_run_lock(connection: sa.Connection):
     digest = hashlib.sha256(f"{database}.{VERSION_TABLE}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     wait = {
-        "lock_timeout": setting("MIGRATION_RUN_LOCK_WAIT", 300) * 1000,
+        "lock_timeout": max(setting("MIGRATION_RUN_LOCK_WAIT", 300) * 1000, 1),
         "statement_timeout": 0,  # a role's default must not cut the wait short
     }
     set_session(connection, "SET {name} = {value:.0f}", wait)
@@ -197,11 +198,27 @@ def mysql_run_lock(connection: sa.Connection):
         timeouts["max_statement_time"] = setting("MIGRATION_STATEMENT_TIMEOUT", 600)
     set_session(connection, "SET SESSION {name} = {value}", timeouts)
     connection.commit()  # so that each revision gets a transaction of its own
+    sa.event.listen(connection, "after_cursor_execute", note_kept_ddl)
     try:
-        yield {}
+        yield {"on_version_apply": [lambda **kwargs: KEPT_DDL.clear()]}
     finally:
+        sa.event.remove(connection, "after_cursor_execute", note_kept_ddl)
         unlock = f"DO RELEASE_LOCK('{name}')"
         release(connection, unlock, "SET SESSION {name} = DEFAULT", timeouts)
+
+
+# The DDL statements MariaDB/MySQL committed for the revision under way: a failure
+# cannot roll them back, so the error names them for the operator to undo.
+KEPT_DDL: list[str] = []
+
+
+def note_kept_ddl(connection, cursor, statement: str, *args) -> None:
+    """Remember a DDL statement of the revision under way (MariaDB/MySQL)."""
+    words = statement.split()
+    verb = words[0].upper() if words else ""
+    ddl = verb in {"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"}
+    if ddl and VERSION_TABLE not in statement:
+        KEPT_DDL.append(" ".join(words)[:80])
 
 
 def release(connection: sa.Connection, unlock: str, reset: str, values: dict) -> None:
@@ -234,6 +251,7 @@ def sqlite_run_lock(connection: sa.Connection):
         for name in pragmas
     }
     wait = setting("MIGRATION_RUN_LOCK_WAIT", 300)
+    isolation_level = driver_connection.isolation_level
     driver_connection.isolation_level = None
     driver_connection.execute("PRAGMA foreign_keys = OFF")
     driver_connection.execute(f"PRAGMA busy_timeout = {wait * 1000:.0f}")
@@ -250,8 +268,9 @@ def sqlite_run_lock(connection: sa.Connection):
     finally:
         if transaction.is_active:
             transaction.commit()  # the revisions that succeeded
-        driver_connection.isolation_level = ""
-        set_session(connection, "PRAGMA {name} = {value}", was)
+        driver_connection.isolation_level = isolation_level
+        for name, value in was.items():
+            driver_connection.execute(f"PRAGMA {name} = {value}")
 
 
 def begin_immediate(connection: sa.Connection) -> None:
@@ -386,9 +405,14 @@ def clear_errors():
         else:
             message = (
                 f"a migration statement failed: {one_line(error)}. The database is at "
-                "the last revision that completed (on MariaDB/MySQL, with the DDL the "
-                "failed one ran); run with --raiseerr for the traceback"
+                "the last revision that completed"
             )
+            if KEPT_DDL:
+                message += (
+                    "; MariaDB/MySQL kept these statements of the failed revision, "
+                    f"undo them before running it again: {'; '.join(KEPT_DDL)}"
+                )
+            message += ". Run with --raiseerr for the traceback"
         raise CommandError(message) from error
 
 

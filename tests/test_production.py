@@ -332,6 +332,11 @@ def test_failing_revision_leaves_the_last_good_revision(project):
     columns = {c["name"] for c in sa.inspect(project.engine).get_columns("users")}
     if project.backend == "mysql":
         assert "migration_log" in project.tables() and "nickname" in columns
+        assert (
+            "MariaDB/MySQL kept these statements of the failed revision, undo them"
+            " before running it again: CREATE TABLE migration_log ( id INTEGER NOT NULL"
+        ) in result.stdout
+        assert "ALTER TABLE users ADD COLUMN nickname VARCHAR(40)" in result.stdout
         project.query_in_transaction(
             "DROP TABLE migration_log",
             "ALTER TABLE users DROP COLUMN nickname,"
