@@ -420,6 +420,8 @@ def test_run_lock_wait_is_bounded(project):
     up with one clear line, having changed nothing."""
     with project.holding_run_lock():
         result = project.alembic("upgrade", "head", MIGRATION_RUN_LOCK_WAIT="1")
+        # Commands that only read take no lock: they answer during a migration.
+        current = project.alembic("current", MIGRATION_RUN_LOCK_WAIT="1")
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -428,3 +430,4 @@ def test_run_lock_wait_is_bounded(project):
         "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
     ) in result.stdout
     assert project.current() is None
+    assert current.returncode == 0, current.stderr
