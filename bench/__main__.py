@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.databases import BACKENDS, SERVER_URL_VARIABLES
-from bench.report import machine, markdown, update_readme, write_json
+from bench.report import machine, markdown, read_json, update_readme, write_json
 from bench.timing import BenchError
 
 SECTIONS = ("latency", "layers", "history", "suite", "data")
@@ -111,9 +111,21 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="history length for the test-suite section (default 50, quick 10)",
     )
     parser.add_argument(
+        "--data-rounds",
+        type=positive_int,
+        help="timed runs of each data-step strategy at the larger row count "
+        "(default 2, quick 1)",
+    )
+    parser.add_argument(
         "--readme",
         action="store_true",
         help="also put the table in bench/README.md (for the recorded run)",
+    )
+    parser.add_argument(
+        "--readme-from",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: put the figures of a results file in bench/README.md",
     )
     parser.add_argument(
         "--output",
@@ -129,6 +141,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         arguments.rows = [10_000, 50_000] if quick else [100_000, 1_000_000]
     if arguments.lengths is None:
         arguments.lengths = [5, 50] if quick else [5, 50, 500]
+    if arguments.data_rounds is None:
+        arguments.data_rounds = 1 if quick else 2
     if arguments.suite_length is None:
         arguments.suite_length = 10 if quick else 50
     return arguments
@@ -159,12 +173,11 @@ def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
                     backend,
                     directory,
                     arguments.suite_length,
-                    repeats=1 if arguments.quick else 3,
-                    warmup=0 if arguments.quick else 1,
+                    repeats=max(1, arguments.repeats // 2),
                 )
             else:
                 rows += datastep.data_step(
-                    backend, directory, arguments.rows, quick=arguments.quick
+                    backend, directory, arguments.rows, arguments.data_rounds
                 )
             elapsed = time.perf_counter() - started
             print(f"# {backend} {section}: {elapsed:.0f} s", file=sys.stderr)
@@ -174,6 +187,15 @@ def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; a failure is one line on stderr and exit status 1."""
     arguments = parse_arguments(argv)
+    if arguments.readme_from:
+        try:
+            update_readme(README, *read_json(arguments.readme_from))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(
+                f"bench: cannot read {arguments.readme_from}: {error}", file=sys.stderr
+            )
+            return 1
+        return 0
     missing = [name for name in PEERS if importlib.util.find_spec(name) is None]
     if missing:
         print(

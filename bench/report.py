@@ -114,12 +114,56 @@ def machine_line(info: dict) -> str:
     )
 
 
+def targets_markdown(rows: list[Row]) -> str:
+    """The figures that have a target, one line per figure, one column per database."""
+    databases = list(dict.fromkeys(row.database for row in rows))
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    targets: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for row in rows:
+        if not row.target:
+            continue
+        figure = (
+            f"{row.ratio:.2f}x" if row.ratio is not None else shown(row.ours, row.unit)
+        )
+        label = (
+            row.measure if " vs " in row.measure else f"{row.measure} vs {row.versus}"
+        )
+        key = (row.section, label)
+        verdict = {True: " met", False: " **not met**", None: ""}[row.met]
+        cells.setdefault(key, {})[row.database] = figure + verdict
+        if row.met is not None:
+            targets.setdefault(key, {}).setdefault(row.target, []).append(row.database)
+    lines = [
+        "| section | figure | target | " + " | ".join(databases) + " |",
+        "|---|---|---|" + "---|" * len(databases),
+    ]
+    for key, by_database in cells.items():
+        by_target = targets.get(key, {})
+        target = "; ".join(
+            text
+            if len(by_target) == 1 and len(where) > 1
+            else f"{text} ({', '.join(where)})"
+            for text, where in by_target.items()
+        )
+        values = " | ".join(by_database.get(database, "") for database in databases)
+        lines.append(f"| {key[0]} | {key[1]} | {target} | {values} |")
+    return "\n".join(lines)
+
+
+def read_json(path: Path) -> tuple[str, dict, list[Row]]:
+    """The command, machine and rows of a JSON file written by ``write_json``."""
+    document = json.loads(path.read_text())
+    rows = [Row(**row) for row in document["rows"]]
+    return document["command"], document["machine"], rows
+
+
 def update_readme(path: Path, command: str, info: dict, rows: list[Row]) -> None:
-    """Replace the results block of bench/README.md with this run's table."""
+    """Replace the results block of bench/README.md with this run's tables."""
     text = path.read_text()
     start, end = text.index(RESULTS_START), text.index(RESULTS_END)
     block = (
         f"{RESULTS_START}\n`{command}`\n\n{machine_line(info)}\n\n"
-        f"{markdown(rows)}\n{RESULTS_END}"
+        f"Targets at a glance:\n\n{targets_markdown(rows)}\n\n"
+        f"Every figure:\n\n{markdown(rows)}\n{RESULTS_END}"
     )
     path.write_text(text[:start] + block + text[end + len(RESULTS_END) :])
