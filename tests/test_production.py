@@ -364,10 +364,17 @@ def test_killed_migrator_leaves_a_clean_database(project):
     for line in migrator.stderr:
         if f"-> {EXTRA_REVISION}" in line:
             break
+    else:
+        migrator.communicate(timeout=30)
+        pytest.fail(
+            f"the migrator ended (exit {migrator.returncode}) before running the "
+            "slow revision: nothing was killed"
+        )
     # The revision's data step has run; its long step is under way.
     time.sleep(1)
     migrator.send_signal(signal.SIGKILL)
     migrator.communicate(timeout=30)
+    assert migrator.returncode == -signal.SIGKILL
 
     project.wait_until_run_lock_free()
     assert project.current() == project.head
