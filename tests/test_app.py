@@ -52,7 +52,7 @@ def test_constraints_have_deterministic_names():
     indexes = {i.name for t in db.metadata.tables.values() for i in t.indexes}
     assert {"pk_users", "uq_users_username", "uq_users_email", "pk_posts"} <= names
     assert "fk_posts_user_id_users" in names
-    assert indexes == {"ix_posts_user_id"}
+    assert {"ix_posts_user_id"} <= indexes
 
 
 def test_user_model_is_the_seeds():

@@ -29,9 +29,9 @@ def test_committed_snapshot_is_up_to_date(database):
     )
 
 
-def test_snapshot_shows_the_schema_at_head():
+def test_snapshot_shows_the_schema_at_head(history):
     text = (ROOT / "schema" / "sqlite.txt").read_text(encoding="utf-8")
-    assert "# The schema at head (bb4b390c7d31) on sqlite" in text
+    assert f"# The schema at head ({history[-1].revision}) on sqlite" in text
     assert "  column display_name VARCHAR(80) NOT NULL" in text
     assert (
         "  foreign key fk_posts_user_id_users (user_id) -> users (id) "
