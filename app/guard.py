@@ -22,6 +22,7 @@ import logging
 import threading
 
 import sqlalchemy as sa
+from alembic.util import CommandError
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from app.db import db
@@ -29,6 +30,7 @@ from app.migration_state import (
     UNAVAILABLE,
     MigrationState,
     read_state,
+    scripts_unavailable_state,
     unavailable_state,
 )
 
@@ -68,6 +70,12 @@ class MigrationGuard:
             # to the log only, never into an answer.
             state = unavailable_state(self.alembic_config)
             reason = f"Cause: {first_line(getattr(error, 'orig', None) or error)}"
+        except CommandError as error:
+            # Alembic found no revision scripts where ALEMBIC_CONFIG points, as with a
+            # non-editable install, which has no alembic.ini next to the package. The
+            # path goes to the log only.
+            state = scripts_unavailable_state()
+            reason = f"ALEMBIC_CONFIG is {self.alembic_config!r}: {first_line(error)}"
         self.remember(state, reason)
         return state
 

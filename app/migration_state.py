@@ -61,6 +61,11 @@ class MigrationState:
                 f"know (head {head}): it was migrated by newer code. Deploy that code, "
                 "or downgrade the database with it."
             )
+        if not self.head:
+            return (
+                "The code's revision scripts could not be read: ALEMBIC_CONFIG does "
+                "not name the project's alembic.ini."
+            )
         return f"The database's revision could not be read (expected head {head})."
 
     def as_json(self) -> dict:
@@ -72,7 +77,7 @@ class MigrationState:
         body = {
             "status": self.status,
             "database": revisions_text(self.database) or None,
-            "head": revisions_text(self.head),
+            "head": revisions_text(self.head) or None,
         }
         if not self.ok:
             body["message"] = self.message
@@ -141,3 +146,9 @@ def read_state(engine: sa.Engine, alembic_config: str) -> MigrationState:
 def unavailable_state(alembic_config: str) -> MigrationState:
     """The state of a database whose revision could not be read."""
     return MigrationState(UNAVAILABLE, (), code_revisions(alembic_config).heads)
+
+
+def scripts_unavailable_state() -> MigrationState:
+    """The state when the code's own revision scripts could not be read: no head to
+    compare with, so nothing can be said about the database either."""
+    return MigrationState(UNAVAILABLE, (), ())

@@ -290,3 +290,35 @@ def test_unreachable_database_is_503_and_leaks_nothing(guard_log):
             assert secret not in response.data
     assert len(guard_log()) == 1
     assert "s3cret-pw" not in guard_log()[0].getMessage()
+
+
+def test_missing_alembic_config_is_503_with_a_reason(monkeypatch, tmp_path, guard_log):
+    # As with a non-editable install: no alembic.ini where ALEMBIC_CONFIG points, so
+    # the code's head cannot be read. A clear 503, not a 500 with a traceback.
+    missing = tmp_path / "missing" / "alembic.ini"
+    monkeypatch.setenv("ALEMBIC_CONFIG", str(missing))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    app = create_app()
+    client = app.test_client()
+    try:
+        health = client.get("/healthz")
+        refused = client.get("/api/users")
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+    assert (health.status_code, refused.status_code) == (503, 503)
+    assert health.json == {
+        "status": "unavailable",
+        "database": None,
+        "head": None,
+        "message": "The code's revision scripts could not be read: ALEMBIC_CONFIG "
+        "does not name the project's alembic.ini.",
+    }
+    assert refused.json["error"] == health.json["message"]
+    for response in (health, refused):
+        assert b"Traceback" not in response.data
+        assert str(tmp_path).encode() not in response.data
+    [record] = guard_log()
+    assert f"ALEMBIC_CONFIG is '{missing}'" in record.getMessage()
+    assert "\n" not in record.getMessage()
