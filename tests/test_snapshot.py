@@ -67,3 +67,13 @@ def test_command_without_config_exits_2(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.startswith(
         "schema-snapshot: error: no Alembic config at"
     )
+
+
+def test_command_reports_a_migration_refused_by_env_py(monkeypatch, capsys):
+    # env.py raises CommandError on a bad MIGRATION_* value: one line, exit 2.
+    monkeypatch.setenv("MIGRATION_LOCK_RETRIES", "abc")
+    assert snapshot.main(["--check", "--config", str(CONFIG)]) == 2
+    assert capsys.readouterr().err == (
+        "schema-snapshot: error: sqlite: "
+        "MIGRATION_LOCK_RETRIES must be a number, 0 or more, not 'abc'\n"
+    )

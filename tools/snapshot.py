@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from app.config import database_url
 
@@ -211,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     for backend, server_url in backends.items():
         try:
             text = snapshot(config_path, backend, server_url)
-        except (sa.exc.SQLAlchemyError, ValueError) as error:
+        except (sa.exc.SQLAlchemyError, ValueError, CommandError) as error:
+            # CommandError: env.py refused to migrate (a bad MIGRATION_* value, the
+            # run lock busy, a failed revision) and said why in its message.
             first = str(error).strip().splitlines()[0]
             print(f"schema-snapshot: error: {backend}: {first}", file=sys.stderr)
             return 2
