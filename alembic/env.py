@@ -3,20 +3,10 @@ database, and the promises it keeps in production (README, "Running migrations i
 production"): one migrator at a time, a failing revision leaves the last good one,
 statements that give up on busy tables, and one-line errors.
 
-Read it top to bottom: logging, the models' metadata, the settings, the engine,
-offline mode (``--sql``, renders a script), the run lock for each database, online
-mode (runs on a live connection), and the one line that runs either with clear errors.
-
-Settings, from environment variables, in seconds:
-
-- ``MIGRATION_RUN_LOCK_WAIT`` (300, 0 for not at all): how long a migrator waits for
-  another one to finish.
-- ``MIGRATION_LOCK_TIMEOUT`` (5, 0 for none): how long a statement waits for a table
-  lock (PostgreSQL ``lock_timeout``, MariaDB/MySQL ``lock_wait_timeout``).
-- ``MIGRATION_STATEMENT_TIMEOUT`` (600, 0 for none): how long a statement may run
-  (PostgreSQL ``statement_timeout``, MariaDB ``max_statement_time``).
-- ``MIGRATION_LOCK_RETRIES`` (0): how many more times a revision that gave up on a
-  table lock is tried, a second apart.
+Read it top to bottom: logging and the models' metadata; settings and errors; the
+app's engine and the options for both modes; offline mode (``--sql``, renders a
+script); the run lock of each database; online mode (runs on a live connection); and
+the last lines, which run either with clear errors.
 """
 
 import hashlib
@@ -25,6 +15,7 @@ import math
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from logging.config import fileConfig
 
 import sqlalchemy as sa
@@ -32,7 +23,6 @@ from alembic import context
 from alembic.util import CommandError
 
 from app import create_app
-from app.config import database_url
 from app.db import db
 
 config = context.config
@@ -53,6 +43,9 @@ VERSION_TABLE = "alembic_version"
 MIGRATING_COMMANDS = {"upgrade", "downgrade", "stamp"}
 
 
+# --- Settings and errors -------------------------------------------------------------
+
+
 def setting(name: str, default: float, kind: type = float) -> float:
     """A number of seconds (or a count) from the environment variable ``name``."""
     value = os.environ.get(name, "").strip()
@@ -65,6 +58,59 @@ def setting(name: str, default: float, kind: type = float) -> float:
     return number
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The ``MIGRATION_*`` settings, read once before any lock is taken (README table).
+
+    Timeouts in seconds; 0 means no limit (no wait at all, for the run lock).
+    """
+
+    run_lock_wait: float
+    lock_timeout: float
+    statement_timeout: float
+    lock_retries: int
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        """Read and check every setting, so a bad value fails before anything starts."""
+        return cls(
+            run_lock_wait=setting("MIGRATION_RUN_LOCK_WAIT", 300),
+            lock_timeout=setting("MIGRATION_LOCK_TIMEOUT", 5),
+            statement_timeout=setting("MIGRATION_STATEMENT_TIMEOUT", 600),
+            lock_retries=setting("MIGRATION_LOCK_RETRIES", 0, kind=int),
+        )
+
+
+def milliseconds(seconds: float) -> int:
+    """Seconds as whole milliseconds, rounded up so a small limit never becomes 0."""
+    return math.ceil(seconds * 1000)
+
+
+def run_lock_busy() -> CommandError:
+    """The error for a run lock that another migrator held for too long."""
+    return CommandError(
+        "another migration is running on this database, for longer than "
+        "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
+    )
+
+
+def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
+    """Whether the database gave up waiting for a lock (PostgreSQL's SQLSTATE 55P03,
+    MariaDB/MySQL's error 1205)."""
+    code = error.orig.args[0] if error.orig.args else None
+    return getattr(error.orig, "sqlstate", None) == "55P03" or code == 1205
+
+
+def one_line(error: sa.exc.DBAPIError) -> str:
+    """The database's own message, first line: no SQL, parameters or URL in it."""
+    reason = error.orig.args[-1] if error.orig.args else error.orig
+    line = str(reason).strip().splitlines()[0]
+    return line.removeprefix("connection failed: ").replace("FATAL:  ", "")
+
+
+# --- The app's engine, and the options for both modes --------------------------------
+
+
 def app_engine() -> sa.Engine:
     """The engine Flask-SQLAlchemy builds from the app's config (``DATABASE_URL``).
 
@@ -72,7 +118,6 @@ def app_engine() -> sa.Engine:
     configparser, and printing the config would show the password.
     """
     try:
-        database_url(os.environ.get("DATABASE_URL"))
         app = create_app()
     except (sa.exc.ArgumentError, ValueError) as error:
         raise CommandError(
@@ -106,6 +151,9 @@ MIGRATION_OPTIONS = {
 }
 
 
+# --- Offline mode ---------------------------------------------------------------------
+
+
 def run_migrations_offline() -> None:
     """Render the migrations as SQL for the dialect of ``DATABASE_URL`` (``--sql``).
 
@@ -131,14 +179,36 @@ def run_migrations_offline() -> None:
         )
 
 
-def set_session(connection: sa.Connection, template: str, values: dict) -> None:
-    """Set session variables, one ``template.format(name=..., value=...)`` each."""
-    for name, value in values.items():
-        connection.exec_driver_sql(template.format(name=name, value=value))
+# --- The run lock of each database ----------------------------------------------------
 
 
 @contextmanager
-def postgresql_run_lock(connection: sa.Connection):
+def session_settings(connection: sa.Connection, set_sql: str, reset_sql: str, values):
+    """Set session variables (one ``set_sql.format(name=, value=)`` each) and commit,
+    so that each revision gets a transaction of its own; reset them at the end."""
+    for name, value in values.items():
+        connection.exec_driver_sql(set_sql.format(name=name, value=value))
+    connection.commit()
+    try:
+        yield
+    finally:
+        reset_session(connection, [reset_sql.format(name=name) for name in values])
+
+
+def reset_session(connection: sa.Connection, statements: list[str]) -> None:
+    """End the run: roll back what a failure left open, then run ``statements``
+    (release the lock, reset settings). A dead connection released them already."""
+    try:
+        connection.rollback()
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+        connection.commit()
+    except sa.exc.DBAPIError as error:
+        log.warning("The run lock ends with the connection: %s", one_line(error))
+
+
+@contextmanager
+def postgresql_run_lock(connection: sa.Connection, settings: Settings):
     """Hold a session advisory lock for the run, then set the statement timeouts.
 
     The lock outlives each revision's commit and ends with the session, also when the
@@ -148,11 +218,9 @@ def postgresql_run_lock(connection: sa.Connection):
     database = connection.exec_driver_sql("SELECT current_database()").scalar()
     digest = hashlib.sha256(f"{database}.{VERSION_TABLE}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
-    wait = {
-        "lock_timeout": max(setting("MIGRATION_RUN_LOCK_WAIT", 300) * 1000, 1),
-        "statement_timeout": 0,  # a role's default must not cut the wait short
-    }
-    set_session(connection, "SET {name} = {value:.0f}", wait)
+    wait = max(milliseconds(settings.run_lock_wait), 1)
+    connection.exec_driver_sql(f"SET lock_timeout = {wait}")
+    connection.exec_driver_sql("SET statement_timeout = 0")  # a role's default
     try:
         connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
     except sa.exc.OperationalError as error:
@@ -160,51 +228,57 @@ def postgresql_run_lock(connection: sa.Connection):
             raise run_lock_busy() from error
         raise
     timeouts = {
-        "lock_timeout": setting("MIGRATION_LOCK_TIMEOUT", 5) * 1000,
-        "statement_timeout": setting("MIGRATION_STATEMENT_TIMEOUT", 600) * 1000,
+        "lock_timeout": milliseconds(settings.lock_timeout),
+        "statement_timeout": milliseconds(settings.statement_timeout),
     }
     if connection.dialect.server_version_info >= (14,):
         # A killed migrator's session ends within a second, even mid-statement,
         # instead of holding its locks until that statement is done.
         timeouts["client_connection_check_interval"] = 1000
-    set_session(connection, "SET {name} = {value:.0f}", timeouts)
-    connection.commit()  # so that each revision gets a transaction of its own
     try:
-        yield {}
+        with session_settings(
+            connection, "SET {name} = {value}", "RESET {name}", timeouts
+        ):
+            yield {}
     finally:
-        release(
-            connection, f"SELECT pg_advisory_unlock({key})", "RESET {name}", timeouts
-        )
+        reset_session(connection, [f"SELECT pg_advisory_unlock({key})"])
 
 
 @contextmanager
-def mysql_run_lock(connection: sa.Connection):
+def mysql_run_lock(connection: sa.Connection, settings: Settings):
     """Hold a named lock (``GET_LOCK``) for the run, then set the statement timeouts.
 
     Like PostgreSQL's advisory lock, it outlives each revision's commit and ends with
     the session. Lock names are server-wide, so the name includes the database's.
     """
-    name = f"alembic.{connection.exec_driver_sql('SELECT DATABASE()').scalar()}"
-    name = f"{name}.{VERSION_TABLE}"
-    wait = setting("MIGRATION_RUN_LOCK_WAIT", 300)
+    database = connection.exec_driver_sql("SELECT DATABASE()").scalar()
+    name = f"alembic.{database}.{VERSION_TABLE}"
     lock = sa.text("SELECT GET_LOCK(:name, :wait)")
-    if connection.execute(lock, {"name": name, "wait": wait}).scalar() != 1:
+    if (
+        connection.execute(
+            lock, {"name": name, "wait": settings.run_lock_wait}
+        ).scalar()
+        != 1
+    ):
         raise run_lock_busy()
     timeouts = {}
-    if lock_timeout := math.ceil(setting("MIGRATION_LOCK_TIMEOUT", 5)):
+    if lock_timeout := math.ceil(settings.lock_timeout):
         timeouts["lock_wait_timeout"] = lock_timeout  # DDL waiting on a table
         timeouts["innodb_lock_wait_timeout"] = lock_timeout  # a data step on rows
     if connection.dialect.is_mariadb:
-        timeouts["max_statement_time"] = setting("MIGRATION_STATEMENT_TIMEOUT", 600)
-    set_session(connection, "SET SESSION {name} = {value}", timeouts)
-    connection.commit()  # so that each revision gets a transaction of its own
+        timeouts["max_statement_time"] = settings.statement_timeout
     sa.event.listen(connection, "after_cursor_execute", note_kept_ddl)
     try:
-        yield {"on_version_apply": [lambda **kwargs: KEPT_DDL.clear()]}
+        with session_settings(
+            connection,
+            "SET SESSION {name} = {value}",
+            "SET SESSION {name} = DEFAULT",
+            timeouts,
+        ):
+            yield {"on_version_apply": [lambda **kwargs: KEPT_DDL.clear()]}
     finally:
         sa.event.remove(connection, "after_cursor_execute", note_kept_ddl)
-        unlock = f"DO RELEASE_LOCK('{name}')"
-        release(connection, unlock, "SET SESSION {name} = DEFAULT", timeouts)
+        reset_session(connection, [f"DO RELEASE_LOCK('{name}')"])
 
 
 # The DDL statements MariaDB/MySQL committed for the revision under way: a failure
@@ -221,20 +295,8 @@ def note_kept_ddl(connection, cursor, statement: str, *args) -> None:
         KEPT_DDL.append(" ".join(words)[:80])
 
 
-def release(connection: sa.Connection, unlock: str, reset: str, values: dict) -> None:
-    """End the run: roll back what a failure left open, release the run lock, reset
-    the session. A connection that died has released them already."""
-    try:
-        connection.rollback()
-        connection.exec_driver_sql(unlock)
-        set_session(connection, reset, values)
-        connection.commit()
-    except sa.exc.DBAPIError as error:
-        log.warning("The run lock ends with the connection: %s", one_line(error))
-
-
 @contextmanager
-def sqlite_run_lock(connection: sa.Connection):
+def sqlite_run_lock(connection: sa.Connection, settings: Settings):
     """Run the whole migration in one ``BEGIN IMMEDIATE`` transaction: SQLite's write
     lock, taken before the current revision is read. A savepoint after each revision
     keeps the good ones when a later one fails.
@@ -242,7 +304,8 @@ def sqlite_run_lock(connection: sa.Connection):
     SQLAlchemy's pysqlite recipe ("Serializable isolation / Savepoints / Transactional
     DDL"): the driver stops beginning and committing transactions on its own, so DDL
     rolls back too. Foreign keys go off first, as batch mode needs (it copies, drops
-    and renames tables); the pragma does nothing inside a transaction.
+    and renames tables); the pragma does nothing inside a transaction. The driver
+    connection's settings are put back whatever happens.
     """
     driver_connection = connection.connection.driver_connection
     pragmas = ("foreign_keys", "busy_timeout")
@@ -250,32 +313,36 @@ def sqlite_run_lock(connection: sa.Connection):
         name: driver_connection.execute(f"PRAGMA {name}").fetchone()[0]
         for name in pragmas
     }
-    wait = setting("MIGRATION_RUN_LOCK_WAIT", 300)
     isolation_level = driver_connection.isolation_level
-    driver_connection.isolation_level = None
-    driver_connection.execute("PRAGMA foreign_keys = OFF")
-    driver_connection.execute(f"PRAGMA busy_timeout = {wait * 1000:.0f}")
-    sa.event.listen(connection, "begin", begin_immediate)
     try:
-        transaction = connection.begin()
-    except sa.exc.OperationalError as error:
-        raise run_lock_busy() from error
+        driver_connection.isolation_level = None
+        driver_connection.execute("PRAGMA foreign_keys = OFF")
+        driver_connection.execute(
+            f"PRAGMA busy_timeout = {milliseconds(settings.run_lock_wait)}"
+        )
+        transaction = connection.begin()  # SQLAlchemy's begin sends nothing itself
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except sa.exc.OperationalError as error:
+            transaction.rollback()
+            if "database is locked" in str(error.orig):
+                raise run_lock_busy() from error
+            raise
+        try:
+            with keep_good_revisions(connection) as after_each_revision:
+                yield {
+                    "transactional_ddl": True,
+                    "on_version_apply": [after_each_revision],
+                }
+        finally:
+            if transaction.is_active:
+                transaction.commit()  # the revisions that succeeded
     finally:
-        sa.event.remove(connection, "begin", begin_immediate)
-    try:
-        with keep_good_revisions(connection) as after_each_revision:
-            yield {"transactional_ddl": True, "on_version_apply": [after_each_revision]}
-    finally:
-        if transaction.is_active:
-            transaction.commit()  # the revisions that succeeded
+        if driver_connection.in_transaction:
+            driver_connection.rollback()
         driver_connection.isolation_level = isolation_level
         for name, value in was.items():
             driver_connection.execute(f"PRAGMA {name} = {value}")
-
-
-def begin_immediate(connection: sa.Connection) -> None:
-    """Begin SQLite's transaction with the write lock, instead of at the first write."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -307,42 +374,44 @@ RUN_LOCKS = {
 }
 
 
-def run_lock_busy() -> CommandError:
-    """The error for a run lock that another migrator held for too long."""
-    return CommandError(
-        "another migration is running on this database, for longer than "
-        "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
-    )
+# --- Online mode ----------------------------------------------------------------------
 
 
-def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
-    """Whether the database gave up waiting for a lock (PostgreSQL's SQLSTATE 55P03,
-    MariaDB/MySQL's error 1205)."""
-    code = error.orig.args[0] if error.orig.args else None
-    return getattr(error.orig, "sqlstate", None) == "55P03" or code == 1205
+def run_revisions(connection: sa.Connection, retries: int = 0, **options) -> None:
+    """Configure Alembic on the connection and run what the command asks for.
 
-
-def run_revisions(connection: sa.Connection, **options) -> None:
-    """Configure Alembic on the connection and run what the command asks for."""
-    context.configure(connection=connection, **MIGRATION_OPTIONS, **options)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_with_lock_retries(connection: sa.Connection, **options) -> None:
-    """Run the revisions; one that gave up on a table lock was rolled back, so it is
-    tried again, ``MIGRATION_LOCK_RETRIES`` times at most."""
-    retries = setting("MIGRATION_LOCK_RETRIES", 0, kind=int)
+    A revision that gave up on a table lock was rolled back, so it is tried again,
+    ``retries`` times at most, a second apart; not on MariaDB/MySQL once it committed
+    DDL there, which a rerun would repeat.
+    """
     for attempt in range(1, retries + 2):
         try:
-            return run_revisions(connection, **options)
+            context.configure(connection=connection, **MIGRATION_OPTIONS, **options)
+            with context.begin_transaction():
+                context.run_migrations()
+            return
         except sa.exc.OperationalError as error:
-            if attempt > retries or not is_lock_timeout(error):
+            if attempt > retries or KEPT_DDL or not is_lock_timeout(error):
                 raise
             log.warning(
                 "A table lock is busy; trying again (%s of %s)", attempt, retries
             )
             time.sleep(1)
+
+
+def sqlite_foreign_keys_off_in_transaction(connection: sa.Connection) -> None:
+    """Turn SQLite's foreign keys off on a connection handed in inside the caller's
+    transaction, as batch mode needs; refuse when SQLite has begun it already (the
+    pragma then does nothing, and a table copy would cascade into child rows)."""
+    if connection.dialect.name != "sqlite":
+        return
+    driver_connection = connection.connection.driver_connection
+    driver_connection.execute("PRAGMA foreign_keys = OFF")
+    if driver_connection.execute("PRAGMA foreign_keys").fetchone()[0]:
+        raise CommandError(
+            "SQLite cannot turn foreign keys off inside a transaction that has "
+            "written: hand in an Engine, or a Connection before it writes"
+        )
 
 
 def run_migrations_on(connection: sa.Connection) -> None:
@@ -353,10 +422,14 @@ def run_migrations_on(connection: sa.Connection) -> None:
     """
     command = getattr(config.cmd_opts, "cmd", None)
     migrating = command is None or command[0].__name__ in MIGRATING_COMMANDS
-    if not migrating or connection.in_transaction():
+    if not migrating:
         return run_revisions(connection)
-    with RUN_LOCKS[connection.dialect.name](connection) as options:
-        run_with_lock_retries(connection, **options)
+    if connection.in_transaction():
+        sqlite_foreign_keys_off_in_transaction(connection)
+        return run_revisions(connection)
+    settings = Settings.from_environment()
+    with RUN_LOCKS[connection.dialect.name](connection, settings) as options:
+        run_revisions(connection, retries=settings.lock_retries, **options)
 
 
 def run_migrations_online() -> None:
@@ -377,13 +450,6 @@ def run_migrations_online() -> None:
     finally:
         if handed_in is None:
             engine.dispose()
-
-
-def one_line(error: sa.exc.DBAPIError) -> str:
-    """The database's own message, first line: no SQL, parameters or URL in it."""
-    reason = error.orig.args[-1] if error.orig.args else error.orig
-    line = str(reason).strip().splitlines()[0]
-    return line.removeprefix("connection failed: ").replace("FATAL:  ", "")
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from app.db import db
-from conftest import ROOT, alembic_config
+from conftest import ROOT, Database, alembic_config
 
 
 def test_history_has_one_head_and_one_base(history):
@@ -75,7 +75,39 @@ def test_downgrade_to_base_leaves_only_the_version_table(database):
 
 
 def test_a_handed_in_connection_is_used_and_left_to_the_caller(database, history):
+    """Alembic's cookbook: a Connection inside the caller's transaction. On SQLite the
+    users table is rebuilt on the way to head; its posts must survive that."""
+    database.upgrade(history[-2].revision)
     with database.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, username, email) VALUES (1, 'ada', 'ada@x.org')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO posts (user_id, title, body, created_at) "
+            "VALUES (1, 'hello', 'first post', '2026-01-01 00:00:00')"
+        )
+    with database.engine.connect() as connection:
+        connection.begin()
         command.upgrade(alembic_config(connection), "head")
+        connection.commit()
     assert database.current() == history[-1].revision
-    assert {"users", "posts"} <= database.tables()
+    assert [row["title"] for row in database.rows()["posts"]] == ["hello"]
+
+
+def test_a_connection_that_has_written_cannot_rebuild_sqlite_tables(tmp_path, history):
+    """SQLite cannot turn foreign keys off once its transaction has begun: rather than
+    let the users table rebuild cascade into posts, env.py refuses with one line.
+    (SQLite only: the other databases alter tables in place.)"""
+    url = sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
+    database = Database(url, sa.create_engine(url))
+    database.upgrade(history[-2].revision)
+    with database.engine.connect() as connection:
+        connection.begin()
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, username, email) VALUES (1, 'ada', 'ada@x.org')"
+        )
+        with pytest.raises(CommandError, match="cannot turn foreign keys off"):
+            command.upgrade(alembic_config(connection), "head")
+        connection.rollback()
+    assert database.current() == history[-2].revision
+    database.engine.dispose()
