@@ -2,10 +2,7 @@
 exit, no traceback; and a password with ``%``, ``@``, ``:`` and ``/`` that works and
 never shows up in any output."""
 
-import os
 import stat
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +13,7 @@ import sqlalchemy as sa
 from conftest import (
     ROOT,
     SERVER_URL_VARIABLES,
+    alembic_runner,
     configured_backends,
     copy_project,
     create_server_database,
@@ -32,16 +30,7 @@ PASSWORD = "pa%ss@wo:rd/" + uuid.uuid4().hex[:8]
 def alembic(*args: str, url: str | sa.URL, cwd: Path = ROOT) -> tuple[int, str]:
     """Run ``alembic <args>`` with ``DATABASE_URL`` set: its exit code, and its stdout
     and stderr together."""
-    if isinstance(url, sa.URL):
-        url = url.render_as_string(hide_password=False)
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=cwd,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = alembic_runner(cwd, url)(*args)
     return result.returncode, result.stdout + result.stderr
 
 
