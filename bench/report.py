@@ -86,7 +86,6 @@ def machine() -> dict:
                 "pymysql",
             )
         },
-        "servers": {},
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
