@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from alembic.script import ScriptDirectory
 from app import create_app
 from app.config import database_url
 from app.db import db
+from tools.databases import throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,29 +142,6 @@ class Database:
             }
 
 
-def create_server_database(server_url: sa.URL) -> sa.URL:
-    """Create an empty database on the server and return its URL."""
-    name = f"alembic_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    finally:
-        admin.dispose()
-    return server_url.set(database=name)
-
-
-def drop_server_database(server_url: sa.URL, url: sa.URL) -> None:
-    """Drop a database made by ``create_server_database``."""
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {url.database}{force}")
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(params=configured_backends())
 def fresh_database_url(request, tmp_path):
     """The URL of a fresh, empty database on each configured backend."""
@@ -172,9 +149,8 @@ def fresh_database_url(request, tmp_path):
         yield sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
         return
     server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
-    url = create_server_database(server_url)
-    yield url
-    drop_server_database(server_url, url)
+    with throwaway_database(server_url) as url:
+        yield url
 
 
 def database_url_from(variable: str) -> sa.URL:

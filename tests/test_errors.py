@@ -16,10 +16,9 @@ from conftest import (
     alembic_runner,
     configured_backends,
     copy_project,
-    create_server_database,
     database_url_from,
-    drop_server_database,
 )
+from tools.databases import create_database, drop_database
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
 
@@ -145,7 +144,7 @@ def url_with_password(request):
     """A fresh database on each configured server, owned by a new user whose
     password is ``PASSWORD``; the user's URL, the password percent-encoded."""
     server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
-    url = create_server_database(server_url)
+    url = create_database(server_url)
     user = f"alembic_user_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -166,7 +165,7 @@ def url_with_password(request):
         port=url.port,
         database=url.database,
     )
-    drop_server_database(server_url, url)
+    drop_database(server_url, url)
     with admin.connect() as connection:
         if request.param == "postgresql":
             connection.exec_driver_sql(f"DROP ROLE {user}")

@@ -26,10 +26,9 @@ from conftest import (
     SERVER_URL_VARIABLES,
     configured_backends,
     copy_project,
-    create_server_database,
     database_url_from,
-    drop_server_database,
 )
+from tools.databases import throwaway_database
 
 # Trials of the concurrent-migrators test, per database and starting point: 2 for a
 # quick local run; .ci/run sets 10, the number the promise is proved with.
@@ -260,11 +259,10 @@ def server_project(request, tmp_path, history):
     """A copy of the project on a fresh database of each configured server (table
     locks and their timeouts are a server matter: SQLite locks the whole file)."""
     server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
-    url = create_server_database(server_url)
-    project = make_project(tmp_path, url, history)
-    yield project
-    project.engine.dispose()
-    drop_server_database(server_url, url)
+    with throwaway_database(server_url) as url:
+        project = make_project(tmp_path, url, history)
+        yield project
+        project.engine.dispose()
 
 
 def run_together(project: Project, count: int = 4) -> list[subprocess.CompletedProcess]:

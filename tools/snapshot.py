@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,6 +20,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from app.config import database_url
+from tools.databases import throwaway_database
 
 SNAPSHOT_FOLDER = "schema"
 SERVER_OPTIONS = {"postgresql": "TEST_POSTGRESQL_URL", "mysql": "TEST_MYSQL_URL"}
@@ -120,29 +120,6 @@ def column_line(column: dict, dialect) -> str:
     )
 
 
-def server_database(server_url: sa.URL):
-    """Create a throw-away database on a server; return its URL and a drop function."""
-    name = f"schema_snapshot_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    finally:
-        admin.dispose()
-
-    def drop() -> None:
-        """Drop the throw-away database."""
-        admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-        force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
-        try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
-        finally:
-            admin.dispose()
-
-    return server_url.set(database=name), drop
-
-
 def snapshot_of(config_path: Path, url: sa.URL) -> str:
     """Migrate the empty database at ``url`` to head and dump its schema."""
     engine = sa.create_engine(url)
@@ -160,11 +137,8 @@ def snapshot(config_path: Path, backend: str, server_url: str | None) -> str:
         with tempfile.TemporaryDirectory(prefix="schema-snapshot-") as directory:
             url = sa.URL.create("sqlite", database=str(Path(directory) / "s.sqlite"))
             return snapshot_of(config_path, url)
-    url, drop = server_database(database_url(server_url))
-    try:
+    with throwaway_database(database_url(server_url), "schema_snapshot") as url:
         return snapshot_of(config_path, url)
-    finally:
-        drop()
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
