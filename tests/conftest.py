@@ -6,6 +6,7 @@ create throw-away databases and drop them afterwards. A configured server that d
 not answer fails the tests; it is never skipped.
 """
 
+import functools
 import os
 import shutil
 import subprocess
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
@@ -51,10 +52,40 @@ def alembic_config(connection: sa.Engine | sa.Connection | None = None) -> Confi
     return config
 
 
+@functools.cache
+def script_directory() -> ScriptDirectory:
+    """The project's revisions, read once per test run.
+
+    ``command.upgrade`` reads every revision file again on each call; a stairway over
+    n revisions makes 3n calls, so its cost would grow with the square of the history.
+    """
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def revisions() -> list:
     """Every revision of the history, from the first one to head."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return list(reversed(list(script.walk_revisions())))
+    return list(reversed(list(script_directory().walk_revisions())))
+
+
+def migrate(connection: sa.Engine | sa.Connection, target: str, *, down=False) -> None:
+    """``alembic upgrade <target>`` (or ``downgrade``) on ``connection``, run through
+    env.py (run lock, SQLite's foreign keys, timeouts) as the command runs it, but on
+    the revisions read once. ``_upgrade_revs``/``_downgrade_revs`` are what
+    ``alembic.command`` itself calls to plan the steps.
+    """
+    script = script_directory()
+
+    def steps(current, context):
+        """The revisions to run from ``current`` to ``target``."""
+        if down:
+            return script._downgrade_revs(target, current)
+        return script._upgrade_revs(target, current)
+
+    # A Config without a file: env.py then leaves logging alone (no fileConfig).
+    config = Config()
+    config.attributes["connection"] = connection
+    with EnvironmentContext(config, script, fn=steps, destination_rev=target):
+        script.run_env()
 
 
 def copy_project(destination: Path) -> Path:
@@ -110,11 +141,11 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """``alembic upgrade <revision>``, with the engine handed in."""
-        command.upgrade(alembic_config(self.engine), revision)
+        migrate(self.engine, revision)
 
     def downgrade(self, revision: str) -> None:
         """``alembic downgrade <revision>``, with the engine handed in."""
-        command.downgrade(alembic_config(self.engine), revision)
+        migrate(self.engine, revision, down=True)
 
     def current(self) -> str | None:
         """The revision the database is stamped with."""
