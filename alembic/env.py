@@ -15,8 +15,8 @@ import math
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from logging.config import fileConfig
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import context
@@ -58,11 +58,12 @@ def setting(name: str, default: float, kind: type = float) -> float:
     return number
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The ``MIGRATION_*`` settings, read once before any lock is taken (README table).
 
-    Timeouts in seconds; 0 means no limit (no wait at all, for the run lock).
+    Timeouts in seconds; 0 means no limit (no wait at all, for the run lock). A
+    NamedTuple, not a dataclass: env.py runs again for every command, and a dataclass
+    compiles its methods each time (~1 ms).
     """
 
     run_lock_wait: float
@@ -118,7 +119,7 @@ def app_engine() -> sa.Engine:
     configparser, and printing the config would show the password.
     """
     try:
-        app = create_app()
+        app = create_app(web=False)
     except (sa.exc.ArgumentError, ValueError) as error:
         raise CommandError(
             "DATABASE_URL is not a database URL such as "
