@@ -23,6 +23,14 @@ SQLALCHEMY_FLOOR = (
 )
 
 
+# The floor of any env.py that imports a Flask-SQLAlchemy app: ``alembic heads`` in a
+# process that has imported Flask and Flask-SQLAlchemy (which imports SQLAlchemy's ORM)
+# first. No app, no models, no connection.
+FLASK_FLOOR = (
+    "import flask, flask_sqlalchemy\nfrom alembic.config import main\nmain(['heads'])\n"
+)
+
+
 def alembic(project: Path, url, *args: str, timeout: float = 120.0) -> Command:
     """``alembic <args>`` run in a project copy on a database."""
     environment = {"DATABASE_URL": as_environment(url)}
@@ -48,6 +56,7 @@ def no_op_and_check(backend: str, workdir: Path, repeats: int) -> list[Row]:
                 "ours": alembic(ours, url, "upgrade", "head"),
                 "flask_migrate": flask_db(peer, url, "upgrade"),
                 "heads": alembic(ours, url, "heads"),
+                "flask_heads": Command([PYTHON, "-c", FLASK_FLOOR], ours),
                 "sqlalchemy": Command(
                     [PYTHON, "-c", SQLALCHEMY_FLOOR],
                     ours,
@@ -70,6 +79,12 @@ def no_op_and_check(backend: str, workdir: Path, repeats: int) -> list[Row]:
     for name, versus, limit in (
         ("flask_migrate", "`flask db upgrade` (Flask-Migrate)", 0.85),
         ("heads", "`alembic heads` (floor)", 1.2),
+        (
+            "flask_heads",
+            "`alembic heads` after importing Flask and Flask-SQLAlchemy (floor of "
+            "an env.py that imports a Flask-SQLAlchemy app)",
+            None,
+        ),
         ("sqlalchemy", "import SQLAlchemy, connect, read version (floor)", None),
         ("python", "`python -c pass` (floor)", None),
     ):
@@ -117,6 +132,9 @@ def long_histories(
     squashed = project_with_history(
         workdir / f"squashed_{longest}", longest, squashed=True
     )
+    # The longest history again, run with PYTHONDONTWRITEBYTECODE=1 (as many container
+    # images set it): every command compiles every revision file from source.
+    uncached = project_with_history(workdir / f"uncached_{longest}", longest)
     with ExitStack() as stack:
         urls = {
             name: stack.enter_context(fresh_database(backend, workdir))
@@ -138,6 +156,10 @@ def long_histories(
         commands["upgrade squashed"] = alembic(
             squashed, urls["squashed"], "upgrade", "head"
         )
+        commands["upgrade uncached"] = alembic(
+            uncached, urls[longest], "upgrade", "head"
+        )
+        commands["upgrade uncached"].env["PYTHONDONTWRITEBYTECODE"] = "1"
         for length, project in projects.items():
             commands[f"heads {length}"] = alembic(project, urls[length], "heads")
         times = rounds(commands, repeats)
@@ -173,6 +195,32 @@ def long_histories(
             times.median(base),
             ratio,
             *checked(ratio, 1.15),
+        )
+    )
+    ratio = times.ratio(f"upgrade {longest}", "upgrade squashed")
+    rows.append(
+        Row(
+            section,
+            backend,
+            f"no-op upgrade, {longest} revisions",
+            times.median(f"upgrade {longest}"),
+            "the same squashed into one baseline (same models)",
+            times.median("upgrade squashed"),
+            ratio,
+            note="what the history's length alone costs",
+        )
+    )
+    ratio = times.ratio("upgrade uncached", f"upgrade {longest}")
+    rows.append(
+        Row(
+            section,
+            backend,
+            f"no-op upgrade, {longest} revisions, no bytecode cache "
+            "(PYTHONDONTWRITEBYTECODE=1)",
+            times.median("upgrade uncached"),
+            "with the cache (`__pycache__`)",
+            times.median(f"upgrade {longest}"),
+            ratio,
         )
     )
     rows.append(

@@ -30,13 +30,29 @@ class Command:
     before: Callable[[], None] | None = None
 
 
+def environment(command: Command) -> dict[str, str]:
+    """The benchmark's environment plus the command's own variables.
+
+    Python's default bytecode cache is on, as on a developer's machine or a server:
+    a ``PYTHONDONTWRITEBYTECODE`` inherited from the shell would make every process
+    compile env.py, the app and every revision file from source again, which is a
+    different comparison. Commands that measure that case set it themselves.
+    """
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "PYTHONDONTWRITEBYTECODE"
+    }
+    return {**inherited, **command.env}
+
+
 def run(command: Command) -> subprocess.CompletedProcess:
     """Run a command to completion, failing with its stderr when it fails."""
     try:
         result = subprocess.run(
             command.argv,
             cwd=command.cwd,
-            env={**os.environ, **command.env},
+            env=environment(command),
             capture_output=True,
             text=True,
             timeout=command.timeout,
