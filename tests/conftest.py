@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -67,25 +68,54 @@ def revisions() -> list:
     return list(reversed(list(script_directory().walk_revisions())))
 
 
-def migrate(connection: sa.Engine | sa.Connection, target: str, *, down=False) -> None:
-    """``alembic upgrade <target>`` (or ``downgrade``) on ``connection``, run through
-    env.py (run lock, SQLite's foreign keys, timeouts) as the command runs it, but on
-    the revisions read once. ``_upgrade_revs``/``_downgrade_revs`` are what
-    ``alembic.command`` itself calls to plan the steps.
-    """
+def planned_steps(target: str, down: bool) -> Callable:
+    """The ``fn`` Alembic calls with the current revision: the revisions to run to
+    ``target``, planned as ``alembic.command`` plans them (``_upgrade_revs``)."""
     script = script_directory()
 
-    def steps(current, context):
-        """The revisions to run from ``current`` to ``target``."""
+    def steps(current, context) -> list:
+        """The revisions from ``current`` to ``target``."""
         if down:
             return script._downgrade_revs(target, current)
         return script._upgrade_revs(target, current)
 
+    return steps
+
+
+def migrate(connection: sa.Engine | sa.Connection, target: str, *, down=False) -> None:
+    """``alembic upgrade <target>`` (or ``downgrade``) on ``connection``, run through
+    env.py (run lock, SQLite's foreign keys, timeouts) as the command runs it, but on
+    the revisions read once."""
     # A Config without a file: env.py then leaves logging alone (no fileConfig).
     config = Config()
     config.attributes["connection"] = connection
+    script = script_directory()
+    steps = planned_steps(target, down)
     with EnvironmentContext(config, script, fn=steps, destination_rev=target):
         script.run_env()
+
+
+def migrate_directly(connection: sa.Connection, target: str, *, down=False) -> str:
+    """Run the revisions to ``target`` on ``connection`` directly, without env.py:
+    one transaction per revision, as env.py configures it. For many steps on one
+    connection (the stairway); the caller prepares the connection as env.py would.
+    Returns the revision reached."""
+    # Alembic leaves a transaction it did not begin to the caller, and would then
+    # commit nothing.
+    assert not connection.in_transaction()
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "script": script_directory(),
+            "fn": planned_steps(target, down),
+            "transaction_per_migration": True,
+        },
+    )
+    with Operations.context(context), context.begin_transaction():
+        context.run_migrations()
+    reached = context.get_current_revision()
+    connection.commit()  # ends the transaction the read began
+    return reached
 
 
 def copy_project(destination: Path) -> Path:

@@ -59,7 +59,11 @@ def migrate(script, connection, target: str, downgrade: bool = False) -> str | N
     )
     with Operations.context(context), context.begin_transaction():
         context.run_migrations()
-    return context.get_current_revision()
+    reached = context.get_current_revision()
+    # The read began a transaction: end it, or the next step's context would take it
+    # for the caller's and commit nothing.
+    connection.commit()
+    return reached
 
 
 def test_history_has_one_head_and_one_base(script):
@@ -81,6 +85,11 @@ def test_every_revision_up_down_up(script, connection):
 
 def test_head_matches_the_models(script, connection):
     migrate(script, connection, "head")
+    # Committed: what another connection reads, not only this one's transaction.
+    with connection.engine.connect() as reader:
+        assert MigrationContext.configure(reader).get_current_heads() == tuple(
+            script.get_heads()
+        )
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "compare_server_default": True}
     )
