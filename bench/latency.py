@@ -273,11 +273,11 @@ BREAKDOWN = {
         "from alembic import context, op\n"
         "import app"
     ),
-    "+ create_app(), its engine, connect": (
+    "+ create_app(web=False) as env.py builds it, its engine, connect": (
         "import sqlalchemy, alembic.config, alembic.command, flask, flask_sqlalchemy\n"
         "from alembic import context, op\n"
         "from app import create_app\nfrom app.db import db\n"
-        "flask_app = create_app()\n"
+        "flask_app = create_app(web=False)\n"
         "with flask_app.app_context():\n    engine = db.engine\n"
         "engine.connect().close()\nengine.dispose()"
     ),

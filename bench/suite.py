@@ -101,6 +101,21 @@ def migration_suites(
                     {"BENCH_SERVER_URL": server},
                     timeout=600,
                 ),
+                # The floor of any pytest suite of these checks: pytest's start-up
+                # and the imports of the app, Alembic and SQLAlchemy; no test runs.
+                "startup": Command(
+                    [
+                        *PYTEST,
+                        "-p",
+                        "no:pytest_alembic",
+                        "-c",
+                        "lean/pytest.ini",
+                        "--collect-only",
+                        "lean",
+                    ],
+                    project,
+                    {"BENCH_DATABASE_URL": as_environment(url)},
+                ),
                 "project": Command(
                     [
                         *PYTEST,
@@ -136,7 +151,16 @@ def migration_suites(
         Row(
             section,
             backend,
-            "ours, tests/test_revisions.py today (same checks)",
+            "pytest start-up and imports, collecting the lean checks (floor)",
+            times.median("startup"),
+            peer,
+            times.median("pytest_alembic"),
+            times.ratio("startup", "pytest_alembic"),
+        ),
+        Row(
+            section,
+            backend,
+            "ours, tests/test_revisions.py (same checks)",
             times.median("project"),
             peer,
             times.median("pytest_alembic"),
