@@ -254,6 +254,8 @@ def mysql_run_lock(connection: sa.Connection, settings: Settings):
     """
     database = connection.exec_driver_sql("SELECT DATABASE()").scalar()
     name = f"alembic.{database}.{VERSION_TABLE}"
+    if len(name) > 64:  # MySQL refuses longer lock names
+        name = f"alembic.{hashlib.sha256(name.encode()).hexdigest()[:56]}"
     lock = sa.text("SELECT GET_LOCK(:name, :wait)")
     if (
         connection.execute(

@@ -180,12 +180,17 @@ class Project:
             yield
             connection.close()
             return
+        if self.backend == "postgresql":
+            lock = f"SELECT pg_advisory_lock({self.lock_key})"
+            unlock = f"SELECT pg_advisory_unlock({self.lock_key})"
+        else:
+            lock = f"DO GET_LOCK('{self.lock_name}', 0)"
+            unlock = f"DO RELEASE_LOCK('{self.lock_name}')"
         with self.engine.connect() as connection:
-            if self.backend == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_lock({self.lock_key})")
-            else:
-                connection.exec_driver_sql(f"DO GET_LOCK('{self.lock_name}', 0)")
+            connection.exec_driver_sql(lock)
             yield
+            # The lock belongs to the session, which the pool keeps open.
+            connection.exec_driver_sql(unlock)
 
     @property
     def lock_key(self) -> int:
@@ -195,8 +200,12 @@ class Project:
 
     @property
     def lock_name(self) -> str:
-        """MariaDB's lock name for this database's run lock."""
-        return f"alembic.{self.url.database}.alembic_version"
+        """MariaDB's lock name for this database's run lock (hashed past MySQL's 64
+        characters)."""
+        name = f"alembic.{self.url.database}.alembic_version"
+        if len(name) > 64:
+            name = f"alembic.{hashlib.sha256(name.encode()).hexdigest()[:56]}"
+        return name
 
     def run_lock_is_held(self) -> bool:
         """Whether a session holds this database's run lock (see env.py)."""
@@ -460,3 +469,31 @@ def test_run_lock_wait_is_bounded(project):
     ) in result.stdout
     assert project.current() is None
     assert current.returncode == 0, current.stderr
+
+
+# The longest database names the servers allow: PostgreSQL 63 bytes, MariaDB 64.
+LONGEST_NAME = {"postgresql": 63, "mysql": 64}
+
+
+@pytest.mark.parametrize(
+    "backend", [name for name in configured_backends() if name != "sqlite"]
+)
+def test_run_lock_works_on_the_longest_database_name(tmp_path, history, backend):
+    """The run lock's name includes the database's; MySQL refuses lock names over 64
+    characters, so a long one is hashed. On a database with the longest name its
+    server allows, a migrator finds the lock another one holds, and then migrates."""
+    server_url = database_url_from(SERVER_URL_VARIABLES[backend])
+    prefix = "m" * (LONGEST_NAME[backend] - len("_") - 12)  # + "_" + 12 hex digits
+    with throwaway_database(server_url, prefix) as url:
+        project = make_project(tmp_path, url, history)
+        try:
+            assert len(url.database) == LONGEST_NAME[backend]
+            assert len(project.lock_name) <= 64
+            with project.holding_run_lock():
+                busy = project.alembic("upgrade", "head", MIGRATION_RUN_LOCK_WAIT="1")
+            assert "FAILED: another migration is running" in busy.stdout
+            result = project.alembic("upgrade", "head")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert project.current() == project.head
+        finally:
+            project.engine.dispose()
