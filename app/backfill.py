@@ -136,8 +136,10 @@ class BatchSizes:
 
     def after(self, size: int, seconds: float) -> int:
         """The next batch's size, from the last one's size and the seconds its
-        statements took; it grows at most twofold from one batch to the next."""
-        scale = min(2.0, self.seconds / max(seconds, 0.001))
+        statements took; it grows or shrinks at most twofold from one batch to the
+        next, so that one slow batch (a checkpoint, a busy disk) does not cut the
+        next ones to the minimum, each paying its own commit."""
+        scale = min(2.0, max(0.5, self.seconds / max(seconds, 0.001)))
         return min(self.largest, max(self.smallest, int(size * scale)))
 
 
