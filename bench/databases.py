@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.config import database_url
+from tools.databases import drop_database, run_as_admin, throwaway_database
 
 SERVER_URL_VARIABLES = {
     "postgresql": "TEST_POSTGRESQL_URL",
@@ -27,16 +28,6 @@ def server_url(backend: str) -> sa.URL:
     return database_url(os.environ[variable])
 
 
-def in_autocommit(url: sa.URL, statement: str) -> None:
-    """Run one statement on the server outside any transaction."""
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def fresh_database(backend: str, directory: Path) -> Iterator[sa.URL]:
     """A new, empty database (with this project's driver), dropped afterwards."""
@@ -45,14 +36,8 @@ def fresh_database(backend: str, directory: Path) -> Iterator[sa.URL]:
         yield sa.URL.create("sqlite", database=str(path))
         path.unlink(missing_ok=True)
         return
-    server = server_url(backend)
-    name = f"alembic_bench_{uuid.uuid4().hex[:12]}"
-    in_autocommit(server, f"CREATE DATABASE {name}")
-    try:
-        yield server.set(database=name)
-    finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        in_autocommit(server, f"DROP DATABASE IF EXISTS {name}{force}")
+    with throwaway_database(server_url(backend), prefix="alembic_bench") as url:
+        yield url
 
 
 def as_environment(url: sa.URL) -> str:
@@ -66,6 +51,5 @@ def recreate(backend: str, url: sa.URL) -> None:
         Path(url.database).unlink(missing_ok=True)
         return
     server = server_url(backend)
-    force = " WITH (FORCE)" if backend == "postgresql" else ""
-    in_autocommit(server, f"DROP DATABASE IF EXISTS {url.database}{force}")
-    in_autocommit(server, f"CREATE DATABASE {url.database}")
+    drop_database(server, url)
+    run_as_admin(server, f"CREATE DATABASE {url.database}")

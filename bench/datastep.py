@@ -33,10 +33,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import orm
 
 from app.backfill import FIRST_BATCH, fill_column
-from bench.databases import as_environment, fresh_database, in_autocommit
+from bench.databases import as_environment, fresh_database
 from bench.projects import copy_project, real_history
 from bench.report import Row, checked
 from bench.timing import Command, run
+from tools.databases import run_as_admin
 
 BATCH_ROWS = FIRST_BATCH
 WRITER_INTERVAL = 0.010
@@ -245,15 +246,15 @@ class DataStep:
     def vacuum(self) -> None:
         """Reclaim dead rows and refresh statistics, where the database wants it."""
         if self.backend == "postgresql":
-            in_autocommit(self.url, "VACUUM ANALYZE users")
+            run_as_admin(self.url, "VACUUM ANALYZE users")
         elif self.backend == "mysql":
-            in_autocommit(self.url, "ANALYZE TABLE users")
+            run_as_admin(self.url, "ANALYZE TABLE users")
 
     def measure(self, strategy: str, with_writer: bool = False) -> dict:
         """Add a nullable column, fill it in a worker process, then drop it."""
         self.columns += 1
         column = f"display_name_{self.columns}"
-        in_autocommit(self.url, f"ALTER TABLE users ADD COLUMN {column} VARCHAR(80)")
+        run_as_admin(self.url, f"ALTER TABLE users ADD COLUMN {column} VARCHAR(80)")
         try:
             argv = [
                 sys.executable,
@@ -280,7 +281,7 @@ class DataStep:
                 # until the table is rebuilt: without the rebuild every later run
                 # would fill ever wider rows, and the last strategy of a round pay most.
                 drop += ", ALGORITHM=COPY"
-            in_autocommit(self.url, drop)
+            run_as_admin(self.url, drop)
             self.vacuum()
         return json.loads(result.stdout)
 

@@ -269,18 +269,23 @@ def test_unknown_guard_mode_keeps_the_guard_on(monkeypatch, caplog):
     assert "MIGRATION_GUARD='of' is not one of on, warn, off" in caplog.text
 
 
+def health_and_users(app):
+    """``GET /healthz`` and ``GET /api/users`` on a fresh app, then its engine
+    disposed."""
+    client = app.test_client()
+    try:
+        return client.get("/healthz"), client.get("/api/users")
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
 def test_unreachable_database_is_503_and_leaks_nothing(guard_log):
     # Nothing listens on port 1. Building the app must not connect; the first
     # request finds the database unreachable.
     url = "postgresql://app:s3cret-pw@127.0.0.1:1/appdb"
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
-    client = app.test_client()
-    try:
-        health = client.get("/healthz")
-        refused = client.get("/api/users")
-    finally:
-        with app.app_context():
-            db.engine.dispose()
+    health, refused = health_and_users(app)
 
     assert (health.status_code, refused.status_code) == (503, 503)
     assert health.json["status"] == refused.json["status"] == "unavailable"
@@ -298,14 +303,7 @@ def test_missing_alembic_config_is_503_with_a_reason(monkeypatch, tmp_path, guar
     missing = tmp_path / "missing" / "alembic.ini"
     monkeypatch.setenv("ALEMBIC_CONFIG", str(missing))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
-    app = create_app()
-    client = app.test_client()
-    try:
-        health = client.get("/healthz")
-        refused = client.get("/api/users")
-    finally:
-        with app.app_context():
-            db.engine.dispose()
+    health, refused = health_and_users(create_app())
 
     assert (health.status_code, refused.status_code) == (503, 503)
     assert health.json == {
