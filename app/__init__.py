@@ -1,9 +1,16 @@
 """A Flask service whose schema is owned by the Alembic revisions in ``alembic/``."""
 
+import sqlalchemy as sa
 from flask import Flask
 
 from app import models  # noqa: F401  (importing the models registers their tables)
-from app.config import DEFAULTS, database_url, from_environment, guard_mode
+from app.config import (
+    DEFAULTS,
+    database_url,
+    engine_error,
+    from_environment,
+    guard_mode,
+)
 from app.db import db
 
 
@@ -12,7 +19,8 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     db, and (``web``) the error handlers, the migration guard and the blueprints.
 
     Nothing here connects to the database or creates tables: the schema comes from
-    ``alembic upgrade head``, and the guard checks it on the first request.
+    ``alembic upgrade head``, and the guard checks it on the first request. A bad
+    ``DATABASE_URL`` raises ``SettingError``, one line under ``flask`` and ``alembic``.
     ``alembic/env.py`` asks for ``web=False``: a migration serves no requests.
     """
     app = Flask(__name__, instance_relative_config=True)
@@ -26,7 +34,10 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         app.config.get("SQLALCHEMY_DATABASE_URI")
     )
     app.config["MIGRATION_GUARD"] = guard_mode(app.config["MIGRATION_GUARD"])
-    db.init_app(app)
+    try:
+        db.init_app(app)  # builds the engine: no connection yet
+    except (sa.exc.ArgumentError, ImportError) as error:
+        raise engine_error(error) from error
     if web:
         register_web_parts(app)
     return app

@@ -4,6 +4,7 @@ import logging
 import os
 from pathlib import Path
 
+import click
 import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,54 @@ DEFAULTS = {
 }
 
 
+# What a database URL looks like, for the errors that say it is not one.
+URL_EXAMPLE = "postgresql://user:password@host:5432/name"
+
+
+class SettingError(click.ClickException):
+    """A setting that cannot be used. Its message names the variable and the fix,
+    never the value, which may hold a password.
+
+    A ``ClickException``, so that ``flask run`` prints it as one line
+    (``Error: ...``), as ``alembic`` prints its own (``FAILED: ...``).
+    """
+
+
 def database_url(value: str | sa.URL | None) -> sa.URL:
     """Parse a database URL, filling in the driver this project installs.
 
     The result stays a ``URL`` object: turning it back into a string would either
     hide the password (SQLAlchemy 2) or expose it.
     """
-    url = sa.make_url(value or DEFAULT_DATABASE_URL)
+    try:
+        url = sa.make_url(value or DEFAULT_DATABASE_URL)
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise not_a_url("its port is not a number") from None
+    except sa.exc.ArgumentError:
+        raise not_a_url("it does not parse as scheme://user:password@host") from None
+    if url.host and "@" in url.host:
+        # The password held an @ that was not percent-encoded: what follows it was
+        # taken for the host, and a driver would print it in its error.
+        raise not_a_url(
+            "its host has an @ in it: percent-encode special characters in the "
+            "password, %40 for @, %3A for :, %2F for /, %25 for %"
+        )
     return url.set(drivername=DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+
+
+def not_a_url(reason: str) -> SettingError:
+    """The error for a ``DATABASE_URL`` that is not a database URL."""
+    return SettingError(
+        f"DATABASE_URL is not a database URL such as {URL_EXAMPLE} ({reason})"
+    )
+
+
+def engine_error(error: Exception) -> SettingError:
+    """The error for a ``DATABASE_URL`` that parses but gives no engine: an unknown
+    database or a driver that is not installed."""
+    if isinstance(error, ImportError):
+        return SettingError(f"DATABASE_URL needs a driver: {error}")
+    return not_a_url(str(error))
 
 
 def guard_mode(value: str | None) -> str:

@@ -26,7 +26,7 @@ from alembic.util import CommandError
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from app.db import db
-from app.migration_state import (
+from app.migration.state import (
     UNAVAILABLE,
     MigrationState,
     read_state,

@@ -1,4 +1,4 @@
-"""The backfill helper (``app/backfill.py``) in revisions run by the real ``alembic``
+"""The backfill helper (``app/migration/backfill.py``) in revisions run by the real ``alembic``
 command, on every database: expand (A adds ``users.nickname`` nullable), backfill
 (B fills it from ``username`` with ``fill_column``), contract (C sets NOT NULL)."""
 
@@ -25,7 +25,7 @@ REVISION = '''"""{message}"""
 import sqlalchemy as sa
 from alembic import op
 
-from app.backfill import fill_column
+from app.migration.backfill import fill_column
 
 revision = "{revision}"
 down_revision = "{down_revision}"

@@ -47,7 +47,10 @@ def test_unknown_revision_is_one_clear_line(alembic):
     result = alembic("upgrade", "deadbeef0000")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert "Can't locate revision identified by 'deadbeef0000'" in result.stderr
+    # Once, as Alembic's FAILED line: not also as an ERROR log line before it.
+    output = result.stdout + result.stderr
+    assert output.count("Can't locate revision identified by 'deadbeef0000'") == 1
+    assert "FAILED: Can't locate revision identified by 'deadbeef0000'" in output
 
 
 def test_sql_range_renders_without_a_connection(alembic, history):

@@ -328,8 +328,15 @@ def test_failing_revision_leaves_the_last_good_revision(project):
     result = project.alembic("upgrade", "head")
 
     assert result.returncode != 0
-    assert "no_such_column" in result.stderr
+    [failed] = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert failed.startswith("FAILED: a migration statement failed: ")
+    assert "no_such_column" in failed
+    assert (
+        f"The database is at {project.head}, the last revision that completed"
+    ) in failed
+    assert failed.endswith("Run with --raiseerr for the traceback")
     assert "Traceback" not in result.stderr
+    assert "no_such_column" not in result.stderr  # printed once, not logged too
     assert project.current() == project.head
     assert (
         project.query("SELECT id, username, email, display_name FROM users")
@@ -447,6 +454,7 @@ def test_busy_table_makes_the_revision_give_up(server_project):
     assert "FAILED: a migration statement waited too long for a table lock" in (
         result.stdout
     )
+    assert f"The database is at {project.head}, the last revision" in result.stdout
     assert project.current() == project.head
     rerun = project.alembic("upgrade", "head")
     assert rerun.returncode == 0, rerun.stderr

@@ -6,7 +6,7 @@ tens of seconds. ``fill_column`` is the data step of the expand / backfill / con
 pattern (README, "Backfilling a big table"), called from a revision's ``upgrade()``:
 
 ```python
-from app.backfill import fill_column
+from app.migration.backfill import fill_column
 
 def upgrade() -> None:
     fill_column(users, "display_name", users.c.username)

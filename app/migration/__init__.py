@@ -1,0 +1,19 @@
+"""The migration machinery that ``alembic/env.py``, the revisions, ``tools/`` and the
+migration guard share, one concern per module:
+
+- ``settings``: the ``MIGRATION_*`` settings, read and checked once per command.
+- ``connection``: the app's engine (with the connect timeout) or one handed in.
+- ``run_lock``: one migrator at a time, per database; a failed revision's error.
+- ``timeouts``: the session timeouts, online and at the top of ``--sql`` scripts.
+- ``sqlite``: SQLite's transactional DDL and write lock, foreign keys off.
+- ``kept_ddl``: the DDL statements MariaDB/MySQL kept from a failing revision.
+- ``retry``: a revision that gave up on a busy table, run again.
+- ``errors``: one-line errors that name the fix.
+- ``offline``: the start of ``--sql`` scripts, and empty ranges refused.
+- ``autogenerate``: what autogenerate compares and how it writes revision files.
+- ``backfill``: ``fill_column``, the batched data step revisions import.
+- ``state``: the database's revision against the code's head, for the guard.
+
+Named ``migration`` for what it is about, and kept inside ``app`` so that env.py,
+revision files and tools import it the way they import the models.
+"""

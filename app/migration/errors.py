@@ -1,0 +1,109 @@
+"""One-line errors: what went wrong and what to do, never a traceback or a password.
+
+Alembic prints a ``CommandError`` as ``FAILED: <message>`` and exits non-zero;
+``alembic --raiseerr <command>`` shows the traceback instead. The database's own
+message is cut to its first line, which holds no SQL, parameters or URL.
+"""
+
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic.util import CommandError
+
+from app.config import SettingError
+from app.migration.settings import seconds_text
+
+RAISEERR_HINT = "Run with --raiseerr for the traceback"
+
+
+class MigrationFailed(CommandError):
+    """A revision failed on the database; the hint to ``--raiseerr`` is added unless
+    the user asked for the traceback already."""
+
+
+def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
+    """Whether the database gave up waiting for a lock (PostgreSQL's SQLSTATE 55P03,
+    MariaDB/MySQL's error 1205)."""
+    code = error.orig.args[0] if error.orig.args else None
+    return getattr(error.orig, "sqlstate", None) == "55P03" or code == 1205
+
+
+def is_connect_timeout(error: sa.exc.DBAPIError) -> bool:
+    """Whether connecting gave up on a server that did not answer in time (psycopg's
+    ``connection timeout expired``, PyMySQL's ``(timed out)``)."""
+    text = str(error.orig).lower()
+    return "timeout expired" in text or "timed out" in text
+
+
+def one_line(error: sa.exc.DBAPIError) -> str:
+    """The database's own message, first line: no SQL, parameters or URL in it."""
+    reason = error.orig.args[-1] if error.orig.args else error.orig
+    line = str(reason).strip().splitlines()[0]
+    return line.removeprefix("connection failed: ").replace("FATAL:  ", "")
+
+
+def run_lock_busy() -> CommandError:
+    """The error for a run lock that another migrator held for too long."""
+    return CommandError(
+        "another migration is running on this database, for longer than "
+        "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
+    )
+
+
+def connect_failed(error: sa.exc.DBAPIError, connect_timeout: float) -> CommandError:
+    """The error for a database that could not be reached."""
+    if is_connect_timeout(error) and connect_timeout:
+        reason = (
+            f"no answer within {seconds_text(connect_timeout)} "
+            "(MIGRATION_CONNECT_TIMEOUT)"
+        )
+    else:
+        reason = one_line(error)
+    return CommandError(f"cannot connect to the database: {reason}")
+
+
+def revision_failed(
+    error: sa.exc.DBAPIError, revision: str | None, kept_ddl=None
+) -> MigrationFailed:
+    """The error for a revision that failed: why, where the database is now (when
+    known), and on MariaDB/MySQL the DDL statements it kept."""
+    where = (
+        f"The database is at {revision}, the last revision that completed"
+        if revision
+        else "The database is at the last revision that completed"
+    )
+    if is_lock_timeout(error):
+        return MigrationFailed(
+            "a migration statement waited too long for a table lock that another "
+            f"connection holds ({one_line(error)}); its revision was rolled back. "
+            f"{where}. Run again later, or raise MIGRATION_LOCK_TIMEOUT"
+        )
+    message = f"a migration statement failed: {one_line(error)}. {where}"
+    if kept_ddl:
+        message += (
+            "; MariaDB/MySQL kept these statements of the failed revision, "
+            f"undo them before running it again: {kept_ddl}"
+        )
+    return MigrationFailed(message)
+
+
+@contextmanager
+def clear_errors(config):
+    """Turn the failures of a migration into one line, ``FAILED: <line>``; with
+    ``--raiseerr`` the traceback shows instead, without the hint to use it."""
+    raiseerr = getattr(config.cmd_opts, "raiseerr", False)
+    try:
+        yield
+    except SettingError as error:
+        raise CommandError(str(error)) from error
+    except sa.exc.DBAPIError as error:
+        if error.statement is None:
+            raise connect_failed(error, 0) from error
+        raise with_hint(revision_failed(error, None), raiseerr) from error
+    except MigrationFailed as error:
+        raise with_hint(error, raiseerr) from error.__cause__
+
+
+def with_hint(error: MigrationFailed, raiseerr: bool) -> CommandError:
+    """The error, ending with the hint to ``--raiseerr`` unless it is on already."""
+    return error if raiseerr else CommandError(f"{error}. {RAISEERR_HINT}")

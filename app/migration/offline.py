@@ -1,0 +1,49 @@
+"""Offline mode (``alembic upgrade A:B --sql``): the script's first lines, and a
+range with no revision in it refused rather than rendered as an empty script."""
+
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
+
+from app.migration.settings import Settings
+from app.migration.timeouts import script_header
+
+
+def write_timeouts(migration_context: MigrationContext, settings: Settings) -> None:
+    """Start the script with the timeouts the online run sets on its connection, and a
+    comment saying where their values come from."""
+    comment, *statements = script_header(migration_context.dialect, settings) or [""]
+    if not comment:
+        return
+    migration_context.impl.static_output(comment)
+    for statement in statements:
+        migration_context.execute(statement)
+
+
+class RenderedRevisions:
+    """The revisions a script rendered, through an ``on_version_apply`` hook."""
+
+    def __init__(self) -> None:
+        """None yet."""
+        self.steps: list = []
+
+    def note(self, step, **kwargs) -> None:
+        """The hook: one more revision rendered."""
+        self.steps.append(step)
+
+    def refuse_empty(self, config, migration_context: MigrationContext) -> None:
+        """Fail when the range held no revision, naming its ends as the user typed
+        them (``upgrade head:base``)."""
+        if self.steps:
+            return
+        typed = getattr(config.cmd_opts, "revision", None) or ""
+        if typed.count(":") == 1:
+            start, end = typed.split(":")
+        else:
+            start = (
+                migration_context.environment_context.get_starting_revision_argument()
+            )
+            end = migration_context.environment_context.get_revision_argument()
+        raise CommandError(
+            f"no revisions lead from {start or 'base'} to {end or 'base'} this way: "
+            "check the order of the range (upgrade goes old:new, downgrade new:old)"
+        )

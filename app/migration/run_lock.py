@@ -1,0 +1,173 @@
+"""One migrator at a time: the run lock of each database, held from before the current
+revision is read until the run ends (README, "Running migrations in production").
+
+- PostgreSQL: a session advisory lock, then the session timeouts.
+- MariaDB/MySQL: a named lock (``GET_LOCK``), the session timeouts, and a note of the
+  DDL statements a failing revision leaves committed (``kept_ddl.py``).
+- SQLite: the write lock of one ``BEGIN IMMEDIATE`` transaction (``sqlite.py``).
+
+Each lock outlives the commit of each revision and ends with the session, also when
+the migrator is killed. ``current`` and ``check`` only read and take no lock.
+"""
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+
+from app.migration import sqlite
+from app.migration.errors import (
+    is_lock_timeout,
+    one_line,
+    revision_failed,
+    run_lock_busy,
+)
+from app.migration.kept_ddl import KeptDdl
+from app.migration.settings import Settings, milliseconds
+from app.migration.timeouts import session_statements
+
+log = logging.getLogger("alembic.env")
+
+VERSION_TABLE = "alembic_version"
+
+# The commands that write to the database, and so take the run lock. ``current`` and
+# ``check`` only read: they must not wait behind a long migration.
+MIGRATING_COMMANDS = frozenset({"upgrade", "downgrade", "stamp"})
+
+
+@dataclass
+class Run:
+    """What the run lock gives the run: options for ``context.configure`` (hooks
+    after each revision, SQLite's transactional DDL) and, on MariaDB/MySQL, the DDL
+    the revision under way has committed (a rerun would repeat it)."""
+
+    options: dict = field(default_factory=dict)
+    kept_ddl: KeptDdl = field(default_factory=KeptDdl)
+
+
+def is_migrating(config) -> bool:
+    """Whether the ``alembic`` command writes to the database. A caller that runs
+    env.py without a command (tests, tools) is taken to migrate."""
+    command = getattr(config.cmd_opts, "cmd", None)
+    return command is None or command[0].__name__ in MIGRATING_COMMANDS
+
+
+@contextmanager
+def run_lock(
+    connection: sa.Connection, settings: Settings, *, migrating: bool
+) -> Iterator[Run]:
+    """Hold the database's run lock while the block runs, when the command migrates.
+
+    A connection handed in inside its caller's transaction is the caller's to
+    manage: it runs as is, without a lock. A revision that fails becomes one error
+    that names the revision the database is left at.
+    """
+    if not migrating:
+        yield Run()
+        return
+    if connection.in_transaction():
+        sqlite.foreign_keys_off_in_transaction(connection)
+        yield Run()
+        return
+    lock = RUN_LOCKS[connection.dialect.name]
+    run = Run()
+    try:
+        with lock(connection, settings) as run:
+            yield run
+    except sa.exc.DBAPIError as error:
+        if error.statement is None:  # the connection itself failed
+            raise
+        raise revision_failed(error, revision_of(connection), run.kept_ddl) from error
+
+
+def revision_of(connection: sa.Connection) -> str | None:
+    """The revision the database is at (``base`` when none), or ``None`` when the
+    connection can no longer say."""
+    try:
+        heads = MigrationContext.configure(connection).get_current_heads()
+        connection.rollback()
+    except sa.exc.DBAPIError:
+        return None
+    return ", ".join(sorted(heads)) or "base"
+
+
+@contextmanager
+def session(connection: sa.Connection, settings: Settings, release: str):
+    """Set the session timeouts and commit; at the end, roll back what a failure
+    left open, put the defaults back and run ``release``. A dead connection has
+    released everything already."""
+    set_timeouts, reset_timeouts = session_statements(connection, settings)
+    try:
+        for statement in set_timeouts:
+            connection.exec_driver_sql(statement)
+        connection.commit()
+        yield
+    finally:
+        try:
+            connection.rollback()
+            for statement in [*reset_timeouts, release]:
+                connection.exec_driver_sql(statement)
+            connection.commit()
+        except sa.exc.DBAPIError as error:
+            log.warning("The run lock ends with the connection: %s", one_line(error))
+
+
+@contextmanager
+def postgresql_run_lock(connection: sa.Connection, settings: Settings):
+    """A session advisory lock, keyed by the database's and version table's names.
+
+    Waiting for it is bounded by ``MIGRATION_RUN_LOCK_WAIT`` alone: the migration's
+    own timeouts are set once the lock is held.
+    """
+    database = connection.exec_driver_sql("SELECT current_database()").scalar()
+    digest = hashlib.sha256(f"{database}.{VERSION_TABLE}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    wait = max(milliseconds(settings.run_lock_wait), 1)
+    connection.exec_driver_sql(f"SET lock_timeout = {wait}")
+    connection.exec_driver_sql("SET statement_timeout = 0")  # a role's default
+    try:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+    except sa.exc.OperationalError as error:
+        if is_lock_timeout(error):
+            raise run_lock_busy() from error
+        raise
+    with session(connection, settings, release=f"SELECT pg_advisory_unlock({key})"):
+        yield Run()
+
+
+@contextmanager
+def mysql_run_lock(connection: sa.Connection, settings: Settings):
+    """A named lock (``GET_LOCK``). Lock names are server-wide, so the name includes
+    the database's."""
+    database = connection.exec_driver_sql("SELECT DATABASE()").scalar()
+    name = f"alembic.{database}.{VERSION_TABLE}"
+    if len(name) > 64:  # MySQL refuses longer lock names
+        name = f"alembic.{hashlib.sha256(name.encode()).hexdigest()[:56]}"
+    lock = sa.text("SELECT GET_LOCK(:name, :wait)")
+    held = connection.execute(lock, {"name": name, "wait": settings.run_lock_wait})
+    if held.scalar() != 1:
+        raise run_lock_busy()
+    kept_ddl = KeptDdl(VERSION_TABLE)
+    release = f"DO RELEASE_LOCK('{name}')"
+    with session(connection, settings, release), kept_ddl.watching(connection):
+        yield Run({"on_version_apply": [kept_ddl.next_revision]}, kept_ddl)
+
+
+@contextmanager
+def sqlite_run_lock(connection: sa.Connection, settings: Settings):
+    """The write lock of one ``BEGIN IMMEDIATE`` transaction, with transactional
+    DDL and a savepoint after each revision (``sqlite.py``)."""
+    with sqlite.write_lock(connection, settings) as options:
+        yield Run(options)
+
+
+RUN_LOCKS = {
+    "postgresql": postgresql_run_lock,
+    "mysql": mysql_run_lock,
+    "mariadb": mysql_run_lock,
+    "sqlite": sqlite_run_lock,
+}
