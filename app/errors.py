@@ -45,26 +45,38 @@ def http_error_as_json(error: HTTPException):
     return response
 
 
-def internal_error_as_json(error: InternalServerError):
-    """A crash as a generic 500; Flask has already logged the traceback.
+def database_error_as_json(error: sa.exc.DBAPIError):
+    """A failed database statement. When the schema moved under the app (a
+    downgrade), the guard answers 503 and logs one warning line naming the migration
+    state; anything else is a crash like any other, logged with its traceback."""
+    refused = guard.refused_after_database_error(error)
+    if refused is None:
+        raise error  # to Flask, which logs it and answers with the 500 below
+    rollback_session()
+    return refused
 
-    The session is rolled back so a write cut short leaves nothing behind. A database
-    error may mean the schema moved under the app: the guard looks again, and may
-    answer 503 instead.
-    """
+
+def internal_error_as_json(error: InternalServerError):
+    """A crash as a generic 500; Flask has already logged the traceback. The session
+    is rolled back so a write cut short leaves nothing behind."""
+    rollback_session()
+    return jsonify({"error": "internal server error"}), 500
+
+
+def rollback_session() -> None:
+    """Roll back the request's session, whatever it had written."""
     try:
         db.session.rollback()
     except sa.exc.SQLAlchemyError:
         # The connection is gone (that may be the crash); teardown closes the session.
         current_app.logger.warning("Could not roll back after an error", exc_info=True)
-    refused = guard.refused_after_database_error(error.original_exception)
-    return refused or (jsonify({"error": "internal server error"}), 500)
 
 
 def init_app(app: Flask) -> None:
     """Register the JSON error handlers."""
     app.register_error_handler(ApiError, api_error_as_json)
     app.register_error_handler(HTTPException, http_error_as_json)
+    app.register_error_handler(sa.exc.DBAPIError, database_error_as_json)
     app.register_error_handler(InternalServerError, internal_error_as_json)
 
 

@@ -60,8 +60,9 @@ class MigrationGuard:
         """The kept state, or a fresh reading when there is none."""
         return self.settled or self.check()
 
-    def check(self) -> MigrationState:
-        """Read the database's revision now, and remember what was found."""
+    def check(self, cause: str = "") -> MigrationState:
+        """Read the database's revision now, and remember what was found; ``cause``
+        says what made the app look again, for the log."""
         try:
             state = read_state(db.engine, self.alembic_config)
             reason = ""
@@ -76,11 +77,17 @@ class MigrationGuard:
             # path goes to the log only.
             state = scripts_unavailable_state()
             reason = f"ALEMBIC_CONFIG is {self.alembic_config!r}: {first_line(error)}"
-        self.remember(state, reason)
+        self.remember(state, reason, cause)
         return state
 
-    def remember(self, state: MigrationState, reason: str = "") -> None:
-        """Keep ``state`` when no further check is needed; log it when it is new."""
+    def remember(
+        self, state: MigrationState, reason: str = "", cause: str = ""
+    ) -> None:
+        """Keep ``state`` when no further check is needed; log it when it is new.
+
+        Refusing is an error, serving anyway a warning; so is a mismatch that a
+        failed request found (``cause``): its client is answered, nothing crashed.
+        """
         keep = state.ok or (self.mode == "warn" and state.status != UNAVAILABLE)
         self.settled = state if keep else None
         with self.lock:
@@ -89,10 +96,11 @@ class MigrationGuard:
             return
         if state.ok:
             log.info(state.message)
-        elif self.mode == "on":
-            log.error(" ".join(filter(None, [state.message, reason, REFUSING])))
-        else:
-            log.warning(" ".join(filter(None, [state.message, reason, SERVING])))
+            return
+        refusing = self.mode == "on"
+        level = logging.ERROR if refusing and not cause else logging.WARNING
+        outcome = REFUSING if refusing else SERVING
+        log.log(level, " ".join(filter(None, [cause, state.message, reason, outcome])))
 
 
 def first_line(error: BaseException) -> str:
@@ -127,15 +135,13 @@ def refused_after_database_error(error: BaseException | None):
     guard = guard_of(current_app)
     if guard.mode == "off" or not isinstance(error, sa.exc.DBAPIError):
         return None
-    state = guard.check()
+    state = guard.check(f"A request failed on the database ({first_line(error.orig)}).")
     return None if state.ok or guard.mode != "on" else refusal(state)
 
 
 def refusal(state: MigrationState):
-    """The guard's 503: the state's fields, with its message as the ``error``."""
-    body = state.as_json()
-    body["error"] = body.pop("message")
-    return jsonify(body), 503
+    """The guard's 503: the state's fields, its message as the ``error``."""
+    return jsonify(state.as_json()), 503
 
 
 @bp.get("/healthz")

@@ -130,14 +130,15 @@ def copy_project(destination: Path) -> Path:
 
 
 def alembic_runner(
-    cwd: Path, url: sa.URL | str
+    cwd: Path, url: sa.URL | str, **settings: str
 ) -> Callable[..., subprocess.CompletedProcess]:
     """A function running the real ``alembic`` command line in ``cwd``, configured by
-    ``DATABASE_URL`` alone, as a user runs it. A string URL is passed as it is, so
-    that tests can hand in malformed ones."""
+    ``DATABASE_URL`` (and any ``settings``, e.g. ``MIGRATION_*``) alone, as a user
+    runs it. A string URL is passed as it is, so that tests can hand in malformed
+    ones."""
     if isinstance(url, sa.URL):
         url = url.render_as_string(hide_password=False)
-    environment = {**os.environ, "DATABASE_URL": url}
+    environment = {**os.environ, **settings, "DATABASE_URL": url}
 
     def alembic(*args: str) -> subprocess.CompletedProcess:
         """Run ``alembic <args>`` and capture its exit code, stdout and stderr."""

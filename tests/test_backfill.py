@@ -1,6 +1,7 @@
-"""The backfill helper (``app/migration/backfill.py``) in revisions run by the real ``alembic``
-command, on every database: expand (A adds ``users.nickname`` nullable), backfill
-(B fills it from ``username`` with ``fill_column``), contract (C sets NOT NULL)."""
+"""The backfill helper (``app/migration/backfill.py``) in revisions run by the real
+``alembic`` command, on every database: expand (A adds ``users.nickname``
+nullable), backfill (B fills it from ``username`` with ``fill_column``), contract (C
+sets NOT NULL)."""
 
 import subprocess
 from collections.abc import Callable

@@ -2,7 +2,11 @@
 exit, no traceback; and a password with ``%``, ``@``, ``:`` and ``/`` that works and
 never shows up in any output."""
 
+import os
+import socket
 import stat
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -42,13 +46,54 @@ def failed_line(output: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "url",
-    ["not a url", "postgresql://user:pass@db.example.com:port/name", "nosuchdb://x"],
+    ("url", "reason"),
+    [
+        ("not a url", "it does not parse as scheme://user:password@host"),
+        ("postgresql://user:pass@db.example.com:port/name", "its port is not a number"),
+        ("nosuchdb://x", "Can't load plugin: sqlalchemy.dialects:nosuchdb"),
+    ],
 )
-def test_malformed_database_url(url):
+def test_malformed_database_url(url, reason):
     code, output = alembic("upgrade", "head", url=url)
     assert code != 0
-    assert failed_line(output).startswith("FAILED: DATABASE_URL is not a database URL")
+    assert failed_line(output) == (
+        "FAILED: DATABASE_URL is not a database URL such as "
+        f"postgresql://user:password@host:5432/name ({reason})"
+    )
+
+
+@pytest.mark.parametrize("scheme", ["mysql", "postgresql"])
+def test_password_with_an_unencoded_at_sign_is_not_echoed(scheme):
+    # "p@s3cr3t" unencoded: what follows the @ would be taken for the host, and the
+    # driver's "Can't connect to MySQL server on 's3cr3t@127.0.0.1'" would show it.
+    code, output = alembic("upgrade", "head", url=f"{scheme}://u:p@s3cr3t@127.0.0.1/db")
+    assert code != 0
+    assert failed_line(output) == (
+        "FAILED: DATABASE_URL is not a database URL such as "
+        "postgresql://user:password@host:5432/name (its host has an @ in it: "
+        "percent-encode special characters in the password, %40 for @, %3A for :, "
+        "%2F for /, %25 for %)"
+    )
+    assert "s3cr3t" not in output
+
+
+def test_flask_run_with_a_bad_url_is_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "run", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": "mysql://u:p@s3cr3t@127.0.0.1/db"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: DATABASE_URL is not a database URL such as "
+        "postgresql://user:password@host:5432/name (its host has an @ in it: "
+        "percent-encode special characters in the password, %40 for @, %3A for :, "
+        "%2F for /, %25 for %)"
+    ]
 
 
 def test_missing_driver():
@@ -70,6 +115,24 @@ def test_server_that_does_not_answer(server_url):
     assert code != 0
     assert failed_line(output).startswith("FAILED: cannot connect to the database: ")
     assert "refused" in failed_line(output)
+
+
+@pytest.fixture
+def silent_server_url(server_url):
+    """The server's URL with the port of a listener on 127.0.0.1 that accepts
+    connections and never answers (its backlog holds them: nothing reads)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        yield server_url.set(host="127.0.0.1", port=listener.getsockname()[1])
+
+
+def test_server_that_accepts_and_never_answers(silent_server_url):
+    environment = {"MIGRATION_CONNECT_TIMEOUT": "2"}
+    result = alembic_runner(ROOT, silent_server_url, **environment)("upgrade", "head")
+    assert result.returncode != 0
+    assert failed_line(result.stdout + result.stderr) == (
+        "FAILED: cannot connect to the database: no answer within 2 s "
+        "(MIGRATION_CONNECT_TIMEOUT)"
+    )
 
 
 def test_wrong_credentials(server_url):
@@ -123,16 +186,15 @@ def test_downgrade_past_base(database, history):
     assert database.current() == history[-1].revision
 
 
-@pytest.mark.parametrize("to_unknown", [True, False])
-def test_sql_range_that_does_not_exist(history, to_unknown):
+@pytest.mark.parametrize("case", ["to unknown", "reversed", "symbolic"])
+def test_sql_range_that_does_not_exist(history, case):
     first, last = history[0].revision, history[-1].revision
-    if to_unknown:
-        sql_range, expected = f"{first}:feed", "Can't locate revision identified by"
-    else:
-        sql_range, expected = (
-            f"{last}:{first}",
-            f"no revisions lead from {last} to {first}",
-        )
+    sql_range, expected = {
+        "to unknown": (f"{first}:feed", "Can't locate revision identified by"),
+        "reversed": (f"{last}:{first}", f"no revisions lead from {last} to {first}"),
+        # The ends as the user typed them, not as Alembic resolved them.
+        "symbolic": ("head:base", "no revisions lead from head to base this way"),
+    }[case]
     # No connection is made: the URL only names the dialect.
     code, output = alembic("upgrade", sql_range, "--sql", url="postgresql://db/name")
     assert code != 0
@@ -202,6 +264,51 @@ def test_password_never_shows(url_with_password, history):
     for output in outputs:
         for secret in secrets:
             assert secret not in output
+
+
+FAILING_REVISION = '''"""Fails on its second statement."""
+
+from alembic import op
+
+revision = "f0a1f0a1f0a1"
+down_revision = "{parent}"
+
+
+def upgrade():
+    op.execute("CREATE TABLE made_first (id INTEGER PRIMARY KEY)")
+    op.execute("SELECT no_such_column FROM users")
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_raiseerr_shows_the_traceback_without_the_hint(tmp_path, history):
+    copy_project(tmp_path)
+    (tmp_path / "alembic" / "versions" / "failing.py").write_text(
+        FAILING_REVISION.format(parent=history[-1].revision)
+    )
+    url = sa.URL.create("sqlite", database=str(tmp_path / "app.sqlite"))
+
+    code, output = alembic("upgrade", "head", url=url, cwd=tmp_path)
+    assert code != 0
+    line = failed_line(output)
+    assert f"The database is at {history[-1].revision}, the last revision" in line
+    assert line.endswith(". Run with --raiseerr for the traceback")
+
+    code, output = alembic("--raiseerr", "upgrade", "head", url=url, cwd=tmp_path)
+    assert code != 0
+    assert "Traceback" in output
+    assert (
+        output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "app.migration.errors.MigrationFailed: a migration statement failed: "
+        )
+    )
+    assert "--raiseerr" not in output
+    assert "made_first" not in sa.inspect(sa.create_engine(url)).get_table_names()
 
 
 def test_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):

@@ -142,7 +142,7 @@ def test_database_one_revision_behind_is_refused(database, app_on, history):
         "database": previous,
         "head": head,
         "command": "alembic upgrade head",
-        "message": response.json["error"],
+        "error": response.json["error"],
     }
 
 
@@ -214,15 +214,26 @@ def test_healthz_reads_afresh_and_rearms_the_guard(app, database):
     assert client.get("/api/users").status_code == 503
 
 
-def test_database_downgraded_under_the_app_answers_503_not_500(app, database, history):
+def test_database_downgraded_under_the_app_answers_503_not_500(
+    app, database, history, guard_log, caplog
+):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # TESTING re-raises; answer as in use
     client = app.test_client()
     assert client.get("/api/users").status_code == 200
+    guard_log().clear()
 
     database.downgrade(history[-2].revision)  # the users query now fails
 
-    response = client.get("/api/users")
+    with caplog.at_level(logging.INFO):
+        response = client.get("/api/users")
     assert (response.status_code, response.json["status"]) == (503, "behind")
+    # One warning line that names the state; no "ERROR in app" traceback.
+    [record] = guard_log()
+    assert record.levelname == "WARNING"
+    assert record.getMessage().startswith("A request failed on the database (")
+    assert f"The database is at revision {history[-2].revision}" in record.getMessage()
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     database.upgrade("head")
     assert client.get("/api/users").status_code == 200
 
@@ -310,13 +321,28 @@ def test_missing_alembic_config_is_503_with_a_reason(monkeypatch, tmp_path, guar
         "status": "unavailable",
         "database": None,
         "head": None,
-        "message": "The code's revision scripts could not be read: ALEMBIC_CONFIG "
+        "error": "The code's revision scripts could not be read: ALEMBIC_CONFIG "
         "does not name the project's alembic.ini.",
     }
-    assert refused.json["error"] == health.json["message"]
+    assert refused.json == health.json
     for response in (health, refused):
         assert b"Traceback" not in response.data
         assert str(tmp_path).encode() not in response.data
     [record] = guard_log()
     assert f"ALEMBIC_CONFIG is '{missing}'" in record.getMessage()
     assert "\n" not in record.getMessage()
+
+
+def test_error_answers_share_one_layout(database, app_on, history):
+    # /healthz, the guard's 503 and a 404 all put their text in "error".
+    database.upgrade(history[-2].revision)
+    client = app_on().test_client()
+    health, refused = client.get("/healthz"), client.get("/api/users")
+    database.upgrade("head")
+    missing = app_on().test_client().get("/api/users/99")
+
+    assert [r.status_code for r in (health, refused, missing)] == [503, 503, 404]
+    for response in (health, refused, missing):
+        assert isinstance(response.json["error"], str) and response.json["error"]
+        assert "message" not in response.json
+    assert health.json == refused.json

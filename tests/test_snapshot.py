@@ -54,7 +54,10 @@ def test_command_checks_and_rewrites_a_stale_snapshot(tmp_path, monkeypatch, cap
     stale.write_text("table users\n", encoding="utf-8")
 
     assert snapshot.main(["--check"]) == 1
-    assert "schema/sqlite.txt: out of date" in capsys.readouterr().out
+    assert (
+        "schema/sqlite.txt: out of date; rewrite it with: schema-snapshot"
+        in capsys.readouterr().out
+    )
     assert snapshot.main([]) == 0
     assert "schema/sqlite.txt: written" in capsys.readouterr().out
     assert stale.read_text() == (ROOT / "schema" / "sqlite.txt").read_text()

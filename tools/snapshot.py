@@ -197,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         relative_path = os.path.relpath(path)
         if arguments.check:
             stale = stale or current != text
-            state = "up to date" if current == text else "out of date"
-            print(f"{relative_path}: {state}")
+            if current == text:
+                print(f"{relative_path}: up to date")
+            else:
+                print(
+                    f"{relative_path}: out of date; rewrite it with: "
+                    f"{regenerate_command(backend)}"
+                )
             continue
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -72,19 +72,19 @@ def revision_failed(
         if revision
         else "The database is at the last revision that completed"
     )
-    if is_lock_timeout(error):
-        return MigrationFailed(
-            "a migration statement waited too long for a table lock that another "
-            f"connection holds ({one_line(error)}); its revision was rolled back. "
-            f"{where}. Run again later, or raise MIGRATION_LOCK_TIMEOUT"
-        )
-    message = f"a migration statement failed: {one_line(error)}. {where}"
     if kept_ddl:
-        message += (
+        where += (
             "; MariaDB/MySQL kept these statements of the failed revision, "
             f"undo them before running it again: {kept_ddl}"
         )
-    return MigrationFailed(message)
+    if is_lock_timeout(error):
+        rolled_back = "" if kept_ddl else "; its revision was rolled back"
+        return MigrationFailed(
+            "a migration statement waited too long for a table lock that another "
+            f"connection holds ({one_line(error)}){rolled_back}. {where}. "
+            "Run again later, or raise MIGRATION_LOCK_TIMEOUT"
+        )
+    return MigrationFailed(f"a migration statement failed: {one_line(error)}. {where}")
 
 
 @contextmanager

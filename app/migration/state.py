@@ -70,7 +70,8 @@ class MigrationState:
 
     def as_json(self) -> dict:
         """The fields ``/healthz`` and the guard's 503 answer with: the status and
-        both revisions, plus the message and command when not at head.
+        both revisions, plus the message as ``error`` (the field every error answer
+        of the app uses) and the command when not at head.
 
         Only revision ids and advice: never the database URL or its password.
         """
@@ -80,7 +81,7 @@ class MigrationState:
             "head": revisions_text(self.head) or None,
         }
         if not self.ok:
-            body["message"] = self.message
+            body["error"] = self.message
         if self.command:
             body["command"] = self.command
         return body

@@ -1,0 +1,298 @@
+"""``app/migration/``, module by module, on real connections and without the
+``alembic`` command: settings, session timeouts, run locks, the retry loop, the
+DDL MariaDB keeps, and the connect timeout."""
+
+import socket
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+from alembic.util import CommandError
+
+from app.migration.connection import add_connect_timeout
+from app.migration.errors import MigrationFailed, is_lock_timeout
+from app.migration.retry import lock_retries
+from app.migration.run_lock import run_lock
+from app.migration.settings import Settings
+from app.migration.timeouts import script_header
+from conftest import (
+    SERVER_URL_VARIABLES,
+    Database,
+    configured_backends,
+    database_url_from,
+)
+from tools.databases import throwaway_database
+
+SETTINGS = Settings(run_lock_wait=1, lock_timeout=2, statement_timeout=30)
+
+
+def test_settings_default_and_from_the_environment(monkeypatch):
+    assert Settings.from_environment() == Settings(300, 5, 600, 0, 10)
+    monkeypatch.setenv("MIGRATION_CONNECT_TIMEOUT", " 2.5 ")
+    monkeypatch.setenv("MIGRATION_LOCK_RETRIES", "3")
+    assert Settings.from_environment() == Settings(300, 5, 600, 3, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MIGRATION_CONNECT_TIMEOUT", "ten"),
+        ("MIGRATION_CONNECT_TIMEOUT", "-1"),
+        ("MIGRATION_LOCK_RETRIES", "1.5"),
+        ("MIGRATION_LOCK_TIMEOUT", "inf"),
+    ],
+)
+def test_bad_setting_names_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(CommandError) as raised:
+        Settings.from_environment()
+    assert str(raised.value) == f"{variable} must be a number, 0 or more, not {value!r}"
+
+
+def session_timeouts(connection: sa.Connection) -> tuple:
+    """The lock and statement timeouts in force on ``connection``."""
+    if connection.dialect.name == "postgresql":
+        return tuple(
+            connection.exec_driver_sql(f"SHOW {name}").scalar()
+            for name in ("lock_timeout", "statement_timeout")
+        )
+    row = connection.exec_driver_sql(
+        "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout, "
+        "@@SESSION.max_statement_time"
+    ).one()
+    return tuple(float(value) for value in row)
+
+
+def lock_is_held(database, holder: sa.Connection) -> bool:
+    """Whether the run lock of ``database`` is held by ``holder``'s session, read
+    from another connection as a second migrator would see it."""
+    with database.engine.connect() as other:
+        if database.backend == "postgresql":
+            pid = holder.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            query = (
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
+            )
+            return other.exec_driver_sql(f"{query}{pid}").scalar() == 1
+        if database.backend == "mysql":
+            name = f"alembic.{database.url.database}.alembic_version"
+            owner = other.execute(sa.text("SELECT IS_USED_LOCK(:n)"), {"n": name})
+            return (
+                owner.scalar()
+                == holder.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+            )
+        other.connection.driver_connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            other.exec_driver_sql("BEGIN IMMEDIATE")
+        except sa.exc.OperationalError:
+            return True
+        other.exec_driver_sql("ROLLBACK")
+        return False
+
+
+def test_run_lock_holds_the_lock_and_the_timeouts_then_releases_them(database):
+    with database.engine.connect() as connection:
+        defaults = (
+            None if database.backend == "sqlite" else session_timeouts(connection)
+        )
+        connection.commit()
+        with run_lock(connection, SETTINGS, migrating=True) as run:
+            assert lock_is_held(database, connection)
+            if database.backend == "postgresql":
+                assert session_timeouts(connection) == ("2s", "30s")
+            elif database.backend == "mysql":
+                assert session_timeouts(connection) == (2, 2, 30)
+            else:
+                assert run.options["transactional_ddl"] is True
+        assert not lock_is_held(database, connection)
+        if defaults is not None:
+            assert session_timeouts(connection) == defaults
+
+
+def test_reading_commands_take_no_lock(database):
+    with (
+        database.engine.connect() as connection,
+        run_lock(connection, SETTINGS, migrating=False) as run,
+    ):
+        assert run.options == {}
+        assert not lock_is_held(database, connection)
+
+
+def test_a_failed_statement_names_the_revision_reached(database, history):
+    database.upgrade(history[0].revision)
+    with database.engine.connect() as connection:
+        with (
+            pytest.raises(MigrationFailed) as raised,
+            run_lock(connection, SETTINGS, migrating=True),
+        ):
+            connection.exec_driver_sql("SELECT no_such_column FROM alembic_version")
+        message = str(raised.value)
+        assert message.startswith("a migration statement failed: ")
+        assert message.endswith(
+            f"The database is at {history[0].revision}, the last revision that "
+            "completed"
+        )
+        assert not lock_is_held(database, connection)
+
+
+SERVERS = [name for name in configured_backends() if name != "sqlite"]
+
+
+def fresh_server_database(backend: str):
+    """A fresh database on a configured server, with its engine."""
+    server_url = database_url_from(SERVER_URL_VARIABLES[backend])
+    with throwaway_database(server_url) as url:
+        engine = sa.create_engine(url)
+        yield Database(url, engine)
+        engine.dispose()
+
+
+@pytest.fixture(params=SERVERS)
+def server_database(request):
+    """A fresh database on each configured server: SQLite has no lock timeouts (its
+    run lock is the write lock)."""
+    yield from fresh_server_database(request.param)
+
+
+@pytest.fixture(params=[name for name in SERVERS if name == "mysql"])
+def mariadb_database(request):
+    """A fresh MariaDB/MySQL database, when that server is configured."""
+    yield from fresh_server_database(request.param)
+
+
+@contextmanager
+def table_held(database):
+    """A table ``busy`` that another connection holds an exclusive lock on."""
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE busy (id INTEGER PRIMARY KEY)")
+    holder = database.engine.connect()
+    if database.backend == "postgresql":
+        holder.exec_driver_sql("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+    else:
+        holder.exec_driver_sql("LOCK TABLES busy WRITE")
+    try:
+        yield holder
+    finally:
+        if database.backend == "mysql":
+            holder.exec_driver_sql("UNLOCK TABLES")
+        holder.rollback()
+        holder.close()
+
+
+def test_lock_timeout_is_retried_then_given_up(server_database):
+    database = server_database
+    settings = Settings(run_lock_wait=1, lock_timeout=1, statement_timeout=30)
+    attempts = 0
+    with (
+        table_held(database),
+        database.engine.connect() as connection,
+        pytest.raises(MigrationFailed) as raised,
+        run_lock(connection, settings, migrating=True) as run,
+    ):
+        for attempt in lock_retries(1, run.kept_ddl):
+            with attempt, connection.begin():  # as Alembic runs a revision
+                attempts += 1
+                connection.exec_driver_sql("SELECT * FROM busy").all()
+    assert attempts == 2
+    assert is_lock_timeout(raised.value.__cause__)
+    assert str(raised.value).startswith(
+        "a migration statement waited too long for a table lock"
+    )
+
+
+def test_a_retry_that_succeeds_ends_the_loop(server_database):
+    database = server_database
+    settings = Settings(run_lock_wait=1, lock_timeout=1, statement_timeout=30)
+    attempts = []
+    with (
+        database.engine.connect() as connection,
+        run_lock(connection, settings, migrating=True) as run,
+    ):
+        holder = table_held(database)
+        holder.__enter__()
+        for attempt in lock_retries(3, run.kept_ddl):
+            with attempt, connection.begin():  # as Alembic runs a revision
+                attempts.append(attempt)
+                if len(attempts) == 1:
+                    try:
+                        connection.exec_driver_sql("SELECT * FROM busy").all()
+                    finally:
+                        holder.__exit__(None, None, None)  # the table is free now
+                rows = connection.exec_driver_sql("SELECT count(*) FROM busy").scalar()
+    assert [a.succeeded for a in attempts] == [False, True]
+    assert rows == 0
+
+
+def test_mariadb_does_not_retry_a_revision_that_kept_ddl(mariadb_database):
+    database = mariadb_database
+    settings = Settings(run_lock_wait=1, lock_timeout=1, statement_timeout=30)
+    attempts = 0
+    with (
+        table_held(database),
+        database.engine.connect() as connection,
+        pytest.raises(MigrationFailed) as raised,
+        run_lock(connection, settings, migrating=True) as run,
+    ):
+        for attempt in lock_retries(2, run.kept_ddl):
+            with attempt, connection.begin():
+                attempts += 1
+                connection.exec_driver_sql("CREATE TABLE kept (id INTEGER)")
+                connection.exec_driver_sql("SELECT * FROM busy").all()
+    assert attempts == 1  # a rerun would create the table again
+    assert str(raised.value).startswith(
+        "a migration statement waited too long for a table lock"
+    )
+    assert (
+        "MariaDB/MySQL kept these statements of the failed revision, undo them "
+        "before running it again: CREATE TABLE kept (id INTEGER). Run again later"
+    ) in str(raised.value)
+    assert "rolled back" not in str(raised.value)
+    assert "kept" in database.tables()
+
+
+@contextmanager
+def silent_server():
+    """A listener on 127.0.0.1 that accepts connections and never answers: the
+    kernel completes the handshake into its backlog, and nothing reads."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("driver", ["postgresql+psycopg", "mysql+pymysql"])
+def test_connect_timeout_gives_up_on_a_silent_server(driver):
+    with silent_server() as port:
+        engine = sa.create_engine(f"{driver}://user@127.0.0.1:{port}/db")
+        add_connect_timeout(engine, 2)
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            engine.connect()
+        engine.dispose()
+    assert raised.value.statement is None  # failed connecting, not in a statement
+
+
+def test_mariadb_statements_outlive_the_connect_timeout(mariadb_database):
+    # PyMySQL's read timeout bounds the handshake, then is lifted.
+    database = mariadb_database
+    engine = sa.create_engine(database.url)
+    add_connect_timeout(engine, 1)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT SLEEP(1.5)").scalar() == 0
+    engine.dispose()
+
+
+def test_script_header_per_dialect():
+    settings = Settings(lock_timeout=2, statement_timeout=0)
+    postgresql = sa.create_engine("postgresql+psycopg://db.invalid/app").dialect
+    mysql = sa.create_engine("mysql+pymysql://db.invalid/app").dialect
+    mariadb = sa.create_engine("mariadb+pymysql://db.invalid/app").dialect
+    sqlite = sa.create_engine("sqlite://").dialect
+
+    comment, *statements = script_header(postgresql, settings)
+    assert comment.startswith("-- The timeouts the online run sets, from ")
+    assert "MIGRATION_LOCK_TIMEOUT (2 s)" in comment
+    assert statements == ["SET lock_timeout = 2000", "SET statement_timeout = 0"]
+    assert script_header(mysql, settings)[1:] == [
+        "SET SESSION lock_wait_timeout = 2",
+        "SET SESSION innodb_lock_wait_timeout = 2",
+        "/*M!100108 SET SESSION max_statement_time = 0 */",
+    ]
+    assert script_header(mariadb, settings)[-1] == "SET SESSION max_statement_time = 0"
+    assert script_header(sqlite, settings) == []
