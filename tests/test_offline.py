@@ -76,11 +76,42 @@ def statements(script: str) -> list[str]:
     return found
 
 
+# The session settings a script sets, read back after it ran, for
+# MIGRATION_LOCK_TIMEOUT=3 and MIGRATION_STATEMENT_TIMEOUT=45.
+SESSION_TIMEOUTS = {
+    "postgresql": (
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+        ("3s", "45s"),
+    ),
+    "mysql": (
+        "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout, "
+        "@@SESSION.max_statement_time",
+        (3, 3, 45),
+    ),
+}
+
+
 def test_rendered_script_builds_the_models_schema(monkeypatch, database):
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "3")
+    monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "45")
     script = render_sql(monkeypatch, database.backend, "base:head")
     with database.engine.begin() as connection:
         for statement in statements(script):
             connection.exec_driver_sql(statement)
+        # The script starts with the online run's timeouts, and they took effect.
+        if database.backend == "sqlite":
+            assert "MIGRATION_LOCK_TIMEOUT" not in script  # SQLite has no timeouts
+        else:
+            assert script.startswith(
+                "-- The timeouts the online run sets, from MIGRATION_LOCK_TIMEOUT "
+                "(3 s) and MIGRATION_STATEMENT_TIMEOUT (45 s); 0 is no limit."
+            )
+            query, expected = SESSION_TIMEOUTS[database.backend]
+            row = connection.exec_driver_sql(query).one()
+            assert (
+                tuple(type(e)(value) for e, value in zip(expected, row, strict=True))
+                == expected
+            )
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
