@@ -22,11 +22,28 @@ branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
+<%
+    import textwrap
+
+    # What the revision does, for the docstrings: its message.
+    what = (message or "this revision").rstrip(".")
+
+    def docstring(text):
+        """A function's docstring, wrapped to fit the line length."""
+        lines = textwrap.wrap(text, 78)
+        if len(lines) == 1:
+            return '"""' + lines[0] + '"""'
+        return '"""' + "\n    ".join(lines) + '\n    """'
+
+    # Batch mode names the default schema on every table: noise in a review.
+    def tidy(ops):
+        return ops.replace(", schema=None)", ")") if ops else "pass"
+%>
 def upgrade() -> None:
-    """Apply this revision."""
-    ${upgrades if upgrades else "pass"}
+    ${docstring(what + ".")}
+    ${tidy(upgrades)}
 
 
 def downgrade() -> None:
-    """Revert this revision, back to the shape the previous one left."""
-    ${downgrades if downgrades else "pass"}
+    ${docstring("Undo: " + what + ".")}
+    ${tidy(downgrades)}

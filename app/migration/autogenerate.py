@@ -1,24 +1,114 @@
 """What ``alembic revision --autogenerate`` and ``alembic check`` compare, and how
-the revision file is written: the options env.py passes to ``context.configure``."""
+the revision file is written: the options env.py passes to ``context.configure``.
+
+- ``render_item`` (``rendering.py``): server defaults and reflected types written so
+  that the file runs on SQLite, PostgreSQL and MariaDB alike.
+- ``compare_server_default`` (``defaults.py``): defaults compared by meaning, so
+  that ``alembic check`` is clean right after ``alembic upgrade head`` everywhere.
+- ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints.
+- ``process_revision_directives``: tables and columns in an order the databases
+  accept, the same on every run; ``alembic check`` prints each difference as the
+  operation a revision would contain; no file when nothing changed.
+"""
 
 import logging
+import re
+
+from alembic.autogenerate import render_python_code
+from alembic.operations import ops
+from alembic.util import CommandError
+
+from app.migration import defaults
+from app.migration.ordering import dependency_order
+from app.migration.rendering import render_item
 
 log = logging.getLogger("alembic.env")
 
+# Alembic's comparators, and the opt-in one that detects named CHECK constraints
+# added to or removed from a model (opt-in again since Alembic 1.19.2).
+AUTOGENERATE_PLUGINS = ["alembic.autogenerate.*", "alembic.ext.checkconstraint_byname"]
 
-def skip_empty_revision(context, revision, directives) -> None:
-    """Write no revision file when ``revision --autogenerate`` finds no change."""
-    autogenerate = getattr(context.config.cmd_opts, "autogenerate", False)
-    if autogenerate and directives[0].upgrade_ops.is_empty():
+
+class CompareByMeaning:
+    """Alembic's ``compare_server_default`` hook: True when the defaults differ in
+    meaning (``'1'`` and ``sa.true()`` do not), None for forms left to Alembic. A
+    class for its name in Alembic's log line ("User defined function ...")."""
+
+    def __call__(self, context, inspected_column, metadata_column, *_) -> bool | None:
+        """Compare the reflected column's default with the model's."""
+        return defaults.differ(
+            inspected_column.server_default,
+            metadata_column.server_default,
+            metadata_column.type,
+        )
+
+    def __repr__(self) -> str:
+        """How Alembic's log names it."""
+        return "comparison by meaning"
+
+
+def command_of(config) -> str | None:
+    """The ``alembic`` command being run (``revision``, ``check``, ...)."""
+    command = getattr(config.cmd_opts, "cmd", None)
+    return command[0].__name__ if command else None
+
+
+def one_line(operation, migration_context) -> str:
+    """One operation as the single line of Python a revision would contain."""
+    code = render_python_code(
+        ops.UpgradeOps(ops=[operation]),
+        render_as_batch=False,
+        render_item=render_item,
+        migration_context=migration_context,
+    )
+    lines = [line.strip() for line in code.splitlines()]
+    text = " ".join(line for line in lines if line and not line.startswith("#"))
+    return re.sub(r"([(\[]) | ([)\]])", r"\1\2", text)
+
+
+def differences(script: ops.MigrationScript, migration_context) -> list[str]:
+    """Each operation of the upgrade, one line each, a table's ops under their table."""
+    lines = []
+    for upgrade_ops in script.upgrade_ops_list:
+        for operation in upgrade_ops.ops:
+            if isinstance(operation, ops.ModifyTableOps):
+                lines += [
+                    one_line(
+                        ops.ModifyTableOps(
+                            operation.table_name, [each], schema=operation.schema
+                        ),
+                        migration_context,
+                    )
+                    for each in operation.ops
+                ]
+            else:
+                lines.append(one_line(operation, migration_context))
+    return lines
+
+
+def shape_revision(context, revision, directives) -> None:
+    """Alembic's ``process_revision_directives`` hook."""
+    script = directives[0]
+    dependency_order(script)
+    empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
+    command = command_of(context.config)
+    if command == "check" and not empty:
+        lines = "\n".join(f"  {line}" for line in differences(script, context))
+        raise CommandError(
+            "the database and the models differ; a revision would contain:\n"
+            f'{lines}\nWrite it with: alembic revision --autogenerate -m "..."'
+        )
+    if empty and getattr(context.config.cmd_opts, "autogenerate", False):
         directives[:] = []
         log.info("No changes in schema detected; no revision file written.")
 
 
 def autogenerate_options() -> dict:
-    """The options for ``context.configure`` that shape autogenerate: types and
-    server defaults compared, no file for no change."""
+    """The options for ``context.configure`` that shape autogenerate."""
     return {
         "compare_type": True,
-        "compare_server_default": True,
-        "process_revision_directives": skip_empty_revision,
+        "compare_server_default": CompareByMeaning(),
+        "render_item": render_item,
+        "autogenerate_plugins": AUTOGENERATE_PLUGINS,
+        "process_revision_directives": shape_revision,
     }

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from alembic import context
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 
 from app.migration import sqlite
 from app.migration.errors import (
@@ -67,7 +69,13 @@ def run_lock(
     that names the revision the database is left at.
     """
     if not migrating:
-        yield Run()
+        # SQLite migrates with transactional DDL (sqlite.py): check and revision say
+        # so too, rather than "Will assume non-transactional DDL".
+        sqlite_ddl = (
+            {"transactional_ddl": True} if connection.dialect.name == "sqlite" else {}
+        )
+        with explain_behind_database(connection):
+            yield Run(sqlite_ddl)
         return
     if connection.in_transaction():
         sqlite.foreign_keys_off_in_transaction(connection)
@@ -82,6 +90,22 @@ def run_lock(
         if error.statement is None:  # the connection itself failed
             raise
         raise revision_failed(error, revision_of(connection), run.kept_ddl) from error
+
+
+@contextmanager
+def explain_behind_database(connection: sa.Connection):
+    """Say what to do when autogenerate refuses a database that is not at head,
+    rather than Alembic's bare "Target database is not up to date."."""
+    try:
+        yield
+    except CommandError as error:
+        if str(error) != "Target database is not up to date.":
+            raise
+        heads = ", ".join(sorted(context.get_context().script.get_heads()))
+        raise CommandError(
+            f"the database is at {revision_of(connection)}, behind head {heads}: "
+            "run alembic upgrade head first"
+        ) from error
 
 
 def revision_of(connection: sa.Connection) -> str | None:

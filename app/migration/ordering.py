@@ -1,0 +1,74 @@
+"""The same model change writes the same revision file, in an order the databases
+accept.
+
+Alembic collects dropped tables and dropped columns in Python sets, so their order
+changes from one run to the next: a referenced table dropped before the table that
+references it is refused by PostgreSQL and MariaDB (SQLite hides it, foreign keys
+off). Here created tables come parents first, dropped tables children first, dropped
+columns in the table's order, and the downgrade is derived again from the result.
+"""
+
+from graphlib import CycleError, TopologicalSorter
+
+from alembic.operations import ops
+
+
+def referenced_tables(operation: ops.CreateTableOp | ops.DropTableOp) -> set[str]:
+    """The other tables that the op's table has foreign keys to (a dropped table's
+    op carries the table as reflected, constraints included)."""
+    table = operation.to_table()
+    names = {key.target_fullname.split(".")[-2] for key in table.foreign_keys}
+    return names - {table.name}
+
+
+def parents_first(operations: list) -> list:
+    """Table ops sorted so that a referenced table comes before the tables that
+    reference it; by name where nothing decides (and for cycles)."""
+    by_name = {operation.table_name: operation for operation in operations}
+    graph = TopologicalSorter()
+    for name in sorted(by_name):
+        graph.add(name, *sorted(referenced_tables(by_name[name]) & by_name.keys()))
+    try:
+        order = list(graph.static_order())
+    except CycleError:
+        order = sorted(by_name)
+    return [by_name[name] for name in order]
+
+
+def in_table_order(operations: list) -> list:
+    """Dropped columns in the order the database lists them."""
+
+    def position(operation: ops.DropColumnOp) -> tuple:
+        """Where the column stands in its reflected table, then its name."""
+        column = operation.to_column()
+        table = getattr(column, "table", None)
+        names = list(table.columns.keys()) if table is not None else []
+        index = names.index(column.name) if column.name in names else len(names)
+        return index, column.name
+
+    return sorted(operations, key=position)
+
+
+def replace_in_place(container: list, kind: type, ordered) -> None:
+    """Put the items of ``kind`` back into their own positions, in a new order."""
+    positions = [i for i, item in enumerate(container) if isinstance(item, kind)]
+    items = ordered([container[i] for i in positions])
+    for position, item in zip(positions, items, strict=True):
+        container[position] = item
+
+
+def dependency_order(script: ops.MigrationScript) -> None:
+    """Reorder the upgrade's table and column ops, then derive the downgrade again."""
+    for upgrade_ops, downgrade_ops in zip(
+        script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+    ):
+        replace_in_place(upgrade_ops.ops, ops.CreateTableOp, parents_first)
+        replace_in_place(
+            upgrade_ops.ops,
+            ops.DropTableOp,
+            lambda drops: list(reversed(parents_first(drops))),
+        )
+        for operation in upgrade_ops.ops:
+            if isinstance(operation, ops.ModifyTableOps):
+                replace_in_place(operation.ops, ops.DropColumnOp, in_table_order)
+        upgrade_ops.reverse_into(downgrade_ops)
