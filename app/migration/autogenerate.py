@@ -7,8 +7,9 @@ the revision file is written: the options env.py passes to ``context.configure``
   that ``alembic check`` is clean right after ``alembic upgrade head`` everywhere.
 - ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints.
 - ``process_revision_directives``: tables and columns in an order the databases
-  accept, the same on every run; ``alembic check`` prints each difference as the
-  operation a revision would contain; no file when nothing changed.
+  accept, the same on every run, with the PostgreSQL enum types they need
+  (``enums.py``); ``alembic check`` prints each difference as the operation a
+  revision would contain; no file when nothing changed.
 """
 
 import logging
@@ -19,6 +20,7 @@ from alembic.operations import ops
 from alembic.util import CommandError
 
 from app.migration import defaults
+from app.migration.enums import with_enum_types
 from app.migration.ordering import dependency_order
 from app.migration.rendering import render_item
 
@@ -53,20 +55,17 @@ def command_of(config) -> str | None:
     return command[0].__name__ if command else None
 
 
-def one_line(operation, migration_context) -> str:
+def one_line(operation) -> str:
     """One operation as the single line of Python a revision would contain."""
     code = render_python_code(
-        ops.UpgradeOps(ops=[operation]),
-        render_as_batch=False,
-        render_item=render_item,
-        migration_context=migration_context,
+        ops.UpgradeOps(ops=[operation]), render_as_batch=False, render_item=render_item
     )
     lines = [line.strip() for line in code.splitlines()]
     text = " ".join(line for line in lines if line and not line.startswith("#"))
     return re.sub(r"([(\[]) | ([)\]])", r"\1\2", text)
 
 
-def differences(script: ops.MigrationScript, migration_context) -> list[str]:
+def differences(script: ops.MigrationScript) -> list[str]:
     """Each operation of the upgrade, one line each, a table's ops under their table."""
     lines = []
     for upgrade_ops in script.upgrade_ops_list:
@@ -76,13 +75,12 @@ def differences(script: ops.MigrationScript, migration_context) -> list[str]:
                     one_line(
                         ops.ModifyTableOps(
                             operation.table_name, [each], schema=operation.schema
-                        ),
-                        migration_context,
+                        )
                     )
                     for each in operation.ops
                 ]
             else:
-                lines.append(one_line(operation, migration_context))
+                lines.append(one_line(operation))
     return lines
 
 
@@ -90,10 +88,11 @@ def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
     dependency_order(script)
+    with_enum_types(script)
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
     command = command_of(context.config)
     if command == "check" and not empty:
-        lines = "\n".join(f"  {line}" for line in differences(script, context))
+        lines = "\n".join(f"  {line}" for line in differences(script))
         raise CommandError(
             "the database and the models differ; a revision would contain:\n"
             f'{lines}\nWrite it with: alembic revision --autogenerate -m "..."'
