@@ -7,8 +7,11 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
+from app.migration import sqlite
 from app.migration.connection import add_connect_timeout
 from app.migration.errors import MigrationFailed, is_lock_timeout
 from app.migration.retry import lock_retries
@@ -297,3 +300,23 @@ def test_script_header_per_dialect():
     ]
     assert script_header(mariadb, settings)[-1] == "SET SESSION max_statement_time = 0"
     assert script_header(sqlite, settings) == []
+
+
+def test_sqlite_table_copy_keeps_the_indexes_reflection_cannot_see(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'copy.sqlite'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT)")
+        connection.exec_driver_sql("CREATE INDEX ix_t_lower_a ON t (lower(a))")
+        connection.exec_driver_sql("CREATE INDEX ix_t_a_desc ON t (a DESC)")
+        connection.exec_driver_sql("CREATE INDEX ix_t_a ON t (a)")
+    with engine.connect() as connection:
+        with sqlite.write_lock(connection, SETTINGS):
+            operations = Operations(MigrationContext.configure(connection))
+            with operations.batch_alter_table("t", recreate="always") as batch:
+                batch.add_column(sa.Column("b", sa.Integer()))
+        indexes = connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        ).all()
+    engine.dispose()
+    assert [name for name, _ in indexes] == ["ix_t_a", "ix_t_a_desc", "ix_t_lower_a"]
+    assert dict(indexes)["ix_t_a_desc"] == "CREATE INDEX ix_t_a_desc ON t (a DESC)"

@@ -5,12 +5,18 @@ migration guard share, one concern per module:
 - ``connection``: the app's engine (with the connect timeout) or one handed in.
 - ``run_lock``: one migrator at a time, per database; a failed revision's error.
 - ``timeouts``: the session timeouts, online and at the top of ``--sql`` scripts.
-- ``sqlite``: SQLite's transactional DDL and write lock, foreign keys off.
+- ``sqlite``: SQLite's transactional DDL and write lock, foreign keys off, and the
+  indexes batch mode's table copy would lose.
 - ``kept_ddl``: the DDL statements MariaDB/MySQL kept from a failing revision.
 - ``retry``: a revision that gave up on a busy table, run again.
 - ``errors``: one-line errors that name the fix.
 - ``offline``: the start of ``--sql`` scripts, and empty ranges refused.
-- ``autogenerate``: what autogenerate compares and how it writes revision files.
+- ``autogenerate``: the options that shape autogenerate, and a readable ``check``.
+- ``rendering``, ``defaults``: revision files that run on every database, and
+  server defaults compared by meaning.
+- ``ordering``: table and column ops in foreign-key order, the same on every run.
+- ``enums``: PostgreSQL enum types created and dropped with their columns.
+- ``expression_indexes``: an autogenerate plugin for indexes on expressions.
 - ``backfill``: ``fill_column``, the batched data step revisions import.
 - ``state``: the database's revision against the code's head, for the guard.
 

@@ -5,7 +5,8 @@ the revision file is written: the options env.py passes to ``context.configure``
   that the file runs on SQLite, PostgreSQL and MariaDB alike.
 - ``compare_server_default`` (``defaults.py``): defaults compared by meaning, so
   that ``alembic check`` is clean right after ``alembic upgrade head`` everywhere.
-- ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints.
+- ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints
+  and expression indexes on SQLite (``expression_indexes.py``).
 - ``process_revision_directives``: tables and columns in an order the databases
   accept, the same on every run, with the PostgreSQL enum types they need
   (``enums.py``); ``alembic check`` prints each difference as the operation a
@@ -17,18 +18,25 @@ import re
 
 from alembic.autogenerate import render_python_code
 from alembic.operations import ops
+from alembic.runtime.migration import MigrationContext
+from alembic.runtime.plugins import Plugin
 from alembic.util import CommandError
 
-from app.migration import defaults
+from app.migration import defaults, expression_indexes
 from app.migration.enums import with_enum_types
 from app.migration.ordering import dependency_order
 from app.migration.rendering import render_item
 
 log = logging.getLogger("alembic.env")
 
-# Alembic's comparators, and the opt-in one that detects named CHECK constraints
-# added to or removed from a model (opt-in again since Alembic 1.19.2).
-AUTOGENERATE_PLUGINS = ["alembic.autogenerate.*", "alembic.ext.checkconstraint_byname"]
+# Alembic's comparators, the opt-in one that detects named CHECK constraints added to
+# or removed from a model (opt-in again since Alembic 1.19.2), and ours.
+AUTOGENERATE_PLUGINS = [
+    "alembic.autogenerate.*",
+    "alembic.ext.checkconstraint_byname",
+    expression_indexes.NAME,
+]
+Plugin.setup_plugin_from_module(expression_indexes, expression_indexes.NAME)
 
 
 class CompareByMeaning:
@@ -55,18 +63,34 @@ def command_of(config) -> str | None:
     return command[0].__name__ if command else None
 
 
-def one_line(operation) -> str:
+def rendering_context(dialect) -> MigrationContext:
+    """A context for rendering ops as Python for ``dialect``, made without the
+    "Context impl ..." lines Alembic logs for a new one."""
+    logger = logging.getLogger("alembic.runtime.migration")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(dialect=dialect)
+    finally:
+        logger.setLevel(level)
+
+
+def one_line(operation, migration_context: MigrationContext) -> str:
     """One operation as the single line of Python a revision would contain."""
     code = render_python_code(
-        ops.UpgradeOps(ops=[operation]), render_as_batch=False, render_item=render_item
+        ops.UpgradeOps(ops=[operation]),
+        render_as_batch=False,
+        render_item=render_item,
+        migration_context=migration_context,
     )
     lines = [line.strip() for line in code.splitlines()]
     text = " ".join(line for line in lines if line and not line.startswith("#"))
     return re.sub(r"([(\[]) | ([)\]])", r"\1\2", text)
 
 
-def differences(script: ops.MigrationScript) -> list[str]:
+def differences(script: ops.MigrationScript, dialect) -> list[str]:
     """Each operation of the upgrade, one line each, a table's ops under their table."""
+    context = rendering_context(dialect)
     lines = []
     for upgrade_ops in script.upgrade_ops_list:
         for operation in upgrade_ops.ops:
@@ -75,13 +99,34 @@ def differences(script: ops.MigrationScript) -> list[str]:
                     one_line(
                         ops.ModifyTableOps(
                             operation.table_name, [each], schema=operation.schema
-                        )
+                        ),
+                        context,
                     )
                     for each in operation.ops
                 ]
             else:
-                lines.append(one_line(operation))
+                lines.append(one_line(operation, context))
     return lines
+
+
+def keep_comments(script: ops.MigrationScript, metadata) -> None:
+    """Give every ``alter_column`` the column's comment as ``existing_comment``, from
+    the models, where the database did not say it (SQLite keeps no comments):
+    MariaDB's ``MODIFY`` restates the whole column, and would drop the comment."""
+    for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
+        for table_ops in container.ops:
+            if not isinstance(table_ops, ops.ModifyTableOps):
+                continue
+            table = metadata.tables.get(table_ops.table_name)
+            for operation in table_ops.ops:
+                if (
+                    isinstance(operation, ops.AlterColumnOp)
+                    and operation.existing_comment is None
+                    and operation.modify_comment is False
+                    and table is not None
+                    and operation.column_name in table.c
+                ):
+                    operation.existing_comment = table.c[operation.column_name].comment
 
 
 def shape_revision(context, revision, directives) -> None:
@@ -89,10 +134,11 @@ def shape_revision(context, revision, directives) -> None:
     script = directives[0]
     dependency_order(script)
     with_enum_types(script)
+    keep_comments(script, context.opts["target_metadata"])
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
     command = command_of(context.config)
     if command == "check" and not empty:
-        lines = "\n".join(f"  {line}" for line in differences(script))
+        lines = "\n".join(f"  {line}" for line in differences(script, context.dialect))
         raise CommandError(
             "the database and the models differ; a revision would contain:\n"
             f'{lines}\nWrite it with: alembic revision --autogenerate -m "..."'

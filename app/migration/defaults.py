@@ -93,7 +93,8 @@ def render(
     default, type_: sa.types.TypeEngine | None, prefix: str = "sa."
 ) -> str | None:
     """A server default as portable Python source (``sa.true()``,
-    ``sa.func.now()``, ``'draft'``), or ``None`` to leave it to Alembic."""
+    ``sa.func.now()``, ``'draft'``, ``'0'``), or ``None`` to leave it to Alembic.
+    A PostgreSQL cast (``'0'::numeric``) is left out: the others refuse it."""
     canonical = meaning(default, type_)
     if canonical is None:
         return None
@@ -105,6 +106,11 @@ def render(
         return f"{prefix}func.now()"
     if canonical[0] in "'\"":
         return canonical  # a string literal, as Python: a str default is a literal
+    arg = default.arg if isinstance(default, sa.schema.DefaultClause) else default
+    if isinstance(arg, sa.sql.elements.TextClause):
+        value, _ = sql_value(arg.text)
+        if re.fullmatch(r"[-+]?\d+(\.\d*)?", value):
+            return repr(value)  # a number, as the literal every database takes
     return None
 
 

@@ -39,11 +39,16 @@ def from_model(default, autogen_context) -> bool:
     return table is not None and table.metadata is autogen_context.metadata
 
 
+# SQL types SQLAlchemy has generically, that not every database knows: SQLite
+# reflects a LargeBinary as BLOB, which PostgreSQL does not have.
+NOT_PORTABLE = {"BLOB": sa.LargeBinary, "CLOB": sa.Text, "DATETIME": sa.DateTime}
+
+
 def generic_type(type_: sa.types.TypeEngine) -> sa.types.TypeEngine | None:
     """The generic type a reflected dialect type stands for, or ``None``."""
-    if not type(type_).__module__.startswith("sqlalchemy.dialects."):
-        return None
     name = type(type_).__name__
+    if not type(type_).__module__.startswith("sqlalchemy.dialects."):
+        return NOT_PORTABLE[name]() if name in NOT_PORTABLE else None
     if name == "TINYINT" and getattr(type_, "display_width", None) == 1:
         return sa.Boolean()
     if name in TEXT_TYPES:

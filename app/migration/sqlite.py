@@ -8,6 +8,9 @@ taken before the current revision is read), with a savepoint after each revision
 that the revisions before a failing one are kept.
 """
 
+import logging
+import re
+import warnings
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -15,6 +18,19 @@ from alembic.util import CommandError
 
 from app.migration.errors import run_lock_busy
 from app.migration.settings import Settings, milliseconds
+
+log = logging.getLogger("alembic.env")
+
+# An index that reflection carries through batch mode's table copy: plain columns,
+# no expression, no DESC, no WHERE. Any other is lost by the copy unless replayed.
+IDENTIFIER = r'(?:"[^"]+"|`[^`]+`|\w+)'
+PLAIN_INDEX = re.compile(
+    rf"CREATE (?:UNIQUE )?INDEX {IDENTIFIER} ON {IDENTIFIER} "
+    rf"\(\s*{IDENTIFIER}(?:\s*,\s*{IDENTIFIER})*\s*\)",
+    re.IGNORECASE,
+)
+DROP_TABLE = re.compile(r"\s*DROP TABLE (\w+)\s*$", re.IGNORECASE)
+RENAME_COPY = re.compile(r"\s*ALTER TABLE _alembic_tmp_(\w+) RENAME TO", re.IGNORECASE)
 
 
 @contextmanager
@@ -48,7 +64,10 @@ def write_lock(connection: sa.Connection, settings: Settings):
                 raise run_lock_busy() from error
             raise
         try:
-            with keep_good_revisions(connection) as after_each_revision:
+            with (
+                keep_good_revisions(connection) as after_each_revision,
+                keep_unreflected_indexes(connection),
+            ):
                 yield {
                     "transactional_ddl": True,
                     "on_version_apply": [after_each_revision],
@@ -83,6 +102,71 @@ def keep_good_revisions(connection: sa.Connection):
         savepoint.rollback()
         raise
     savepoint.commit()
+
+
+@contextmanager
+def keep_unreflected_indexes(connection: sa.Connection):
+    """Replay the indexes that batch mode's table copy loses or changes.
+
+    Batch mode rebuilds a table from its reflection, and SQLAlchemy cannot reflect an
+    index on an expression, nor keep an index's DESC or WHERE: the copy silently
+    drops or flattens them. Their SQL is read from ``sqlite_master`` before the old
+    table is dropped; once the copy has its name and batch mode has created the
+    indexes it knows, each one is put back as it was.
+    """
+    driver = connection.connection.driver_connection
+    saved: dict[str, list[tuple[str, str]]] = {}  # before the copy
+    pending: dict[str, list[tuple[str, str]]] = {}  # copied, indexes not yet back
+
+    def put_back(table: str) -> None:
+        """Create the table's saved indexes again, as they were."""
+        for name, sql in pending.pop(table, []):
+            query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?"
+            now = driver.execute(query, (name,)).fetchone()
+            if now and now[0] == sql:
+                continue
+            try:
+                if now:
+                    driver.execute(f'DROP INDEX "{name}"')  # flattened by the copy
+                driver.execute(sql)
+            except driver.OperationalError as error:  # e.g. on a dropped column
+                log.warning("Index %s is gone with the table copy: %s", name, error)
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        """Put back what the last copy lost once batch mode has moved on; before
+        ``DROP TABLE t``, keep the SQL of t's indexes that reflection cannot see."""
+        for table in list(pending):
+            if not re.match(rf"\s*CREATE (UNIQUE )?INDEX \S+ ON {table}\b", statement):
+                put_back(table)
+        if match := DROP_TABLE.match(statement):
+            rows = driver.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                "AND tbl_name = ? AND sql IS NOT NULL",
+                (match.group(1),),
+            ).fetchall()
+            saved[match.group(1)] = [r for r in rows if not PLAIN_INDEX.fullmatch(r[1])]
+
+    def after(conn, cursor, statement, parameters, context, executemany) -> None:
+        """Once the copy is renamed to t, t's saved indexes are pending."""
+        if (match := RENAME_COPY.match(statement)) and match.group(1) in saved:
+            pending[match.group(1)] = saved.pop(match.group(1))
+
+    sa.event.listen(connection, "before_cursor_execute", before)
+    sa.event.listen(connection, "after_cursor_execute", after)
+    try:
+        with warnings.catch_warnings():
+            # SQLAlchemy warns that reflection skips such an index: it is kept here.
+            warnings.filterwarnings(
+                "ignore",
+                message="Skipped unsupported reflection of expression-based index",
+                category=sa.exc.SAWarning,
+            )
+            yield
+        for table in list(pending):
+            put_back(table)
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", before)
+        sa.event.remove(connection, "after_cursor_execute", after)
 
 
 def foreign_keys_off_in_transaction(connection: sa.Connection) -> None:
