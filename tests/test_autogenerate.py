@@ -107,3 +107,57 @@ def test_plain_revision_is_ready_to_be_written_by_hand(tmp_path):
     assert "import sqlalchemy as sa\n" in source
     assert "from alembic import op\n" in source
     assert '"""hand written\n' in source
+
+
+def test_check_prints_each_difference_as_an_operation(project):
+    path, alembic = project
+    models = path / "app" / "models.py"
+    find, replace = MODEL_CHANGES["changed type"]
+    models.write_text(models.read_text().replace(find, replace, 1))
+
+    result = alembic("check")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == [
+        "FAILED: the database and the models differ; a revision would contain:",
+        "  op.alter_column('posts', 'title', existing_type=sa.VARCHAR(length=200), "
+        "type_=sa.String(length=300), existing_nullable=False)",
+        'Write it with: alembic revision --autogenerate -m "..."',
+    ]
+
+
+def test_autogenerate_on_a_database_behind_says_what_to_do(project, history):
+    path, alembic = project
+    assert alembic("downgrade", "-1").returncode == 0
+
+    result = alembic("revision", "--autogenerate", "-m", "too early")
+
+    assert result.returncode != 0
+    assert result.stdout.strip() == (
+        f"FAILED: the database is at {history[-2].revision}, behind head "
+        f"{history[-1].revision}: run alembic upgrade head first"
+    )
+
+
+def test_autogenerate_says_what_it_detected_and_no_chatter(project, fresh_database_url):
+    path, alembic = project
+    models = path / "app" / "models.py"
+    find, replace = MODEL_CHANGES["new column"]
+    models.write_text(models.read_text().replace(find, replace, 1))
+
+    result = alembic("revision", "--autogenerate", "-m", "Add user bio")
+
+    assert result.returncode == 0, result.stderr
+    assert "Detected added column 'users.bio'" in result.stderr
+    assert "setting up autogenerate plugin" not in result.stderr
+    assert "Detected sequence named" not in result.stderr  # PostgreSQL's SERIAL note
+    if fresh_database_url.get_backend_name() != "mysql":  # true only of MariaDB
+        assert "Will assume non-transactional DDL" not in result.stderr
+    [new_file] = [
+        f for f in revision_files(path) if f.name.endswith("_add_user_bio.py")
+    ]
+    source = new_file.read_text()
+    assert '    """Add user bio."""\n' in source
+    assert '    """Undo: Add user bio."""\n' in source
+    assert "schema=None" not in source
