@@ -62,9 +62,9 @@ def database_url(value: str | sa.URL | None) -> sa.URL:
         raise not_a_url("its port is not a number") from None
     except sa.exc.ArgumentError:
         raise not_a_url("it does not parse as scheme://user:password@host") from None
-    if url.host and "@" in url.host:
+    if "@" in (url.host or "") or "@" in (url.database or ""):
         # The password held an @ that was not percent-encoded: what follows it was
-        # taken for the host, and a driver would print it in its error.
+        # taken for the host or the database, and a driver would print it.
         raise not_a_url(
             "its host has an @ in it: percent-encode special characters in the "
             "password, %40 for @, %3A for :, %2F for /, %25 for %"

@@ -159,6 +159,9 @@ def healthz():
 
 def init_app(app: Flask) -> None:
     """Give the app its guard and ``/healthz``; ``off`` installs no check."""
+    # Flask gives the app's logger ("app") its handler on first use: the guard's
+    # logger ("app.guard") logs through it, with the level and time, from the start.
+    app.logger  # noqa: B018
     mode = app.config["MIGRATION_GUARD"]
     app.extensions["migration_guard"] = MigrationGuard(
         mode, app.config["ALEMBIC_CONFIG"]

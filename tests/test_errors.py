@@ -63,10 +63,12 @@ def test_malformed_database_url(url, reason):
 
 
 @pytest.mark.parametrize("scheme", ["mysql", "postgresql"])
-def test_password_with_an_unencoded_at_sign_is_not_echoed(scheme):
-    # "p@s3cr3t" unencoded: what follows the @ would be taken for the host, and the
-    # driver's "Can't connect to MySQL server on 's3cr3t@127.0.0.1'" would show it.
-    code, output = alembic("upgrade", "head", url=f"{scheme}://u:p@s3cr3t@127.0.0.1/db")
+@pytest.mark.parametrize("rest", ["s3cr3t@127.0.0.1/db", "s3cr3t/more@127.0.0.1/db"])
+def test_password_with_an_unencoded_at_sign_is_not_echoed(scheme, rest):
+    # "p@s3cr3t" unencoded: what follows the @ would be taken for the host (or, with
+    # a "/", the database), and the driver's "Can't connect to MySQL server on
+    # 's3cr3t@127.0.0.1'" would show it.
+    code, output = alembic("upgrade", "head", url=f"{scheme}://u:p@{rest}")
     assert code != 0
     assert failed_line(output) == (
         "FAILED: DATABASE_URL is not a database URL such as "
@@ -308,7 +310,55 @@ def test_raiseerr_shows_the_traceback_without_the_hint(tmp_path, history):
         )
     )
     assert "--raiseerr" not in output
-    assert "made_first" not in sa.inspect(sa.create_engine(url)).get_table_names()
+    engine = sa.create_engine(url)
+    assert "made_first" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+TYPO_REVISION = '''"""A typo in the second operation."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "7e907e907e90"
+down_revision = "{parent}"
+
+
+def upgrade():
+    op.create_table("made_first", sa.Column("id", sa.Integer(), primary_key=True))
+    op.add_colum("users", sa.Column("nickname", sa.String(40)))
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_revision_with_a_python_error_is_one_line(
+    tmp_path, fresh_database_url, history
+):
+    copy_project(tmp_path)
+    path = tmp_path / "alembic" / "versions" / "typo.py"
+    path.write_text(TYPO_REVISION.format(parent=history[-1].revision))
+
+    code, output = alembic("upgrade", "head", url=fresh_database_url, cwd=tmp_path)
+
+    assert code != 0
+    line = failed_line(output)
+    assert line.startswith(
+        "FAILED: a revision raised AttributeError: module 'alembic.op' has no "
+        "attribute 'add_colum' (alembic/versions/typo.py, line 12). The database is "
+        f"at {history[-1].revision}, the last revision that completed"
+    )
+    engine = sa.create_engine(fresh_database_url)
+    tables = sa.inspect(engine).get_table_names()
+    engine.dispose()
+    if fresh_database_url.get_backend_name() == "mysql":  # DDL is kept there
+        assert "made_first" in tables
+        assert "undo them before running it again: CREATE TABLE made_first (" in line
+    else:
+        assert "made_first" not in tables
+    assert line.endswith(". Run with --raiseerr for the traceback")
 
 
 def test_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
 from app.migration import sqlite
-from app.migration.connection import add_connect_timeout
+from app.migration.connection import add_connect_timeout, applied_connect_timeout
 from app.migration.errors import MigrationFailed, is_lock_timeout
 from app.migration.retry import lock_retries
 from app.migration.run_lock import run_lock
@@ -49,7 +49,8 @@ def test_bad_setting_names_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(CommandError) as raised:
         Settings.from_environment()
-    assert str(raised.value) == f"{variable} must be a number, 0 or more, not {value!r}"
+    what = "a whole number" if variable == "MIGRATION_LOCK_RETRIES" else "a number"
+    assert str(raised.value) == f"{variable} must be {what}, 0 or more, not {value!r}"
 
 
 def session_timeouts(connection: sa.Connection) -> tuple:
@@ -270,6 +271,13 @@ def test_connect_timeout_gives_up_on_a_silent_server(driver):
             engine.connect()
         engine.dispose()
     assert raised.value.statement is None  # failed connecting, not in a statement
+
+
+def test_psycopg_waits_two_seconds_at_least():
+    # The error then names the time applied, not the one asked for.
+    assert applied_connect_timeout("psycopg", 0.5) == 2
+    assert applied_connect_timeout("psycopg", 2.5) == 3
+    assert applied_connect_timeout("pymysql", 0.5) == 0.5
 
 
 def test_mariadb_statements_outlive_the_connect_timeout(mariadb_database):

@@ -208,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"{relative_path}: {'unchanged' if current == text else 'written'}")
+    for backend in SERVER_OPTIONS.keys() - backends.keys():
+        path = snapshot_path(config_path, backend)
+        if arguments.check and path.exists():
+            print(f"{os.path.relpath(path)}: not checked; give --{backend} SERVER_URL")
     return 1 if stale else 0
 
 

@@ -26,6 +26,8 @@ from app.migration import defaults, expression_indexes
 from app.migration.enums import with_enum_types
 from app.migration.ordering import dependency_order
 from app.migration.rendering import render_item
+from app.migration.run_lock import command_of
+from app.migration.state import quiet_context
 
 log = logging.getLogger("alembic.env")
 
@@ -57,25 +59,7 @@ class CompareByMeaning:
         return "comparison by meaning"
 
 
-def command_of(config) -> str | None:
-    """The ``alembic`` command being run (``revision``, ``check``, ...)."""
-    command = getattr(config.cmd_opts, "cmd", None)
-    return command[0].__name__ if command else None
-
-
-def rendering_context(dialect) -> MigrationContext:
-    """A context for rendering ops as Python for ``dialect``, made without the
-    "Context impl ..." lines Alembic logs for a new one."""
-    logger = logging.getLogger("alembic.runtime.migration")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        return MigrationContext.configure(dialect=dialect)
-    finally:
-        logger.setLevel(level)
-
-
-def one_line(operation, migration_context: MigrationContext) -> str:
+def as_python(operation, migration_context: MigrationContext) -> str:
     """One operation as the single line of Python a revision would contain."""
     code = render_python_code(
         ops.UpgradeOps(ops=[operation]),
@@ -90,13 +74,13 @@ def one_line(operation, migration_context: MigrationContext) -> str:
 
 def differences(script: ops.MigrationScript, dialect) -> list[str]:
     """Each operation of the upgrade, one line each, a table's ops under their table."""
-    context = rendering_context(dialect)
+    context = quiet_context(dialect=dialect)
     lines = []
     for upgrade_ops in script.upgrade_ops_list:
         for operation in upgrade_ops.ops:
             if isinstance(operation, ops.ModifyTableOps):
                 lines += [
-                    one_line(
+                    as_python(
                         ops.ModifyTableOps(
                             operation.table_name, [each], schema=operation.schema
                         ),
@@ -105,7 +89,7 @@ def differences(script: ops.MigrationScript, dialect) -> list[str]:
                     for each in operation.ops
                 ]
             else:
-                lines.append(one_line(operation, context))
+                lines.append(as_python(operation, context))
     return lines
 
 

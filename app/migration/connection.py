@@ -33,14 +33,20 @@ def app_engine(settings: Settings | None = None) -> sa.Engine:
     return engine
 
 
+def applied_connect_timeout(driver: str, seconds: float) -> float:
+    """The connect timeout the driver applies when asked for ``seconds``."""
+    if driver == "psycopg":
+        return max(math.ceil(seconds), PSYCOPG_MIN_CONNECT_TIMEOUT)
+    return seconds
+
+
 def add_connect_timeout(engine: sa.Engine, seconds: float) -> None:
     """Make ``engine`` give up connecting after ``seconds``, handshake included: a
     server that accepts the TCP connection and never answers would otherwise hang
     the command, and the deploy with it. A timeout in the URL's query wins."""
     driver = engine.dialect.driver
     if driver == "psycopg":
-        timeout = max(math.ceil(seconds), PSYCOPG_MIN_CONNECT_TIMEOUT)
-        parameters = {"connect_timeout": timeout}
+        parameters = {"connect_timeout": applied_connect_timeout(driver, seconds)}
     elif driver == "pymysql":
         # PyMySQL's connect_timeout bounds the TCP connect only; the read timeout
         # bounds the handshake, and is lifted once connected (see below).
@@ -77,11 +83,16 @@ def connect(handed_in, settings: Settings) -> Iterator[sa.Connection]:
         yield handed_in
         return
     engine = handed_in if handed_in is not None else app_engine(settings)
+    timeout = 0  # a caller's engine has its own
+    if handed_in is None and settings.connect_timeout:
+        timeout = applied_connect_timeout(
+            engine.dialect.driver, settings.connect_timeout
+        )
     try:
         try:
             connection = engine.connect()
         except sa.exc.DBAPIError as error:
-            raise connect_failed(error, settings.connect_timeout) from error
+            raise connect_failed(error, timeout) from error
         with connection:
             yield connection
     finally:

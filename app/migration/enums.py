@@ -107,12 +107,14 @@ def with_types(operations: list) -> list:
             result += [operation, *(DropEnumTypeOp(n, v) for n, v in dropped.items())]
         elif isinstance(operation, ops.ModifyTableOps):
             added = named_enums(
-                op.column for op in operation.ops if isinstance(op, ops.AddColumnOp)
+                each.column
+                for each in operation.ops
+                if isinstance(each, ops.AddColumnOp)
             )
             dropped = named_enums(
-                op.to_column()
-                for op in operation.ops
-                if isinstance(op, ops.DropColumnOp)
+                each.to_column()
+                for each in operation.ops
+                if isinstance(each, ops.DropColumnOp)
             )
             result += [CreateEnumTypeOp(n, v) for n, v in added.items()]
             result += [operation, *(DropEnumTypeOp(n, v) for n, v in dropped.items())]

@@ -5,9 +5,12 @@ Alembic prints a ``CommandError`` as ``FAILED: <message>`` and exits non-zero;
 message is cut to its first line, which holds no SQL, parameters or URL.
 """
 
+import os
+import traceback
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from alembic import context
 from alembic.util import CommandError
 
 from app.config import SettingError
@@ -62,11 +65,8 @@ def connect_failed(error: sa.exc.DBAPIError, connect_timeout: float) -> CommandE
     return CommandError(f"cannot connect to the database: {reason}")
 
 
-def revision_failed(
-    error: sa.exc.DBAPIError, revision: str | None, kept_ddl=None
-) -> MigrationFailed:
-    """The error for a revision that failed: why, where the database is now (when
-    known), and on MariaDB/MySQL the DDL statements it kept."""
+def database_is_at(revision: str | None, kept_ddl) -> str:
+    """Where a failed revision left the database, and what MariaDB/MySQL kept."""
     where = (
         f"The database is at {revision}, the last revision that completed"
         if revision
@@ -77,6 +77,35 @@ def revision_failed(
             "; MariaDB/MySQL kept these statements of the failed revision, "
             f"undo them before running it again: {kept_ddl}"
         )
+    return where
+
+
+def revision_raised(
+    error: Exception, revision: str | None, kept_ddl
+) -> MigrationFailed:
+    """The error for a revision whose Python code raised: the exception, and the
+    line of the revision file it came from."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if f"{os.sep}versions{os.sep}" in frame.filename
+    ]
+    place = ""
+    if frames:
+        path = os.path.relpath(frames[-1].filename)
+        place = f" ({path}, line {frames[-1].lineno})"
+    return MigrationFailed(
+        f"a revision raised {type(error).__name__}: {error}{place}. "
+        f"{database_is_at(revision, kept_ddl)}"
+    )
+
+
+def revision_failed(
+    error: sa.exc.DBAPIError, revision: str | None, kept_ddl=None
+) -> MigrationFailed:
+    """The error for a revision that failed: why, where the database is now (when
+    known), and on MariaDB/MySQL the DDL statements it kept."""
+    where = database_is_at(revision, kept_ddl)
     if is_lock_timeout(error):
         rolled_back = "" if kept_ddl else "; its revision was rolled back"
         return MigrationFailed(
@@ -85,6 +114,22 @@ def revision_failed(
             "Run again later, or raise MIGRATION_LOCK_TIMEOUT"
         )
     return MigrationFailed(f"a migration statement failed: {one_line(error)}. {where}")
+
+
+@contextmanager
+def behind_head_explained(revision_now):
+    """Say what to do when autogenerate refuses a database that is not at head,
+    rather than Alembic's bare "Target database is not up to date."."""
+    try:
+        yield
+    except CommandError as error:
+        if str(error) != "Target database is not up to date.":
+            raise
+        heads = ", ".join(sorted(context.get_context().script.get_heads()))
+        raise CommandError(
+            f"the database is at {revision_now()}, behind head {heads}: "
+            "run alembic upgrade head first"
+        ) from error
 
 
 @contextmanager
@@ -97,8 +142,9 @@ def clear_errors(config):
     except SettingError as error:
         raise CommandError(str(error)) from error
     except sa.exc.DBAPIError as error:
-        if error.statement is None:
-            raise connect_failed(error, 0) from error
+        if error.statement is None:  # connecting succeeded: the connection broke
+            line = one_line(error)
+            raise CommandError(f"the database connection failed: {line}") from error
         raise with_hint(revision_failed(error, None), raiseerr) from error
     except MigrationFailed as error:
         raise with_hint(error, raiseerr) from error.__cause__

@@ -9,12 +9,13 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 DDL_VERBS = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"})
+LONGEST = 80  # characters of a statement shown; a longer one ends with "…"
 
 
 class KeptDdl:
     """The DDL statements the revision under way has run, and so committed."""
 
-    def __init__(self, version_table: str = "alembic_version") -> None:
+    def __init__(self, version_table: str) -> None:
         """Watch for DDL statements, leaving out those on ``version_table``."""
         self.version_table = version_table
         self.statements: list[str] = []
@@ -24,7 +25,10 @@ class KeptDdl:
         words = statement.split()
         verb = words[0].upper() if words else ""
         if verb in DDL_VERBS and self.version_table not in statement:
-            self.statements.append(" ".join(words)[:80])
+            text = " ".join(words)
+            if len(text) > LONGEST:
+                text = text[: LONGEST - 1].rsplit(" ", 1)[0] + " …"
+            self.statements.append(text)
 
     def next_revision(self, **kwargs) -> None:
         """An ``on_version_apply`` hook: the revision committed, start afresh."""

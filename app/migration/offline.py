@@ -11,9 +11,10 @@ from app.migration.timeouts import script_header
 def write_timeouts(migration_context: MigrationContext, settings: Settings) -> None:
     """Start the script with the timeouts the online run sets on its connection, and a
     comment saying where their values come from."""
-    comment, *statements = script_header(migration_context.dialect, settings) or [""]
-    if not comment:
+    header = script_header(migration_context.dialect, settings)
+    if not header:  # SQLite: no timeouts
         return
+    comment, *statements = header
     migration_context.impl.static_output(comment)
     for statement in statements:
         migration_context.execute(statement)

@@ -17,19 +17,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from alembic import context
-from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
 from app.migration import sqlite
 from app.migration.errors import (
+    behind_head_explained,
     is_lock_timeout,
     one_line,
     revision_failed,
+    revision_raised,
     run_lock_busy,
 )
 from app.migration.kept_ddl import KeptDdl
 from app.migration.settings import Settings, milliseconds
+from app.migration.state import database_heads
 from app.migration.timeouts import session_statements
 
 log = logging.getLogger("alembic.env")
@@ -48,14 +49,21 @@ class Run:
     the revision under way has committed (a rerun would repeat it)."""
 
     options: dict = field(default_factory=dict)
-    kept_ddl: KeptDdl = field(default_factory=KeptDdl)
+    kept_ddl: KeptDdl = field(default_factory=lambda: KeptDdl(VERSION_TABLE))
+
+
+def command_of(config) -> str | None:
+    """The ``alembic`` command being run (``upgrade``, ``check``, ...), or ``None``
+    when a caller runs env.py without one (tests, tools)."""
+    command = getattr(config.cmd_opts, "cmd", None)
+    return command[0].__name__ if command else None
 
 
 def is_migrating(config) -> bool:
     """Whether the ``alembic`` command writes to the database. A caller that runs
-    env.py without a command (tests, tools) is taken to migrate."""
-    command = getattr(config.cmd_opts, "cmd", None)
-    return command is None or command[0].__name__ in MIGRATING_COMMANDS
+    env.py without a command is taken to migrate."""
+    command = command_of(config)
+    return command is None or command in MIGRATING_COMMANDS
 
 
 @contextmanager
@@ -74,7 +82,7 @@ def run_lock(
         sqlite_ddl = (
             {"transactional_ddl": True} if connection.dialect.name == "sqlite" else {}
         )
-        with explain_behind_database(connection):
+        with behind_head_explained(lambda: revision_of(connection)):
             yield Run(sqlite_ddl)
         return
     if connection.in_transaction():
@@ -90,33 +98,21 @@ def run_lock(
         if error.statement is None:  # the connection itself failed
             raise
         raise revision_failed(error, revision_of(connection), run.kept_ddl) from error
-
-
-@contextmanager
-def explain_behind_database(connection: sa.Connection):
-    """Say what to do when autogenerate refuses a database that is not at head,
-    rather than Alembic's bare "Target database is not up to date."."""
-    try:
-        yield
-    except CommandError as error:
-        if str(error) != "Target database is not up to date.":
-            raise
-        heads = ", ".join(sorted(context.get_context().script.get_heads()))
-        raise CommandError(
-            f"the database is at {revision_of(connection)}, behind head {heads}: "
-            "run alembic upgrade head first"
-        ) from error
+    except CommandError:
+        raise  # Alembic's own, already one line
+    except Exception as error:  # a bug in a revision's Python code
+        raise revision_raised(error, revision_of(connection), run.kept_ddl) from error
 
 
 def revision_of(connection: sa.Connection) -> str | None:
     """The revision the database is at (``base`` when none), or ``None`` when the
     connection can no longer say."""
     try:
-        heads = MigrationContext.configure(connection).get_current_heads()
+        heads = database_heads(connection)
         connection.rollback()
     except sa.exc.DBAPIError:
         return None
-    return ", ".join(sorted(heads)) or "base"
+    return ", ".join(heads) or "base"
 
 
 @contextmanager

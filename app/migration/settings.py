@@ -20,7 +20,8 @@ def setting(name: str, default: float, kind: type = float) -> float:
     except ValueError:
         number = -1
     if not 0 <= number < math.inf:
-        raise CommandError(f"{name} must be a number, 0 or more, not {value!r}")
+        what = "a whole number" if kind is int else "a number"
+        raise CommandError(f"{name} must be {what}, 0 or more, not {value!r}")
     return number
 
 

@@ -4,6 +4,7 @@ Read only: nothing here runs a migration. The guard and ``/healthz`` use it.
 """
 
 import functools
+import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -113,12 +114,25 @@ def code_revisions(alembic_config: str) -> CodeRevisions:
     )
 
 
+def quiet_context(connection=None, dialect=None) -> MigrationContext:
+    """A migration context for reading the version table or rendering ops, made
+    without the "Context impl ... / Will assume ... DDL" lines Alembic logs for a
+    new one: in the middle of a command, they would contradict its own."""
+    logger = logging.getLogger("alembic.runtime.migration")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(connection, dialect=dialect)
+    finally:
+        logger.setLevel(level)
+
+
 def database_heads(connection: sa.Connection) -> tuple[str, ...]:
     """The revision(s) recorded in the database's ``alembic_version`` table.
 
     Empty when the table does not exist or has no row.
     """
-    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+    return tuple(sorted(quiet_context(connection).get_current_heads()))
 
 
 def compare(database: tuple[str, ...], code: CodeRevisions) -> MigrationState:
