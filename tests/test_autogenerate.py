@@ -2,14 +2,26 @@
 real command line: no model change writes no file, a model change writes one clean
 revision that applies and leaves ``alembic check`` clean."""
 
+import os
+import re
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import alembic_runner, copy_project
+from conftest import (
+    SERVER_URL_VARIABLES,
+    alembic_runner,
+    configured_backends,
+    copy_project,
+    database_url_from,
+)
+from tools import lint
+from tools.databases import throwaway_database
+from tools.revision_source import RevisionSource
 
 # Each change is an edit to app/models.py: (the text to find, what to put instead).
 MODEL_CHANGES = {
@@ -161,3 +173,221 @@ def test_autogenerate_says_what_it_detected_and_no_chatter(project, fresh_databa
     assert '    """Add user bio."""\n' in source
     assert '    """Undo: Add user bio."""\n' in source
     assert "schema=None" not in source
+
+
+TAGS = '''
+
+class Tag(db.Model):
+    """The issue's model: an Enum with a server default, a boolean, a timestamp."""
+
+    __tablename__ = "tags"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(40), unique=True)
+    status: orm.Mapped[str] = orm.mapped_column(
+        sa.Enum({values}, name="tag_status"), server_default="draft"
+    )
+    active: orm.Mapped[bool] = orm.mapped_column(server_default=sa.true())
+    created: orm.Mapped[datetime] = orm.mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+'''
+
+
+@pytest.fixture(params=[name for name in configured_backends() if name != "sqlite"])
+def server_url(request):
+    """A fresh database on each configured server."""
+    server = database_url_from(SERVER_URL_VARIABLES[request.param])
+    with throwaway_database(server, "enum") as url:
+        yield url
+
+
+def test_enum_value_added_on_a_server_runs_everywhere(tmp_path, server_url):
+    """Generated where the values are stored (PostgreSQL's pg_enum, MariaDB's
+    column), an added value is one op that every database runs: PostgreSQL adds it
+    to the type without rewriting the table."""
+    copy_project(tmp_path)
+    models = tmp_path / "app" / "models.py"
+    original = models.read_text()
+    versions = tmp_path / "alembic" / "versions"
+    generate = alembic_runner(tmp_path, server_url)
+    for message, values in (
+        ("Add tags", '"draft", "live"'),
+        ("Archive tags", '"draft", "live", "archived"'),
+    ):
+        models.write_text(original + TAGS.format(values=values))
+        assert generate("upgrade", "head").returncode == 0
+        before = set(versions.glob("*.py"))
+        assert generate("revision", "--autogenerate", "-m", message).returncode == 0
+    [added] = set(versions.glob("*.py")) - before
+    assert (
+        'op.alter_enum_values(\n        "tags",\n        "status",\n'
+        '        ["draft", "live", "archived"],\n        existing=["draft", "live"],'
+    ) in added.read_text()
+    parent = re.search(r'down_revision: .* = "(\w+)"', added.read_text()).group(1)
+    for target in configured_backends():
+        with ExitStack() as stack:
+            if target == "sqlite":
+                url = sa.make_url(f"sqlite:///{tmp_path / 'target.sqlite'}")
+            else:
+                server = database_url_from(SERVER_URL_VARIABLES[target])
+                url = stack.enter_context(throwaway_database(server, "enum"))
+            alembic = alembic_runner(tmp_path, url)
+            assert alembic("upgrade", parent).returncode == 0
+            file_before = table_file(url)
+            for command in (["upgrade", "head"], ["check"], ["downgrade", "-1"]):
+                result = alembic(*command)
+                assert result.returncode == 0, (target, command, result.stdout)
+            assert table_file(url) == file_before  # no table rewrite
+            assert alembic("upgrade", "head").returncode == 0
+
+
+def table_file(url: sa.URL) -> int | None:
+    """PostgreSQL's file of the tags table, which a rewrite replaces (else None)."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        query = "SELECT relfilenode FROM pg_class WHERE relname = 'tags'"
+        number = connection.exec_driver_sql(query).scalar()
+    engine.dispose()
+    return number
+
+
+def test_not_null_column_on_a_table_with_rows_fails_everywhere(
+    project, fresh_database_url, history
+):
+    """SQLite and PostgreSQL refuse it; MariaDB would fill '' in every row, and is
+    made to refuse it too (a rename written as drop and add would lose the data)."""
+    path, alembic = project
+    engine = sa.create_engine(fresh_database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (username, email, display_name) "
+            "VALUES ('ada', 'ada@example.org', 'Ada')"
+        )
+    models = path / "app" / "models.py"
+    find = "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
+    models.write_text(
+        models.read_text().replace(
+            find,
+            find + "    nickname: orm.Mapped[str] = orm.mapped_column(sa.String(40))\n",
+        )
+    )
+    assert alembic("revision", "--autogenerate", "-m", "Add nickname").returncode == 0
+
+    result = alembic("upgrade", "head")
+
+    assert result.returncode != 0
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("FAILED: ")]
+    if fresh_database_url.get_backend_name() == "mysql":
+        assert line.startswith(
+            "FAILED: column nickname of users is NOT NULL without a default, and the "
+            "table has rows: MariaDB would fill them with '' or 0."
+        )
+    assert f"The database is at {history[-1].revision}, the last revision" in line
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("users")}
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT username FROM users").all()
+    engine.dispose()
+    assert "nickname" not in columns
+    assert rows == [("ada",)]
+
+
+BIO = "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
+
+
+def on_a_terminal(cwd: Path, url: sa.URL, answer: str, *args: str) -> str:
+    """Run ``alembic <args>`` on a pseudo-terminal (stdin, stdout and stderr, where
+    Python's ``input`` writes its prompt on a terminal), answering its question;
+    return what it printed there."""
+    main, terminal = os.openpty()
+    environment = {**os.environ, "DATABASE_URL": url.render_as_string(False)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=cwd,
+        env=environment,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    printed = b""
+    while b"[y/N]" not in printed:
+        chunk = os.read(main, 1024)
+        assert chunk, printed
+        printed += chunk
+    os.write(main, answer.encode() + b"\n")
+    while process.poll() is None:  # keep reading, so that it never blocks on output
+        try:
+            printed += os.read(main, 1024)
+        except OSError:  # the terminal closed with the process
+            break
+    assert process.wait(timeout=60) == 0, printed
+    os.close(main)
+    return printed.decode()
+
+
+@pytest.mark.parametrize("answer", ["y", ""])
+def test_renamed_column_is_asked_about(project, fresh_database_url, answer, request):
+    path, alembic = project
+    models = path / "app" / "models.py"
+    text = models.read_text()
+    bio = "    bio: orm.Mapped[str | None] = orm.mapped_column(sa.Text)\n"
+    models.write_text(text.replace(BIO, BIO + bio))
+    assert alembic("revision", "--autogenerate", "-m", "Add bio").returncode == 0
+    assert alembic("upgrade", "head").returncode == 0
+    engine = sa.create_engine(fresh_database_url)
+    request.addfinalizer(engine.dispose)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (username, email, display_name, bio) "
+            "VALUES ('ada', 'ada@example.org', 'Ada', 'Counts.')"
+        )
+    models.write_text(text.replace(BIO, BIO + bio.replace("bio:", "biography:")))
+    files = revision_files(path)
+
+    printed = on_a_terminal(
+        path, fresh_database_url, answer, "revision", "--autogenerate", "-m", "Rename"
+    )
+
+    assert "Did you rename users.bio to users.biography (TEXT)? [y/N]" in printed
+    [new_file] = revision_files(path) - files
+    source = new_file.read_text()
+    ruff_check = [sys.executable, "-m", "ruff", "check", new_file]
+    assert subprocess.run(ruff_check, cwd=path, capture_output=True).returncode == 0
+    if answer == "y":
+        upgrade, downgrade = source.split("def downgrade")
+        assert 'alter_column(\n            "bio",' in upgrade
+        assert 'new_column_name="biography"' in upgrade
+        assert 'alter_column(\n            "biography",' in downgrade
+        assert 'new_column_name="bio"' in downgrade
+        assert "drop_column" not in source
+        assert alembic("upgrade", "head").returncode == 0
+        assert alembic("check").returncode == 0
+        with engine.connect() as connection:
+            kept = connection.exec_driver_sql("SELECT biography FROM users").all()
+        assert kept == [("Counts.",)]
+        assert alembic("downgrade", "-1").returncode == 0
+    else:
+        assert (
+            "# Renamed? This drops users.bio and its data, then adds users.biography."
+        ) in source
+        assert 'batch_op.drop_column("bio")' in source
+        findings = lint.lint(RevisionSource.parse(new_file))
+        assert "drop-and-add" in {found.rule for found, _ in findings}
+    engine.dispose()
+
+
+def test_without_a_terminal_a_rename_is_not_asked(project):
+    path, alembic = project
+    models = path / "app" / "models.py"
+    models.write_text(models.read_text().replace("display_name:", "shown_name:"))
+
+    result = alembic("revision", "--autogenerate", "-m", "Rename display name")
+
+    assert result.returncode == 0
+    assert "Did you rename" not in result.stdout + result.stderr
+    [new_file] = [f for f in revision_files(path) if "rename_display" in f.name]
+    assert "# Renamed? This drops users.display_name and its data" in (
+        new_file.read_text()
+    )

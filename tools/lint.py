@@ -267,13 +267,32 @@ def add_column_findings(call: ast.Call):
         )
 
 
+# The SQL spellings reflection writes (in a downgrade), and the generic types a
+# model writes (in an upgrade): the same type for the drop-and-add rule.
+TYPE_SYNONYMS = {
+    "VARCHAR": "String",
+    "TEXT": "Text",
+    "INTEGER": "Integer",
+    "BIGINT": "BigInteger",
+    "SMALLINT": "SmallInteger",
+    "BOOLEAN": "Boolean",
+    "NUMERIC": "Numeric",
+    "FLOAT": "Float",
+    "DATE": "Date",
+    "TIME": "Time",
+    "DATETIME": "DateTime",
+    "BLOB": "LargeBinary",
+}
+
+
 def type_signature(node: ast.AST | None) -> tuple[str, tuple] | None:
-    """A type expression as (name, literal arguments): ``sa.String(80)`` and
-    ``sa.String(length=80)`` both give ``("String", (80,))``."""
+    """A type expression as (name, literal arguments): ``sa.String(80)``,
+    ``sa.String(length=80)`` and ``sa.VARCHAR(length=80)`` all give
+    ``("String", (80,))``."""
     if node is None:
         return None
     if isinstance(node, ast.Call):
-        name = call_name(node)
+        name = TYPE_SYNONYMS.get(call_name(node), call_name(node))
         values = [literal(value) for value in node.args]
         values += [literal(item.value) for item in node.keywords]
         return name, tuple(values)

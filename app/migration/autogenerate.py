@@ -22,8 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.runtime.plugins import Plugin
 from alembic.util import CommandError
 
-from app.migration import defaults, expression_indexes
-from app.migration.enums import with_enum_types
+from app.migration import defaults, enum_values, enums, expression_indexes, renames
 from app.migration.ordering import dependency_order
 from app.migration.rendering import render_item
 from app.migration.run_lock import command_of
@@ -37,8 +36,10 @@ AUTOGENERATE_PLUGINS = [
     "alembic.autogenerate.*",
     "alembic.ext.checkconstraint_byname",
     expression_indexes.NAME,
+    enum_values.NAME,
 ]
 Plugin.setup_plugin_from_module(expression_indexes, expression_indexes.NAME)
+Plugin.setup_plugin_from_module(enum_values, enum_values.NAME)
 
 
 class CompareByMeaning:
@@ -117,7 +118,10 @@ def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
     dependency_order(script)
-    with_enum_types(script)
+    if command_of(context.config) == "revision":
+        renames.ask_about_renames(script, context.dialect)
+    enum_values.portable_value_changes(script)
+    enums.with_enum_types(script)
     keep_comments(script, context.opts["target_metadata"])
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
     command = command_of(context.config)

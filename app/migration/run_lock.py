@@ -20,8 +20,14 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from app.migration import sqlite
+
+# Importing it wraps Alembic's add_column: MariaDB/MySQL then refuse a NOT NULL
+# column without a default on a table with rows, as SQLite and PostgreSQL do.
+from app.migration import not_null  # noqa: F401  isort: skip
 from app.migration.errors import (
+    MigrationFailed,
     behind_head_explained,
+    database_is_at,
     is_lock_timeout,
     one_line,
     revision_failed,
@@ -98,6 +104,9 @@ def run_lock(
         if error.statement is None:  # the connection itself failed
             raise
         raise revision_failed(error, revision_of(connection), run.kept_ddl) from error
+    except MigrationFailed as error:  # refused by this package, in a revision
+        where = database_is_at(revision_of(connection), run.kept_ddl)
+        raise MigrationFailed(f"{error}. {where}") from error
     except CommandError:
         raise  # Alembic's own, already one line
     except Exception as error:  # a bug in a revision's Python code

@@ -1,0 +1,136 @@
+"""Renamed columns, as Django's ``makemigrations`` asks about them.
+
+Autogenerate sees a renamed column as one column dropped and another added: the data
+of the dropped one is lost on upgrade. A column dropped and a column of the same
+type added to the same table is a probable rename. On a terminal,
+``alembic revision --autogenerate`` asks::
+
+    Did you rename users.bio to users.biography (TEXT)? [y/N]
+
+Yes writes ``alter_column(..., new_column_name=...)``, which keeps the data. No
+answer, or no terminal (CI, scripts), keeps the drop and the add, with a comment
+above them saying that the column's data is lost and how to make it a rename.
+"""
+
+import sys
+
+import sqlalchemy as sa
+from alembic.autogenerate import renderers
+from alembic.operations import MigrateOperation, ops
+
+
+class NoteOp(MigrateOperation):
+    """A comment in the revision file, above the ops it is about."""
+
+    def __init__(self, lines: list[str], reverse_lines: list[str]) -> None:
+        """The comment's lines, and those of the downgrade's comment."""
+        self.lines = lines
+        self.reverse_lines = reverse_lines
+
+    def reverse(self) -> "NoteOp":
+        """The downgrade's comment."""
+        return NoteOp(self.reverse_lines, self.lines)
+
+
+@renderers.dispatch_for(NoteOp)
+def render_note(autogen_context, operation: NoteOp) -> str:
+    """The comment lines."""
+    return "\n".join(f"# {line}" for line in operation.lines)
+
+
+class RenameColumnOp(ops.AlterColumnOp):
+    """``alter_column(old, new_column_name=new)``, whose downgrade renames it back
+    (Alembic's own reverse keeps the name)."""
+
+    def reverse(self) -> ops.AlterColumnOp:
+        """The rename the other way."""
+        return RenameColumnOp(
+            self.table_name,
+            self.modify_name,
+            schema=self.schema,
+            modify_name=self.column_name,
+            existing_type=self.existing_type,
+            existing_nullable=self.existing_nullable,
+            existing_server_default=self.existing_server_default,
+            existing_comment=self.existing_comment,
+        )
+
+
+def same_type(dropped: sa.types.TypeEngine, added: sa.types.TypeEngine) -> bool:
+    """Whether two column types mean the same (``TEXT`` reflected, ``sa.Text()``)."""
+    if dropped._type_affinity is not added._type_affinity:
+        return False
+    return getattr(dropped, "length", None) == getattr(added, "length", None)
+
+
+def loss_note(table: str, dropped: str, added: str) -> NoteOp:
+    """The comment above a drop and an add that may be a rename."""
+
+    def lines(old: str, new: str) -> list[str]:
+        """The comment for dropping ``old`` and adding ``new``."""
+        return [
+            f"Renamed? This drops {table}.{old} and its data, then adds {table}.{new}.",
+            f"To keep the data, write alter_column({old!r}, new_column_name={new!r})",
+            "instead of the two ops below (README, 'What autogenerate detects here').",
+        ]
+
+    return NoteOp(lines(dropped, added), lines(added, dropped))
+
+
+def ask(question: str) -> bool:
+    """Ask on the terminal; no terminal, or anything but y/yes, is no."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
+    """The table's ops with each probable rename asked about and written as the
+    answer says."""
+    result = list(table_ops.ops)
+    drops = [op for op in result if isinstance(op, ops.DropColumnOp)]
+    adds = [op for op in result if isinstance(op, ops.AddColumnOp)]
+    for drop in drops:
+        old = drop.to_column()
+        match = next((a for a in adds if same_type(old.type, a.column.type)), None)
+        if match is None:
+            continue
+        adds.remove(match)
+        new = match.column
+        type_name = new.type.compile(dialect=dialect)
+        table = table_ops.table_name
+        if ask(
+            f"Did you rename {table}.{old.name} to {table}.{new.name} ({type_name})?"
+        ):
+            rename = RenameColumnOp(
+                table,
+                old.name,
+                modify_name=new.name,
+                existing_type=new.type,
+                existing_nullable=old.nullable,
+                existing_server_default=old.server_default,
+                existing_comment=new.comment,
+            )
+            result[result.index(match)] = rename
+            result.remove(drop)
+        else:
+            first = min(result.index(drop), result.index(match))
+            result.insert(first, loss_note(table, old.name, new.name))
+    return result
+
+
+def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
+    """Ask about every probable rename of the upgrade; derive the downgrade again."""
+    for upgrade_ops, downgrade_ops in zip(
+        script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+    ):
+        for table_ops in upgrade_ops.ops:
+            if isinstance(table_ops, ops.ModifyTableOps):
+                table_ops.ops[:] = renamed(table_ops, dialect)
+        upgrade_ops.reverse_into(downgrade_ops)
+        for table_ops in downgrade_ops.ops:  # comments above their ops there too
+            if isinstance(table_ops, ops.ModifyTableOps):
+                table_ops.ops.sort(key=lambda op: not isinstance(op, NoteOp))
