@@ -15,7 +15,7 @@ from bench.databases import BACKENDS, SERVER_URL_VARIABLES
 from bench.report import machine, markdown, read_json, update_readme, write_json
 from bench.timing import BenchError
 
-SECTIONS = ("latency", "layers", "history", "suite", "data")
+SECTIONS = ("latency", "layers", "history", "suite", "data", "autogen")
 # The peers, imported only by the processes the benchmarks start.
 PEERS = ("flask_migrate", "pytest_alembic")
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -150,7 +150,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
     """Every selected section on every selected database, in that order."""
-    from bench import datastep, latency, suite
+    from bench import autogen, datastep, latency, suite
 
     rows = []
     for backend in arguments.databases:
@@ -168,6 +168,8 @@ def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
                 rows += latency.long_histories(
                     backend, directory, arguments.lengths, arguments.repeats
                 )
+            elif section == "autogen":
+                rows += autogen.big_schema(backend, directory, arguments.repeats)
             elif section == "suite":
                 rows += suite.migration_suites(
                     backend,

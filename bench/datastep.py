@@ -3,11 +3,12 @@
 
 - ``single``: one set-based UPDATE in one transaction (the floor, and the pattern of
   the history's ``display_name`` revision);
-- ``batched`` and ``time-boxed``: ours, the project's ``app.migration.backfill.fill_column``
-  run in an Alembic migration context as a revision runs it: on PostgreSQL and
-  MariaDB keyset-paginated UPDATEs in primary-key order, one transaction each, so a
-  concurrent writer waits for one batch at most, of 10,000 rows (``batched``) or
-  sized to take about 100 ms each (``time-boxed``); on SQLite one set-based UPDATE;
+- ``batched`` and ``time-boxed``: ours, the project's
+  ``app.migration.backfill.fill_column`` run in an Alembic migration context as a
+  revision runs it: on PostgreSQL and MariaDB keyset-paginated UPDATEs in
+  primary-key order, one transaction each, so a concurrent writer waits for one
+  batch at most, of 10,000 rows (``batched``) or sized to take about 100 ms each
+  (``time-boxed``); on SQLite one set-based UPDATE;
 - ``orm``: a row-by-row ORM loop (load every user, set the attribute, commit).
 
 Timed runs are alone on the database. Separate runs add a writer thread that
@@ -76,9 +77,10 @@ def fill_single(engine: sa.Engine, users: sa.Table, column: str) -> None:
 
 
 def fill_with_helper(engine: sa.Engine, users: sa.Table, column: str, **sizes) -> None:
-    """The project's ``app.migration.backfill.fill_column``, in an Alembic migration context on
-    one connection, as a revision's ``upgrade()`` runs it: keyset batches, each
-    committed on its own, on PostgreSQL and MariaDB; one UPDATE on SQLite."""
+    """The project's ``app.migration.backfill.fill_column``, in an Alembic migration
+    context on one connection, as a revision's ``upgrade()`` runs it: keyset
+    batches, each committed on its own, on PostgreSQL and MariaDB; one UPDATE on
+    SQLite."""
     with engine.connect() as connection:
         with Operations.context(MigrationContext.configure(connection)):
             fill_column(users, column, users.c.username, **sizes)

@@ -154,6 +154,17 @@ def alembic_runner(
     return alembic
 
 
+def assert_ruff_clean(path: Path, cwd: Path) -> None:
+    """A revision file passes ruff's lint and format checks, with the settings of
+    the project in ``cwd``."""
+    ruff = [sys.executable, "-m", "ruff"]
+    for check in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [*ruff, *check, path], cwd=cwd, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout
+
+
 @dataclass
 class Database:
     """A fresh, empty database, and the Alembic commands that migrate it."""

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from conftest import (
     SERVER_URL_VARIABLES,
     alembic_runner,
+    assert_ruff_clean,
     configured_backends,
     copy_project,
     database_url_from,
@@ -87,15 +88,7 @@ def test_model_change_writes_one_clean_revision(project, change):
 
     assert result.returncode == 0, result.stderr
     [new_file] = revision_files(path) - files
-    ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run(
-        [*ruff, "check", new_file], cwd=path, capture_output=True, text=True
-    )
-    assert lint.returncode == 0, lint.stdout
-    style = subprocess.run(
-        [*ruff, "format", "--check", new_file], cwd=path, capture_output=True, text=True
-    )
-    assert style.returncode == 0, style.stdout
+    assert_ruff_clean(new_file, path)
 
     upgrade = alembic("upgrade", "head")
     assert upgrade.returncode == 0, upgrade.stderr
@@ -353,8 +346,7 @@ def test_renamed_column_is_asked_about(project, fresh_database_url, answer, requ
     assert "Did you rename users.bio to users.biography (TEXT)? [y/N]" in printed
     [new_file] = revision_files(path) - files
     source = new_file.read_text()
-    ruff_check = [sys.executable, "-m", "ruff", "check", new_file]
-    assert subprocess.run(ruff_check, cwd=path, capture_output=True).returncode == 0
+    assert_ruff_clean(new_file, path)
     if answer == "y":
         upgrade, downgrade = source.split("def downgrade")
         assert 'alter_column(\n            "bio",' in upgrade
@@ -391,3 +383,35 @@ def test_without_a_terminal_a_rename_is_not_asked(project):
     assert "# Renamed? This drops users.display_name and its data" in (
         new_file.read_text()
     )
+
+
+def test_check_constraint_is_found_by_name_not_by_expression(project):
+    """Pinned limit (README, "What autogenerate detects here"): a named CHECK
+    constraint added is detected; its expression changed under the same name is
+    not, on any database."""
+    path, alembic = project
+    models = path / "app" / "models.py"
+    original = models.read_text()
+    posts = '    __tablename__ = "posts"\n'
+    check = (
+        '    __table_args__ = (sa.CheckConstraint("{rule}", name="title_length"),)\n'
+    )
+    files = revision_files(path)
+    models.write_text(
+        original.replace(posts, posts + check.format(rule="length(title) > 0"))
+    )
+    assert alembic("revision", "--autogenerate", "-m", "Check titles").returncode == 0
+    [added] = revision_files(path) - files
+    assert 'create_check_constraint(\n            "ck_posts_title_length"' in (
+        added.read_text()
+    )
+    assert alembic("upgrade", "head").returncode == 0
+    assert alembic("check").returncode == 0
+
+    models.write_text(
+        original.replace(posts, posts + check.format(rule="length(title) > 1"))
+    )
+    result = alembic("revision", "--autogenerate", "-m", "Changed check")
+    assert result.returncode == 0
+    assert "No changes in schema detected" in result.stderr
+    assert revision_files(path) - files == {added}

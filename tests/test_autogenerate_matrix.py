@@ -10,7 +10,6 @@ generating database (module-scoped) and shared by the tests that apply them.
 import re
 import shutil
 import subprocess
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from conftest import (
     ROOT,
     SERVER_URL_VARIABLES,
     alembic_runner,
+    assert_ruff_clean,
     configured_backends,
     copy_project,
     database_url_from,
@@ -185,19 +185,6 @@ def body(path: Path) -> str:
     return re.sub(r"(revision|down_revision): str.*", "", text)
 
 
-def ruff_clean(path: Path, cwd: Path) -> None:
-    """The file passes ruff's lint and format checks."""
-    ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run(
-        [*ruff, "check", path], cwd=cwd, capture_output=True, text=True
-    )
-    assert lint.returncode == 0, lint.stdout
-    style = subprocess.run(
-        [*ruff, "format", "--check", path], cwd=cwd, capture_output=True, text=True
-    )
-    assert style.returncode == 0, style.stdout
-
-
 def ok(result: subprocess.CompletedProcess) -> str:
     """The output of a command that must have succeeded."""
     assert result.returncode == 0, result.stdout + result.stderr
@@ -231,7 +218,7 @@ def generated(request, tmp_path_factory):
                 continue
             [path] = new
             assert step.expected in path.read_text(), (step.name, path.read_text())
-            ruff_clean(path, project)
+            assert_ruff_clean(path, project)
             ok(alembic("upgrade", "head"))
             files.append((step, path))
     return request.param, files
