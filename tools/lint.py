@@ -102,6 +102,15 @@ RULES = {
             "CONSTRAINT in a later step (it takes a lock that lets writes through).",
         ),
         Rule(
+            "enum-value-dropped",
+            "A value is dropped from an Enum: rows that hold it make the revision "
+            "fail (MariaDB in strict mode, PostgreSQL), and PostgreSQL, which cannot "
+            "drop an enum value, swaps the type: every row of the table is rewritten "
+            "under an ACCESS EXCLUSIVE lock.",
+            "First update the rows that hold it (a data step, in a revision of its "
+            "own), then drop the value; on a big PostgreSQL table, at a quiet time.",
+        ),
+        Rule(
             "raw-sql",
             "SQL written as text is not rendered per dialect, so it may not run on "
             "every database this project supports, and this review cannot see what it "
@@ -200,6 +209,17 @@ def op_findings(op: Op, existing_table: bool):
         yield "drop-table", None
     elif op.name == "drop_column":
         yield "drop-column", None
+    elif op.name == "alter_enum_values":
+        values = literal(argument(call, 2, "values")) or []
+        dropped = [
+            v for v in literal(keyword(call, "existing")) or [] if v not in values
+        ]
+        if dropped:
+            why = (
+                f"{', '.join(map(repr, dropped))} dropped from the Enum: rows that "
+                "hold it make the revision fail, and PostgreSQL rewrites the table."
+            )
+            yield "enum-value-dropped", why
     elif op.name == "alter_column":
         yield from alter_column_findings(call, existing_table)
     elif op.name == "add_column" and existing_table:

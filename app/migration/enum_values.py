@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
 
 from app.migration.rendering import render_item
 
@@ -29,8 +31,8 @@ class AlterEnumValuesOp(MigrateOperation):
 
     PostgreSQL: ``ALTER TYPE ... ADD VALUE IF NOT EXISTS`` for each new value, which
     rewrites no table (a bare ``ALTER COLUMN ... TYPE`` would, under an ACCESS
-    EXCLUSIVE lock); a value removed is kept, with a warning, as PostgreSQL cannot
-    drop one without rewriting every table that uses the type. MariaDB/MySQL: the
+    EXCLUSIVE lock); a value dropped swaps the type, which does rewrite the table
+    (``migration-review`` reports ``enum-value-dropped``). MariaDB/MySQL: the
     column's ``ENUM(...)`` is restated (``MODIFY``). SQLite: nothing (the column is
     a VARCHAR).
     """
@@ -77,14 +79,11 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
     dialect = operations.migration_context.dialect.name
     existing = operation.existing or []
     if dialect == "postgresql":
-        add_postgresql_values(operations, operation.name, operation.values, existing)
-        kept = [v for v in existing if v not in operation.values]
-        if kept:
-            log.warning(
-                "PostgreSQL keeps the values %s of the enum type %s: dropping one "
-                "would rewrite every table that uses it; write that by hand",
-                ", ".join(kept),
-                operation.name,
+        if any(value not in operation.values for value in existing):
+            swap_postgresql_type(operations, operation)
+        else:
+            add_postgresql_values(
+                operations, operation.name, operation.values, existing
             )
     elif dialect in ("mysql", "mariadb"):
         operations.alter_column(
@@ -102,6 +101,28 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
                 type_=sa.Enum(*operation.values, name=operation.name),
                 **operation.kw,
             )
+
+
+def swap_postgresql_type(operations, operation: AlterEnumValuesOp) -> None:
+    """PostgreSQL has no ``DROP VALUE``: rename the type, create it anew with the
+    values, move the column to it (a rewrite of the table under an ACCESS EXCLUSIVE
+    lock; a row holding a dropped value fails it), drop the old type. A type that
+    other columns use too must be swapped by hand."""
+    name, old = operation.name, f"{operation.name}_old"
+    table, column = operation.table_name, operation.column_name
+    default = operation.kw.get("existing_server_default")
+    if isinstance(default, sa.schema.DefaultClause):
+        default = default.arg
+    alter = f'ALTER TABLE "{table}" ALTER COLUMN "{column}"'
+    operations.execute(f'ALTER TYPE "{name}" RENAME TO "{old}"')
+    operations.execute(CreateEnumType(postgresql.ENUM(*operation.values, name=name)))
+    if default is not None:
+        operations.execute(f"{alter} DROP DEFAULT")
+    operations.execute(f'{alter} TYPE "{name}" USING "{column}"::text::"{name}"')
+    if default is not None:
+        value = quoted(default) if isinstance(default, str) else default.text
+        operations.execute(f"{alter} SET DEFAULT {value}")
+    operations.execute(f'DROP TYPE "{old}"')
 
 
 def add_postgresql_values(operations, name: str, values: list, existing: list) -> None:
