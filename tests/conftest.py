@@ -146,6 +146,7 @@ def alembic_runner(
             [sys.executable, "-m", "alembic", *args],
             cwd=cwd,
             env=environment,
+            stdin=subprocess.DEVNULL,  # no terminal: nothing asks (``pytest -s``)
             capture_output=True,
             text=True,
             timeout=120,

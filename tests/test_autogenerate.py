@@ -4,8 +4,10 @@ revision that applies and leaves ``alembic check`` clean."""
 
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -319,7 +321,10 @@ def on_a_terminal(cwd: Path, url: sa.URL, answer: str, *args: str) -> str:
     )
     os.close(terminal)
     printed = b""
+    deadline = time.monotonic() + 60
     while b"[y/N]" not in printed:
+        ready, _, _ = select.select([main], [], [], max(0, deadline - time.monotonic()))
+        assert ready, f"no question within 60 s: {printed!r}"
         chunk = os.read(main, 1024)
         assert chunk, printed
         printed += chunk

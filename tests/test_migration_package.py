@@ -3,17 +3,19 @@
 DDL MariaDB keeps, and the connect timeout."""
 
 import socket
+import time
 from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
-from alembic.operations import Operations
+from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
-from app.migration import sqlite
+from app.migration import defaults, sqlite
 from app.migration.connection import add_connect_timeout, applied_connect_timeout
-from app.migration.errors import MigrationFailed, is_lock_timeout
+from app.migration.errors import MigrationFailed, is_connect_timeout, is_lock_timeout
+from app.migration.ordering import dependency_order
 from app.migration.retry import lock_retries
 from app.migration.run_lock import run_lock
 from app.migration.settings import Settings
@@ -267,10 +269,14 @@ def test_connect_timeout_gives_up_on_a_silent_server(driver):
     with silent_server() as port:
         engine = sa.create_engine(f"{driver}://user@127.0.0.1:{port}/db")
         add_connect_timeout(engine, 2)
+        started = time.monotonic()
         with pytest.raises(sa.exc.OperationalError) as raised:
             engine.connect()
+        waited = time.monotonic() - started
         engine.dispose()
     assert raised.value.statement is None  # failed connecting, not in a statement
+    assert is_connect_timeout(raised.value)  # a time-out, not a refusal
+    assert waited < 30  # bounded: without the timeout it would wait forever
 
 
 def test_psycopg_waits_two_seconds_at_least():
@@ -328,3 +334,66 @@ def test_sqlite_table_copy_keeps_the_indexes_reflection_cannot_see(tmp_path):
     engine.dispose()
     assert [name for name, _ in indexes] == ["ix_t_a", "ix_t_a_desc", "ix_t_lower_a"]
     assert dict(indexes)["ix_t_a_desc"] == "CREATE INDEX ix_t_a_desc ON t (a DESC)"
+
+
+@pytest.mark.parametrize(
+    ("reflected", "model", "type_", "expected"),
+    [
+        ("'1'", sa.true(), sa.Boolean(), False),  # SQLite
+        ("true", sa.true(), sa.Boolean(), False),  # PostgreSQL
+        ("0", sa.true(), sa.Boolean(), True),
+        ("(CURRENT_TIMESTAMP)", sa.func.now(), sa.DateTime(), False),
+        ("current_timestamp()", sa.func.now(), sa.DateTime(), False),  # MariaDB
+        ("CURRENT_DATE", sa.func.current_date(), sa.Date(), False),
+        ("'draft'::tag_status", "draft", sa.Enum("draft", name="t"), False),
+        ("'live'", "draft", sa.String(), True),
+        ("0.00", "0", sa.Numeric(10, 2), False),  # MariaDB
+        ("100", "100.0", sa.Integer(), False),
+        ("'007'", "7", sa.String(), True),
+        ("NULL", None, sa.String(), False),
+        ("0", sa.literal_column("0"), sa.Integer(), None),  # left to Alembic
+    ],
+)
+def test_server_defaults_compared_by_meaning(reflected, model, type_, expected):
+    model_default = None if model is None else sa.DefaultClause(model)
+    result = defaults.differ(sa.DefaultClause(sa.text(reflected)), model_default, type_)
+    assert result is expected
+
+
+@pytest.mark.parametrize(
+    ("reflected", "type_", "rendered"),
+    [
+        ("1", sa.Boolean(), "sa.true()"),
+        ("(CURRENT_TIMESTAMP)", sa.DateTime(), "sa.func.now()"),
+        ("'draft'::tag_status", sa.String(), "'draft'"),
+        ("'0'::numeric", sa.Numeric(), "'0'"),
+        ("nextval('t_id_seq'::regclass)", sa.Integer(), None),
+        ("''", sa.String(), "''"),
+    ],
+)
+def test_reflected_defaults_render_for_every_database(reflected, type_, rendered):
+    assert defaults.render(sa.DefaultClause(sa.text(reflected)), type_) == rendered
+
+
+@pytest.mark.parametrize("first", ["parent", "child"])
+def test_dropped_tables_come_children_first_whatever_the_order(first):
+    metadata = sa.MetaData()
+    parent = sa.Table("parent", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    child = sa.Table(
+        "child",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("parent_id", sa.ForeignKey("parent.id")),
+    )
+    tables = [parent, child] if first == "parent" else [child, parent]
+    script = ops.MigrationScript(
+        "rev",
+        ops.UpgradeOps([ops.DropTableOp.from_table(table) for table in tables]),
+        ops.DowngradeOps([]),
+    )
+
+    dependency_order(script)
+
+    assert [op.table_name for op in script.upgrade_ops.ops] == ["child", "parent"]
+    downgrade = [op.table_name for op in script.downgrade_ops.ops]
+    assert downgrade == ["parent", "child"]  # created parents first

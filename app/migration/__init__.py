@@ -16,6 +16,10 @@ migration guard share, one concern per module:
   server defaults compared by meaning.
 - ``ordering``: table and column ops in foreign-key order, the same on every run.
 - ``enums``: PostgreSQL enum types created and dropped with their columns.
+- ``enum_values``: values added to or dropped from an Enum, on every database.
+- ``renames``: a probable column rename asked about on a terminal.
+- ``not_null``: a NOT NULL column without a default refused on a MariaDB table
+  with rows, as the other databases refuse it.
 - ``expression_indexes``: an autogenerate plugin for indexes on expressions.
 - ``backfill``: ``fill_column``, the batched data step revisions import.
 - ``state``: the database's revision against the code's head, for the guard.

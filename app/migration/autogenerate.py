@@ -8,9 +8,11 @@ the revision file is written: the options env.py passes to ``context.configure``
 - ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints
   and expression indexes on SQLite (``expression_indexes.py``).
 - ``process_revision_directives``: tables and columns in an order the databases
-  accept, the same on every run, with the PostgreSQL enum types they need
-  (``enums.py``); ``alembic check`` prints each difference as the operation a
-  revision would contain; no file when nothing changed.
+  accept, the same on every run (``ordering.py``); renames asked about
+  (``renames.py``); Enum values and PostgreSQL enum types (``enum_values.py``,
+  ``enums.py``); comments kept through MariaDB's ``MODIFY``; ``alembic check``
+  prints each difference as the operation a revision would contain; no file when
+  nothing changed.
 """
 
 import logging
@@ -95,36 +97,49 @@ def differences(script: ops.MigrationScript, dialect) -> list[str]:
 
 
 def keep_comments(script: ops.MigrationScript, metadata) -> None:
-    """Give every ``alter_column`` the column's comment as ``existing_comment``, from
-    the models, where the database did not say it (SQLite keeps no comments):
-    MariaDB's ``MODIFY`` restates the whole column, and would drop the comment."""
+    """Give every ``alter_column`` and ``alter_enum_values`` the column's comment as
+    ``existing_comment``, from the models, where the database did not say it (SQLite
+    keeps no comments): MariaDB's ``MODIFY`` restates the whole column, and would
+    drop the comment."""
     for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
-        for table_ops in container.ops:
-            if not isinstance(table_ops, ops.ModifyTableOps):
+        for operation in container.ops:
+            if isinstance(operation, enum_values.AlterEnumValuesOp):
+                if operation.kw.get("existing_comment") is None:
+                    comment = model_comment(metadata, operation)
+                    operation.kw["existing_comment"] = comment
                 continue
-            table = metadata.tables.get(table_ops.table_name)
-            for operation in table_ops.ops:
+            if not isinstance(operation, ops.ModifyTableOps):
+                continue
+            for each in operation.ops:
                 if (
-                    isinstance(operation, ops.AlterColumnOp)
-                    and operation.existing_comment is None
-                    and operation.modify_comment is False
-                    and table is not None
-                    and operation.column_name in table.c
+                    isinstance(each, ops.AlterColumnOp)
+                    and each.existing_comment is None
+                    and each.modify_comment is False
                 ):
-                    operation.existing_comment = table.c[operation.column_name].comment
+                    each.existing_comment = model_comment(
+                        metadata, each, operation.table_name
+                    )
+
+
+def model_comment(metadata, operation, table_name: str | None = None) -> str | None:
+    """The models' comment of the column an op is about, if the models have it."""
+    table = metadata.tables.get(table_name or operation.table_name)
+    if table is None or operation.column_name not in table.c:
+        return None
+    return table.c[operation.column_name].comment
 
 
 def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
+    command = command_of(context.config)
     dependency_order(script)
-    if command_of(context.config) == "revision":
+    if command == "revision":
         renames.ask_about_renames(script, context.dialect)
     enum_values.portable_value_changes(script)
     enums.with_enum_types(script)
     keep_comments(script, context.opts["target_metadata"])
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
-    command = command_of(context.config)
     if command == "check" and not empty:
         lines = "\n".join(f"  {line}" for line in differences(script, context.dialect))
         raise CommandError(

@@ -34,10 +34,11 @@ def app_engine(settings: Settings | None = None) -> sa.Engine:
 
 
 def applied_connect_timeout(driver: str, seconds: float) -> float:
-    """The connect timeout the driver applies when asked for ``seconds``."""
+    """The connect timeout the driver applies when asked for ``seconds``; 0 for the
+    drivers this project does not set one for."""
     if driver == "psycopg":
         return max(math.ceil(seconds), PSYCOPG_MIN_CONNECT_TIMEOUT)
-    return seconds
+    return seconds if driver == "pymysql" else 0
 
 
 def add_connect_timeout(engine: sa.Engine, seconds: float) -> None:
@@ -83,8 +84,12 @@ def connect(handed_in, settings: Settings) -> Iterator[sa.Connection]:
         yield handed_in
         return
     engine = handed_in if handed_in is not None else app_engine(settings)
-    timeout = 0  # a caller's engine has its own
-    if handed_in is None and settings.connect_timeout:
+    timeout = 0  # a caller's engine, or the URL's own connect_timeout, says its own
+    if (
+        handed_in is None
+        and settings.connect_timeout
+        and "connect_timeout" not in engine.url.query
+    ):
         timeout = applied_connect_timeout(
             engine.dialect.driver, settings.connect_timeout
         )

@@ -12,6 +12,7 @@ the SQLAlchemy expression that every dialect compiles for itself.
 """
 
 import re
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.sql import functions
@@ -22,10 +23,10 @@ TRUE, FALSE, NOW = "true", "false", "now()"
 # What databases reflect for "now": PostgreSQL now() / CURRENT_TIMESTAMP, MariaDB
 # current_timestamp() / current_timestamp(6), SQLite CURRENT_TIMESTAMP.
 NOW_SPELLINGS = re.compile(
-    r"(now|current_timestamp|localtimestamp|transaction_timestamp)(\(\d*\))?",
-    re.IGNORECASE,
+    r"(now|current_timestamp|transaction_timestamp)(\(\d*\))?", re.IGNORECASE
 )
-NOW_FUNCTIONS = {"now", "current_timestamp", "localtimestamp"}
+NOW_FUNCTIONS = {"now", "current_timestamp", "transaction_timestamp"}
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?")
 # A PostgreSQL cast, ``'draft'::tag_status`` or ``'x'::character varying``.
 CAST = re.compile(r"::[\w\s\".]+(\[\])?$")
 
@@ -55,18 +56,22 @@ def sql_value(text: str) -> tuple[str, bool]:
     return (text, False) if value is None else (value, True)
 
 
-def value_meaning(value: str, literal: bool, boolean: bool) -> str:
+def value_meaning(value: str, literal: bool, type_) -> str:
     """The canonical form of a default's value: ``now()``, ``true``/``false`` on a
-    boolean column, a number, a quoted string, or other SQL in lower case."""
+    boolean column, a number on a numeric one, a quoted string, or other SQL in
+    lower case (a function without arguments without its ``()``: databases reflect
+    ``CURRENT_DATE`` for ``sa.func.current_date()``)."""
     if not literal and NOW_SPELLINGS.fullmatch(value):
         return NOW
+    boolean = is_boolean(type_)
     if boolean and value.lower() in ("1", "true", "t", "b'1'"):
         return TRUE
     if boolean and value.lower() in ("0", "false", "f", "b'0'"):
         return FALSE
-    if re.fullmatch(r"[-+]?\d+(\.\d*)?", value):
-        return repr(float(value))  # 0, '0' and MariaDB's 0.00 for Numeric(10, 2)
-    return repr(value) if literal else value.lower()
+    if NUMBER.fullmatch(value) and not isinstance(type_, sa.String):
+        # 0, '0' and MariaDB's 0.00 for Numeric(10, 2); not '007' of a string.
+        return format(Decimal(value).normalize(), "f")
+    return repr(value) if literal else value.lower().removesuffix("()")
 
 
 def meaning(default, type_: sa.types.TypeEngine | None = None) -> str | None:
@@ -81,11 +86,11 @@ def meaning(default, type_: sa.types.TypeEngine | None = None) -> str | None:
     if isinstance(default, sa.sql.elements.False_):
         return FALSE
     if isinstance(default, functions.FunctionElement) and not list(default.clauses):
-        return NOW if default.name.lower() in NOW_FUNCTIONS else f"{default.name}()"
+        return NOW if default.name.lower() in NOW_FUNCTIONS else default.name.lower()
     if isinstance(default, str):  # a model's plain string: always a literal
-        return value_meaning(default, True, is_boolean(type_))
+        return value_meaning(default, True, type_)
     if isinstance(default, sa.sql.elements.TextClause):
-        return value_meaning(*sql_value(default.text), is_boolean(type_))
+        return value_meaning(*sql_value(default.text), type_)
     return None
 
 
@@ -104,25 +109,28 @@ def render(
         return f"{prefix}false()"
     if canonical == NOW:
         return f"{prefix}func.now()"
-    if canonical[0] in "'\"":
+    if canonical[:1] in ("'", '"'):
         return canonical  # a string literal, as Python: a str default is a literal
     arg = default.arg if isinstance(default, sa.schema.DefaultClause) else default
     if isinstance(arg, sa.sql.elements.TextClause):
         value, _ = sql_value(arg.text)
-        if re.fullmatch(r"[-+]?\d+(\.\d*)?", value):
+        if NUMBER.fullmatch(value):
             return repr(value)  # a number, as the literal every database takes
     return None
 
 
 def differ(reflected, model, type_) -> bool | None:
     """``compare_server_default``: whether a reflected default and a model's differ
-    in meaning; ``None`` leaves forms it does not know to Alembic."""
+    in meaning; ``None`` leaves a model's form it does not know to Alembic."""
+    model_default = model.arg if isinstance(model, sa.schema.DefaultClause) else model
     reflected_meaning = meaning(reflected, type_)
     model_meaning = meaning(model, type_)
+    if model_default is not None and model_meaning is None:
+        return None  # e.g. sa.literal_column(...), sa.func.coalesce(...)
     if reflected_meaning == model_meaning:
         return False
     if reflected_meaning is None or model_meaning is None:
-        # MariaDB reflects "no default" on a nullable column as NULL.
+        # PostgreSQL may reflect "no default" as NULL (or NULL::type).
         other = model_meaning if reflected_meaning is None else reflected_meaning
         return other != "null"
     return True

@@ -126,12 +126,17 @@ def swap_postgresql_type(operations, operation: AlterEnumValuesOp) -> None:
 
 
 def add_postgresql_values(operations, name: str, values: list, existing: list) -> None:
-    """``ALTER TYPE ... ADD VALUE IF NOT EXISTS``, each where the models place it."""
+    """``ALTER TYPE ... ADD VALUE IF NOT EXISTS``, each where the models place it:
+    after the existing value before it, or before the first one."""
     for position, value in enumerate(values):
         if value in existing:
             continue
         after = next((v for v in reversed(values[:position]) if v in existing), None)
-        where = f" AFTER {quoted(after)}" if after is not None else ""
+        before = next((v for v in values[position:] if v in existing), None)
+        if after is not None:
+            where = f" AFTER {quoted(after)}"
+        else:
+            where = f" BEFORE {quoted(before)}" if before is not None else ""
         operations.execute(
             f'ALTER TYPE "{name}" ADD VALUE IF NOT EXISTS {quoted(value)}{where}'
         )
@@ -153,7 +158,9 @@ def render_alter_values(autogen_context, operation: AlterEnumValuesOp) -> str:
         f"name={operation.name!r}",
     ]
     for key, value in operation.kw.items():
-        if key == "existing_server_default" and value is not None:
+        if value is None:
+            continue
+        if key == "existing_server_default":
             rendered = render_item("server_default", value, autogen_context)
             fallback = f"sa.text({value.arg.text!r})"
             arguments.append(f"{key}={rendered if rendered is not False else fallback}")
@@ -208,6 +215,7 @@ def compare_enum_values(autogen_context, upgrade_ops, schemas):
                 existing_server_default=(
                     sa.DefaultClause(sa.text(default)) if default else None
                 ),
+                existing_comment=column.comment,
             )
         )
     return PriorityDispatchResult.CONTINUE
@@ -258,6 +266,7 @@ def from_mysql_enum_changes(container) -> bool:
                     name=new.name,
                     existing_nullable=each.existing_nullable,
                     existing_server_default=each.existing_server_default or None,
+                    existing_comment=each.existing_comment,
                 )
             )
         if table_ops.is_empty():

@@ -4,12 +4,15 @@ that the error can name them for the operator to undo (README, "Running migratio
 in production", promise 2).
 """
 
+import re
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
 DDL_VERBS = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"})
 LONGEST = 80  # characters of a statement shown; a longer one ends with "…"
+# A password in a statement (CREATE USER ... IDENTIFIED BY '...'): never shown.
+SECRET = re.compile(r"(IDENTIFIED BY|PASSWORD)\s*'(?:[^']|'')*'", re.IGNORECASE)
 
 
 class KeptDdl:
@@ -25,7 +28,7 @@ class KeptDdl:
         words = statement.split()
         verb = words[0].upper() if words else ""
         if verb in DDL_VERBS and self.version_table not in statement:
-            text = " ".join(words)
+            text = SECRET.sub(r"\1 '…'", " ".join(words))
             if len(text) > LONGEST:
                 text = text[: LONGEST - 1].rsplit(" ", 1)[0] + " …"
             self.statements.append(text)

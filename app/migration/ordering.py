@@ -23,7 +23,8 @@ def referenced_tables(operation: ops.CreateTableOp | ops.DropTableOp) -> set[str
 
 def parents_first(operations: list) -> list:
     """Table ops sorted so that a referenced table comes before the tables that
-    reference it; by name where nothing decides (and for cycles)."""
+    reference it, the same on every run; tables that reference each other (a
+    cycle) keep the order Alembic gave."""
     by_name = {operation.table_name: operation for operation in operations}
     graph = TopologicalSorter()
     for name in sorted(by_name):
@@ -31,7 +32,7 @@ def parents_first(operations: list) -> list:
     try:
         order = list(graph.static_order())
     except CycleError:
-        order = sorted(by_name)
+        return operations
     return [by_name[name] for name in order]
 
 

@@ -48,6 +48,8 @@ def generic_type(type_: sa.types.TypeEngine) -> sa.types.TypeEngine | None:
     """The generic type a reflected dialect type stands for, or ``None``."""
     name = type(type_).__name__
     if not type(type_).__module__.startswith("sqlalchemy.dialects."):
+        if name == "DATETIME" and getattr(type_, "timezone", False):
+            return None  # a model's sa.DATETIME(timezone=True): as written
         return NOT_PORTABLE[name]() if name in NOT_PORTABLE else None
     if name == "TINYINT" and getattr(type_, "display_width", None) == 1:
         return sa.Boolean()
@@ -55,7 +57,8 @@ def generic_type(type_: sa.types.TypeEngine) -> sa.types.TypeEngine | None:
         return sa.Text()
     if name in BINARY_TYPES:
         return sa.LargeBinary()
-    if name in ("DATETIME", "TIMESTAMP") and not getattr(type_, "fsp", None):
+    precise = getattr(type_, "fsp", None) or getattr(type_, "precision", None)
+    if name in ("DATETIME", "TIMESTAMP") and not precise:
         return sa.DateTime(timezone=bool(getattr(type_, "timezone", False)))
     if name in ("DOUBLE_PRECISION", "DOUBLE"):
         return sa.Double()
@@ -63,7 +66,7 @@ def generic_type(type_: sa.types.TypeEngine) -> sa.types.TypeEngine | None:
         return sa.Uuid()
     if name == "JSON":
         return sa.JSON()
-    if name == "ENUM" and type_.enums:
+    if name == "ENUM" and type_.enums and getattr(type_, "create_type", True):
         return sa.Enum(*type_.enums, name=type_.name)
     if name in STANDARD_TYPES:
         arguments = {key: getattr(type_, key, None) for key in STANDARD_TYPES[name]}

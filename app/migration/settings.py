@@ -27,10 +27,7 @@ def setting(name: str, default: float, kind: type = float) -> float:
 
 class Settings(NamedTuple):
     """The settings, in seconds; 0 means no limit (no wait at all, for the run lock).
-
-    A NamedTuple, not a dataclass: env.py runs again for every command, and a
-    dataclass compiles its methods each time (~1 ms).
-    """
+    Immutable: read once, then handed to every piece that needs one."""
 
     run_lock_wait: float = 300
     lock_timeout: float = 5

@@ -29,8 +29,10 @@ PLAIN_INDEX = re.compile(
     rf"\(\s*{IDENTIFIER}(?:\s*,\s*{IDENTIFIER})*\s*\)",
     re.IGNORECASE,
 )
-DROP_TABLE = re.compile(r"\s*DROP TABLE (\w+)\s*$", re.IGNORECASE)
-RENAME_COPY = re.compile(r"\s*ALTER TABLE _alembic_tmp_(\w+) RENAME TO", re.IGNORECASE)
+DROP_TABLE = re.compile(rf"\s*DROP TABLE ({IDENTIFIER})\s*$", re.IGNORECASE)
+RENAME_COPY = re.compile(
+    r'\s*ALTER TABLE "?_alembic_tmp_(.+?)"? RENAME TO', re.IGNORECASE
+)
 
 
 @contextmanager
@@ -136,15 +138,17 @@ def keep_unreflected_indexes(connection: sa.Connection):
         """Put back what the last copy lost once batch mode has moved on; before
         ``DROP TABLE t``, keep the SQL of t's indexes that reflection cannot see."""
         for table in list(pending):
-            if not re.match(rf"\s*CREATE (UNIQUE )?INDEX \S+ ON {table}\b", statement):
+            own_index = rf'\s*CREATE (UNIQUE )?INDEX \S+ ON "?{re.escape(table)}\b'
+            if not re.match(own_index, statement):
                 put_back(table)
         if match := DROP_TABLE.match(statement):
+            table = match.group(1).strip('"`')
             rows = driver.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
                 "AND tbl_name = ? AND sql IS NOT NULL",
-                (match.group(1),),
+                (table,),
             ).fetchall()
-            saved[match.group(1)] = [r for r in rows if not PLAIN_INDEX.fullmatch(r[1])]
+            saved[table] = [r for r in rows if not PLAIN_INDEX.fullmatch(r[1])]
 
     def after(conn, cursor, statement, parameters, context, executemany) -> None:
         """Once the copy is renamed to t, t's saved indexes are pending."""
