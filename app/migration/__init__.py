@@ -16,7 +16,8 @@ migration guard share, one concern per module:
   server defaults compared by meaning.
 - ``ordering``: table and column ops in foreign-key order, the same on every run.
 - ``enums``: PostgreSQL enum types created and dropped with their columns.
-- ``enum_values``: values added to or dropped from an Enum, on every database.
+- ``enum_values``, ``enum_value_changes``: values added to or dropped from an
+  Enum, detected, and run on every database its own way.
 - ``renames``: a probable column rename asked about on a terminal.
 - ``not_null``: a NOT NULL column without a default refused on a MariaDB table
   with rows, as the other databases refuse it.

@@ -24,7 +24,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.runtime.plugins import Plugin
 from alembic.util import CommandError
 
-from app.migration import defaults, enum_values, enums, expression_indexes, renames
+from app.migration import (
+    defaults,
+    enum_value_changes,
+    enum_values,
+    enums,
+    expression_indexes,
+    renames,
+)
 from app.migration.ordering import dependency_order
 from app.migration.rendering import render_item
 from app.migration.run_lock import command_of
@@ -38,10 +45,10 @@ AUTOGENERATE_PLUGINS = [
     "alembic.autogenerate.*",
     "alembic.ext.checkconstraint_byname",
     expression_indexes.NAME,
-    enum_values.NAME,
+    enum_value_changes.NAME,
 ]
 Plugin.setup_plugin_from_module(expression_indexes, expression_indexes.NAME)
-Plugin.setup_plugin_from_module(enum_values, enum_values.NAME)
+Plugin.setup_plugin_from_module(enum_value_changes, enum_value_changes.NAME)
 
 
 class CompareByMeaning:
@@ -136,7 +143,7 @@ def shape_revision(context, revision, directives) -> None:
     dependency_order(script)
     if command == "revision":
         renames.ask_about_renames(script, context.dialect)
-    enum_values.portable_value_changes(script)
+    enum_value_changes.portable_value_changes(script)
     enums.with_enum_types(script)
     keep_comments(script, context.opts["target_metadata"])
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)

@@ -1,0 +1,136 @@
+"""Enum values changed in the models, detected on each database and written as
+``op.alter_enum_values`` (``enum_values.py``).
+
+Adding a value to an ``sa.Enum`` of the models is detected on PostgreSQL (an
+autogenerate plugin reading ``pg_enum``, registered through Alembic's Plugin API)
+and on MariaDB/MySQL (Alembic's own comparison, whose ``alter_column`` is rewritten
+here). SQLite keeps no enum values, only a VARCHAR as long as the longest: a value
+longer than those before is detected there, another is not (README, "What
+autogenerate detects here").
+"""
+
+import sqlalchemy as sa
+from alembic.operations import ops
+from alembic.util import DispatchPriority, PriorityDispatchResult
+
+from app.migration.enum_values import AlterEnumValuesOp
+
+NAME = "app.migration.enum_value_changes"  # the autogenerate plugin's name
+
+
+def enum_columns(metadata: sa.MetaData):
+    """``(table, column)`` for every named native Enum column of the models."""
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            type_ = column.type
+            if isinstance(type_, sa.Enum) and type_.name and type_.native_enum:
+                yield table, column
+
+
+def compare_enum_values(autogen_context, upgrade_ops, schemas):
+    """A ``schema`` comparator for PostgreSQL: an Enum whose values differ from
+    its type's labels in ``pg_enum`` gets an ``alter_enum_values`` op."""
+    connection = autogen_context.connection
+    rows = connection.execute(
+        sa.text(
+            "SELECT t.typname, e.enumlabel FROM pg_type t "
+            "JOIN pg_enum e ON e.enumtypid = t.oid "
+            "WHERE pg_type_is_visible(t.oid) ORDER BY t.typname, e.enumsortorder"
+        )
+    )
+    labels: dict[str, list[str]] = {}
+    for name, label in rows:
+        labels.setdefault(name, []).append(label)
+    inspector = autogen_context.inspector
+    for table, column in enum_columns(autogen_context.metadata):
+        existing = labels.get(column.type.name)
+        if existing is None or existing == list(column.type.enums):
+            continue
+        if table.name not in inspector.get_table_names():
+            continue
+        reflected = {c["name"]: c for c in inspector.get_columns(table.name)}
+        if column.name not in reflected:
+            continue  # a new column: add_column and create_enum_type bring it
+        found = reflected[column.name]
+        default = found.get("default")
+        upgrade_ops.ops.append(
+            AlterEnumValuesOp(
+                table.name,
+                column.name,
+                list(column.type.enums),
+                existing=existing,
+                name=column.type.name,
+                existing_nullable=found["nullable"],
+                existing_server_default=(
+                    sa.DefaultClause(sa.text(default)) if default else None
+                ),
+                existing_comment=column.comment,
+            )
+        )
+    return PriorityDispatchResult.CONTINUE
+
+
+def portable_value_changes(script: ops.MigrationScript) -> None:
+    """Write the changed Enum values Alembic found as ``alter_enum_values`` in the
+    upgrade, and derive the downgrade again from it."""
+    for upgrade_ops, downgrade_ops in zip(
+        script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+    ):
+        if from_mysql_enum_changes(upgrade_ops):
+            upgrade_ops.reverse_into(downgrade_ops)
+
+
+def from_mysql_enum_changes(container) -> bool:
+    """Turn Alembic's own detection of changed Enum values (an ``alter_column`` of
+    the type: MariaDB/MySQL compare the values, SQLite the VARCHAR's length) into
+    ``alter_enum_values``, which PostgreSQL runs without rewriting the table; it
+    stands after its table's other ops. On SQLite the former values are not known:
+    a column turned from a String into an Enum looks the same there, and fails on
+    PostgreSQL (its type does not exist) rather than pass silently."""
+    result = []
+    for table_ops in container.ops:
+        result.append(table_ops)
+        if not isinstance(table_ops, ops.ModifyTableOps):
+            continue
+        for each in list(table_ops.ops):
+            new = getattr(each, "modify_type", None)
+            old = getattr(each, "existing_type", None)
+            # SQLite reflects an Enum as a VARCHAR: the former values are not known.
+            if not (
+                isinstance(new, sa.Enum) and isinstance(old, sa.String) and new.name
+            ):
+                continue
+            if (
+                each.modify_nullable is not None
+                or each.modify_server_default is not False
+            ):
+                continue  # more than the values changed: keep Alembic's op
+            table_ops.ops.remove(each)
+            result.append(
+                AlterEnumValuesOp(
+                    table_ops.table_name,
+                    each.column_name,
+                    list(new.enums),
+                    existing=list(old.enums) if isinstance(old, sa.Enum) else None,
+                    name=new.name,
+                    existing_nullable=each.existing_nullable,
+                    existing_server_default=each.existing_server_default or None,
+                    existing_comment=each.existing_comment,
+                )
+            )
+        if table_ops.is_empty():
+            result.remove(table_ops)
+    changed = result != container.ops
+    container.ops[:] = result
+    return changed
+
+
+def setup(plugin) -> None:
+    """Register the PostgreSQL comparator (Alembic's Plugin API)."""
+    plugin.add_autogenerate_comparator(
+        compare_enum_values,
+        "schema",
+        "enums",
+        qualifier="postgresql",
+        priority=DispatchPriority.LAST,
+    )
