@@ -185,8 +185,9 @@ def table_held(database):
         holder.close()
 
 
-def test_lock_timeout_is_retried_then_given_up(server_database):
-    database = server_database
+def revisions_on_a_held_table(database, retries: int, *statements: str):
+    """Run ``statements`` as one revision (a transaction) while another connection
+    holds the table ``busy``, with ``retries``: the attempts made, and the error."""
     settings = Settings(run_lock_wait=1, lock_timeout=1, statement_timeout=30)
     attempts = 0
     with (
@@ -195,13 +196,21 @@ def test_lock_timeout_is_retried_then_given_up(server_database):
         pytest.raises(MigrationFailed) as raised,
         run_lock(connection, settings, migrating=True) as run,
     ):
-        for attempt in lock_retries(1, run.kept_ddl):
+        for attempt in lock_retries(retries, run.kept_ddl):
             with attempt, connection.begin():  # as Alembic runs a revision
                 attempts += 1
-                connection.exec_driver_sql("SELECT * FROM busy").all()
+                for statement in statements:
+                    connection.exec_driver_sql(statement).all()
+    return attempts, raised.value
+
+
+def test_lock_timeout_is_retried_then_given_up(server_database):
+    attempts, error = revisions_on_a_held_table(
+        server_database, 1, "SELECT * FROM busy"
+    )
     assert attempts == 2
-    assert is_lock_timeout(raised.value.__cause__)
-    assert str(raised.value).startswith(
+    assert is_lock_timeout(error.__cause__)
+    assert str(error).startswith(
         "a migration statement waited too long for a table lock"
     )
 
@@ -231,28 +240,18 @@ def test_a_retry_that_succeeds_ends_the_loop(server_database):
 
 def test_mariadb_does_not_retry_a_revision_that_kept_ddl(mariadb_database):
     database = mariadb_database
-    settings = Settings(run_lock_wait=1, lock_timeout=1, statement_timeout=30)
-    attempts = 0
-    with (
-        table_held(database),
-        database.engine.connect() as connection,
-        pytest.raises(MigrationFailed) as raised,
-        run_lock(connection, settings, migrating=True) as run,
-    ):
-        for attempt in lock_retries(2, run.kept_ddl):
-            with attempt, connection.begin():
-                attempts += 1
-                connection.exec_driver_sql("CREATE TABLE kept (id INTEGER)")
-                connection.exec_driver_sql("SELECT * FROM busy").all()
+    attempts, error = revisions_on_a_held_table(
+        database, 2, "CREATE TABLE kept (id INTEGER)", "SELECT * FROM busy"
+    )
     assert attempts == 1  # a rerun would create the table again
-    assert str(raised.value).startswith(
+    assert str(error).startswith(
         "a migration statement waited too long for a table lock"
     )
     assert (
         "MariaDB/MySQL kept these statements of the failed revision, undo them "
         "before running it again: CREATE TABLE kept (id INTEGER). Run again later"
-    ) in str(raised.value)
-    assert "rolled back" not in str(raised.value)
+    ) in str(error)
+    assert "rolled back" not in str(error)
     assert "kept" in database.tables()
 
 

@@ -42,13 +42,18 @@ class RenameColumnOp(ops.AlterColumnOp):
     """``alter_column(old, new_column_name=new)``, whose downgrade renames it back
     (Alembic's own reverse keeps the name)."""
 
-    def reverse(self) -> ops.AlterColumnOp:
+    @classmethod
+    def renaming(cls, table: str, old: str, new: str, **existing) -> "RenameColumnOp":
+        """``old`` renamed to ``new``; ``existing``: ``existing_type=`` and the like."""
+        return cls(table, old, modify_name=new, **existing)
+
+    def reverse(self) -> "RenameColumnOp":
         """The rename the other way."""
-        return RenameColumnOp(
+        return RenameColumnOp.renaming(
             self.table_name,
             self.modify_name,
+            self.column_name,
             schema=self.schema,
-            modify_name=self.column_name,
             existing_type=self.existing_type,
             existing_nullable=self.existing_nullable,
             existing_server_default=self.existing_server_default,
@@ -105,10 +110,10 @@ def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
         if ask(
             f"Did you rename {table}.{old.name} to {table}.{new.name} ({type_name})?"
         ):
-            rename = RenameColumnOp(
+            rename = RenameColumnOp.renaming(
                 table,
                 old.name,
-                modify_name=new.name,
+                new.name,
                 existing_type=new.type,
                 existing_nullable=old.nullable,
                 existing_server_default=old.server_default,
