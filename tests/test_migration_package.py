@@ -200,7 +200,7 @@ def revisions_on_a_held_table(database, retries: int, *statements: str):
             with attempt, connection.begin():  # as Alembic runs a revision
                 attempts += 1
                 for statement in statements:
-                    connection.exec_driver_sql(statement).all()
+                    connection.exec_driver_sql(statement)
     return attempts, raised.value
 
 

@@ -90,7 +90,8 @@ def revision_raised(
         error = error.orig
     lines = str(error).strip().splitlines() or [""]
     text = lines[0][:200]
-    versions = os.path.abspath(context.script.versions) + os.sep
+    script = getattr(context, "script", None)  # None outside an alembic command
+    versions = os.path.abspath(script.versions) + os.sep if script else "\0"
     frames = [
         frame
         for frame in traceback.extract_tb(raised_at)
