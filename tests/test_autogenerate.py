@@ -8,7 +8,7 @@ import select
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -250,6 +250,85 @@ def test_enum_value_added_on_a_server_runs_everywhere(tmp_path, server_url):
             )
 
 
+RENAMED_VALUE_MODEL = TAGS.replace('server_default="draft"', 'server_default="live"')
+
+
+@pytest.mark.parametrize("answer", ["y", ""])
+def test_renamed_enum_value_is_asked_about(tmp_path, server_url, answer):
+    """Generated where the values are stored, a value dropped while another is
+    added is asked about; yes renames it, and the rows holding it, everywhere."""
+    copy_project(tmp_path)
+    models = tmp_path / "app" / "models.py"
+    original = models.read_text()
+    versions = tmp_path / "alembic" / "versions"
+    generate = alembic_runner(tmp_path, server_url)
+    assert generate("upgrade", "head").returncode == 0
+    models.write_text(original + RENAMED_VALUE_MODEL.format(values='"draft", "live"'))
+    assert generate("revision", "--autogenerate", "-m", "Add tags").returncode == 0
+    assert generate("upgrade", "head").returncode == 0
+    models.write_text(original + RENAMED_VALUE_MODEL.format(values='"pending", "live"'))
+    before = set(versions.glob("*.py"))
+    printed = on_a_terminal(
+        tmp_path, server_url, answer, "revision", "--autogenerate", "-m", "Pending"
+    )
+    assert (
+        "Did you rename the value 'draft' of tag_status (tags.status) to 'pending'? "
+        "[y/N]"
+    ) in printed
+    [added] = set(versions.glob("*.py")) - before
+    source = added.read_text()
+    assert_ruff_clean(added, tmp_path)
+    rules = {found.rule for found, _ in lint.lint(RevisionSource.parse(added))}
+    if answer != "y":
+        assert "# Renamed? This drops 'draft' from tag_status" in source
+        assert 'renamed={"draft": "pending"}' not in source
+        assert "enum-value-dropped" in rules
+        return
+    upgrade, downgrade = source.split("def downgrade")
+    assert 'renamed={"draft": "pending"}' in upgrade
+    assert 'renamed={"pending": "draft"}' in downgrade
+    assert rules >= {"enum-value-renamed"} and "enum-value-dropped" not in rules
+    parent = re.search(r'down_revision: .* = "(\w+)"', source).group(1)
+    for target in configured_backends():
+        with ExitStack() as stack:
+            if target == "sqlite":
+                url = sa.make_url(f"sqlite:///{tmp_path / 'target.sqlite'}")
+            else:
+                server = database_url_from(SERVER_URL_VARIABLES[target])
+                url = stack.enter_context(throwaway_database(server, "enum"))
+            alembic = alembic_runner(tmp_path, url)
+            assert alembic("upgrade", parent).returncode == 0
+            engine = stack.enter_context(disposing(sa.create_engine(url)))
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    "INSERT INTO tags (name, status) VALUES ('a', 'draft'), "
+                    "('b', 'live')"
+                )
+            file_before = table_file(url)
+            statuses = "SELECT name, status FROM tags ORDER BY name"
+            for command, expected in (
+                (["upgrade", "head"], [("a", "pending"), ("b", "live")]),
+                (["check"], [("a", "pending"), ("b", "live")]),
+                (["downgrade", "-1"], [("a", "draft"), ("b", "live")]),
+                (["upgrade", "head"], [("a", "pending"), ("b", "live")]),
+            ):
+                result = alembic(*command)
+                assert result.returncode == 0, (target, command, result.stdout)
+                with engine.connect() as connection:
+                    rows = connection.exec_driver_sql(statuses).all()
+                assert [tuple(row) for row in rows] == expected, (target, command)
+            assert table_file(url) == file_before  # PostgreSQL: a label renamed
+
+
+@contextmanager
+def disposing(engine: sa.Engine):
+    """An engine, disposed of at the end."""
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def table_file(url: sa.URL) -> int | None:
     """PostgreSQL's file of the tags table, which a rewrite replaces (else None)."""
     if url.get_backend_name() != "postgresql":
@@ -387,6 +466,70 @@ def test_renamed_column_is_asked_about(project, fresh_database_url, answer, requ
         findings = lint.lint(RevisionSource.parse(new_file))
         assert "drop-and-add" in {found.rule for found, _ in findings}
     engine.dispose()
+
+
+POSTS = '    __tablename__ = "posts"\n'
+POST_CONSTRAINTS = (
+    "    __table_args__ = (\n"
+    '        sa.UniqueConstraint("user_id", "title"),\n'
+    '        sa.CheckConstraint("length(title) > 0", name="title_length"),\n'
+    "    )\n"
+)
+
+
+@pytest.mark.parametrize("answer", ["y", ""])
+def test_renamed_table_is_asked_about(project, fresh_database_url, answer, request):
+    """A table renamed in the models, with an index, a unique and a CHECK constraint
+    named after it: yes renames it, and what carries its name, keeping the rows."""
+    path, alembic = project
+    models = path / "app" / "models.py"
+    text = models.read_text().replace(POSTS, POSTS + POST_CONSTRAINTS)
+    models.write_text(text)
+    assert alembic("revision", "--autogenerate", "-m", "Post rules").returncode == 0
+    assert alembic("upgrade", "head").returncode == 0
+    engine = sa.create_engine(fresh_database_url)
+    request.addfinalizer(engine.dispose)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, username, email, display_name) "
+            "VALUES (1, 'ada', 'ada@example.org', 'Ada')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO posts (user_id, title, body, created_at) "
+            "VALUES (1, 'Notes', 'On the engine.', '2026-11-29 10:00:00')"
+        )
+    models.write_text(text.replace(POSTS, POSTS.replace("posts", "articles")))
+    files = revision_files(path)
+
+    printed = on_a_terminal(
+        path, fresh_database_url, answer, "revision", "--autogenerate", "-m", "Rename"
+    )
+
+    assert "Did you rename table posts to articles? [y/N]" in printed
+    [new_file] = revision_files(path) - files
+    source = new_file.read_text()
+    assert_ruff_clean(new_file, path)
+    if answer == "y":
+        upgrade, downgrade = source.split("def downgrade")
+        assert 'op.rename_table("posts", "articles")' in upgrade
+        assert 'op.rename_table("articles", "posts")' in downgrade
+        assert "drop_table" not in source
+        for command in (["upgrade", "head"], ["check"], ["downgrade", "-1"]):
+            result = alembic(*command)
+            assert result.returncode == 0, (command, result.stdout)
+        with engine.connect() as connection:
+            kept = connection.exec_driver_sql("SELECT title FROM posts").all()
+        assert kept == [("Notes",)]
+        assert alembic("upgrade", "head").returncode == 0
+        with engine.connect() as connection:
+            kept = connection.exec_driver_sql("SELECT title FROM articles").all()
+        assert kept == [("Notes",)]
+        assert alembic("check").returncode == 0
+    else:
+        assert "# Renamed? This drops table posts and its rows" in source
+        upgrade, downgrade = source.split("def downgrade")
+        assert upgrade.index("# Renamed?") < upgrade.index('"articles"')
+        assert downgrade.index("# Renamed?") < downgrade.index('"posts"')
 
 
 def test_without_a_terminal_a_rename_is_not_asked(project):

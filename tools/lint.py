@@ -111,6 +111,15 @@ RULES = {
             "own), then drop the value; on a big PostgreSQL table, at a quiet time.",
         ),
         Rule(
+            "enum-value-renamed",
+            "An Enum value is renamed: the running app still writes the former value, "
+            "which fails as soon as the revision has run; MariaDB and SQLite update "
+            "every row that holds it (PostgreSQL renames the label and touches no "
+            "row).",
+            "Deploy code that reads both values first, then the rename; on a big "
+            "MariaDB table, at a quiet time.",
+        ),
+        Rule(
             "raw-sql",
             "SQL written as text is not rendered per dialect, so it may not run on "
             "every database this project supports, and this review cannot see what it "
@@ -211,9 +220,19 @@ def op_findings(op: Op, existing_table: bool):
         yield "drop-column", None
     elif op.name == "alter_enum_values":
         values = literal(argument(call, 2, "values")) or []
+        renamed = literal(keyword(call, "renamed")) or {}
         dropped = [
-            v for v in literal(keyword(call, "existing")) or [] if v not in values
+            v
+            for v in literal(keyword(call, "existing")) or []
+            if v not in values and v not in renamed
         ]
+        if renamed:
+            pairs = ", ".join(f"{old!r} to {new!r}" for old, new in renamed.items())
+            why = (
+                f"{pairs} renamed: code still writing the former value fails once "
+                "the revision ran, and MariaDB and SQLite update every row holding it."
+            )
+            yield "enum-value-renamed", why
         if dropped:
             why = (
                 f"{', '.join(map(repr, dropped))} dropped from the Enum: rows that "

@@ -15,10 +15,11 @@ migration guard share, one concern per module:
 - ``rendering``, ``defaults``: revision files that run on every database, and
   server defaults compared by meaning.
 - ``ordering``: table and column ops in foreign-key order, the same on every run.
-- ``enums``: PostgreSQL enum types created and dropped with their columns.
-- ``enum_values``, ``enum_value_changes``: values added to or dropped from an
-  Enum, detected, and run on every database its own way.
-- ``renames``: a probable column rename asked about on a terminal.
+- ``enums``: PostgreSQL enum types created once and dropped with their last column.
+- ``enum_values``, ``enum_value_changes``: values added to, dropped from or renamed
+  in an Enum, detected, and run on every database its own way.
+- ``renames``, ``table_renames``: a probable column or table rename asked about on
+  a terminal.
 - ``not_null``: a NOT NULL column without a default refused on a MariaDB table
   with rows, as the other databases refuse it.
 - ``expression_indexes``: an autogenerate plugin for indexes on expressions.

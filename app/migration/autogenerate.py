@@ -8,11 +8,12 @@ the revision file is written: the options env.py passes to ``context.configure``
 - ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints
   and expression indexes on SQLite (``expression_indexes.py``).
 - ``process_revision_directives``: tables and columns in an order the databases
-  accept, the same on every run (``ordering.py``); renames asked about
-  (``renames.py``); Enum values and PostgreSQL enum types (``enum_values.py``,
-  ``enums.py``); comments kept through MariaDB's ``MODIFY``; ``alembic check``
-  prints each difference as the operation a revision would contain; no file when
-  nothing changed.
+  accept, the same on every run (``ordering.py``); renamed tables, columns and Enum
+  values asked about (``table_renames.py``, ``renames.py``,
+  ``enum_value_changes.py``); Enum values and PostgreSQL enum types
+  (``enum_values.py``, ``enums.py``); comments kept through MariaDB's ``MODIFY``;
+  ``alembic check`` prints each difference as the operation a revision would
+  contain; no file when nothing changed.
 """
 
 import logging
@@ -31,6 +32,7 @@ from app.migration import (
     enums,
     expression_indexes,
     renames,
+    table_renames,
 )
 from app.migration.ordering import dependency_order
 from app.migration.rendering import render_item
@@ -136,16 +138,30 @@ def model_comment(metadata, operation, table_name: str | None = None) -> str | N
     return table.c[operation.column_name].comment
 
 
+def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
+    """Ask about every probable rename of a table, a column or an Enum value in the
+    upgrade (on a terminal; otherwise a comment), then derive the downgrade again."""
+    for upgrade_ops, downgrade_ops in zip(
+        script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+    ):
+        table_renames.ask_about_table_renames(upgrade_ops)
+        renames.ask_about_column_renames(upgrade_ops, dialect)
+        enum_value_changes.ask_about_value_renames(upgrade_ops)
+        upgrade_ops.reverse_into(downgrade_ops)
+        renames.notes_first(downgrade_ops)
+
+
 def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
     command = command_of(context.config)
     dependency_order(script)
-    if command == "revision":
-        renames.ask_about_renames(script, context.dialect)
     enum_value_changes.portable_value_changes(script)
-    enums.with_enum_types(script)
-    keep_comments(script, context.opts["target_metadata"])
+    if command == "revision":
+        ask_about_renames(script, context.dialect)
+    metadata = context.opts["target_metadata"]
+    enums.with_enum_types(script, metadata)
+    keep_comments(script, metadata)
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
     if command == "check" and not empty:
         lines = "\n".join(f"  {line}" for line in differences(script, context.dialect))

@@ -14,6 +14,7 @@ from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 
 from app.migration.enum_values import AlterEnumValuesOp
+from app.migration.renames import ask
 
 NAME = "app.migration.enum_value_changes"  # the autogenerate plugin's name
 
@@ -123,6 +124,29 @@ def from_mysql_enum_changes(container) -> bool:
     changed = result != container.ops
     container.ops[:] = result
     return changed
+
+
+def ask_about_value_renames(upgrade_ops: ops.UpgradeOps) -> None:
+    """Ask about each Enum value dropped while another is added (on a terminal):
+    yes renames it (``renamed=``), keeping the rows that hold it."""
+    for operation in upgrade_ops.ops:
+        if not isinstance(operation, AlterEnumValuesOp):
+            continue
+        for old in operation.dropped():
+            added = operation.added()
+            # The value in the dropped one's place first, then the others.
+            place = (operation.existing or []).index(old)
+            candidates = sorted(
+                added, key=lambda new: (operation.values.index(new) != place, new)
+            )
+            for new in candidates:
+                question = (
+                    f"Did you rename the value {old!r} of {operation.name} "
+                    f"({operation.table_name}.{operation.column_name}) to {new!r}?"
+                )
+                if ask(question):
+                    operation.renamed[old] = new
+                    break
 
 
 def setup(plugin) -> None:

@@ -26,18 +26,36 @@ class AlterEnumValuesOp(MigrateOperation):
     (``migration-review`` reports ``enum-value-dropped``). MariaDB/MySQL: the
     column's ``ENUM(...)`` is restated (``MODIFY``). SQLite: nothing (the column is
     a VARCHAR).
+
+    ``renamed={"draft": "pending"}``: values renamed first, keeping the rows that
+    hold them. PostgreSQL: ``ALTER TYPE ... RENAME VALUE`` (no row is touched).
+    MariaDB/MySQL: the ``ENUM`` widened by the new name, the rows updated, then
+    narrowed. SQLite: the rows updated.
     """
 
-    def __init__(self, table_name, column_name, values, *, existing, name, **kw):
-        """The column, its new and former values, the type's name, and what MariaDB's
-        ``MODIFY`` restates: ``existing_nullable``, ``existing_server_default``,
-        ``existing_comment``."""
+    def __init__(
+        self, table_name, column_name, values, *, existing, name, renamed=None, **kw
+    ):
+        """The column, its new and former values, the type's name, the values
+        renamed (former -> new), and what MariaDB's ``MODIFY`` restates:
+        ``existing_nullable``, ``existing_server_default``, ``existing_comment``."""
         self.table_name = table_name
         self.column_name = column_name
         self.values = None if values is None else list(values)
         self.existing = None if existing is None else list(existing)
         self.name = name
+        self.renamed = dict(renamed or {})
         self.kw = kw
+
+    def dropped(self) -> list[str]:
+        """The former values neither kept nor renamed."""
+        values = self.values or []
+        return [v for v in self.existing or [] if v not in values + [*self.renamed]]
+
+    def added(self) -> list[str]:
+        """The new values that are neither former ones nor renamed ones."""
+        existing = (self.existing or []) + list(self.renamed.values())
+        return [v for v in self.values or [] if v not in existing]
 
     @classmethod
     def alter_enum_values(cls, operations, table_name, column_name, values, **kw):
@@ -52,6 +70,7 @@ class AlterEnumValuesOp(MigrateOperation):
             self.existing,
             existing=self.values,
             name=self.name,
+            renamed={new: old for old, new in self.renamed.items()},
             **self.kw,
         )
 
@@ -68,7 +87,10 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
         )
         return
     dialect = operations.migration_context.dialect.name
-    existing = operation.existing or []
+    existing = stored = operation.existing or []
+    if operation.renamed:
+        rename_values(operations, operation, dialect)
+        existing = [operation.renamed.get(value, value) for value in existing]
     if dialect == "postgresql":
         if any(value not in operation.values for value in existing):
             swap_postgresql_type(operations, operation)
@@ -84,14 +106,40 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
             existing_type=sa.Enum(*existing, name=operation.name) if existing else None,
             **operation.kw,
         )
-    elif max(map(len, operation.values)) > max(map(len, existing), default=0):
-        # SQLite: a VARCHAR as long as the longest value, longer now.
+    elif max(map(len, operation.values)) > max(map(len, stored), default=0):
+        # SQLite: a VARCHAR as long as the longest value stored, longer now.
         with operations.batch_alter_table(operation.table_name) as batch:
             batch.alter_column(
                 operation.column_name,
                 type_=sa.Enum(*operation.values, name=operation.name),
                 **operation.kw,
             )
+
+
+def rename_values(operations, operation: AlterEnumValuesOp, dialect: str) -> None:
+    """The values of ``renamed`` renamed, each database its own way (see the op)."""
+    renamed = operation.renamed
+    if dialect == "postgresql":
+        for old, new in renamed.items():
+            operations.execute(
+                f'ALTER TYPE "{operation.name}" RENAME VALUE {quoted(old)} TO '
+                f"{quoted(new)}"
+            )
+        return
+    if dialect in ("mysql", "mariadb"):
+        existing = operation.existing or []
+        both = existing + [new for new in renamed.values() if new not in existing]
+        operations.alter_column(
+            operation.table_name,
+            operation.column_name,
+            type_=sa.Enum(*both, name=operation.name),
+            existing_type=sa.Enum(*existing, name=operation.name),
+            **operation.kw,
+        )
+    table = sa.table(operation.table_name, sa.column(operation.column_name))
+    column = table.c[operation.column_name]
+    for old, new in renamed.items():
+        operations.execute(table.update().where(column == old).values({column: new}))
 
 
 def swap_postgresql_type(operations, operation: AlterEnumValuesOp) -> None:
@@ -148,6 +196,8 @@ def render_alter_values(autogen_context, operation: AlterEnumValuesOp) -> str:
         f"existing={operation.existing!r}",
         f"name={operation.name!r}",
     ]
+    if operation.renamed:
+        arguments.append(f"renamed={operation.renamed!r}")
     for key, value in operation.kw.items():
         if value is None:
             continue
@@ -157,4 +207,15 @@ def render_alter_values(autogen_context, operation: AlterEnumValuesOp) -> str:
             arguments.append(f"{key}={rendered if rendered is not False else fallback}")
         else:
             arguments.append(f"{key}={value!r}")
-    return f"op.alter_enum_values({', '.join(arguments)})"
+    code = f"op.alter_enum_values({', '.join(arguments)})"
+    dropped, added = operation.dropped(), operation.added()
+    if not (dropped and added):
+        return code
+    note = [
+        f"# Renamed? This drops {', '.join(map(repr, dropped))} from {operation.name}:"
+        " rows holding it",
+        "# make the upgrade fail. To rename it and keep the rows, add",
+        f"# renamed={{{dropped[0]!r}: {added[0]!r}}} (README, 'What autogenerate "
+        "detects here').",
+    ]
+    return "\n".join([*note, code])

@@ -10,15 +10,35 @@ Two operations fill the gap, written into revision files by autogenerate (on any
 database: the names come from the models) and readable there:
 ``op.create_enum_type("tag_status", ["draft", "live"])`` and
 ``op.drop_enum_type("tag_status")``. They act on PostgreSQL only and render nothing
-elsewhere, so one file runs on all three databases. Importing this module registers
-them (env.py does, through ``autogenerate.py``).
+elsewhere, so one file runs on all three databases.
+
+A type may be shared by several tables, and a file generated on SQLite or MariaDB
+cannot name the types of the columns it drops (they reflect no enum type). So, on a
+live PostgreSQL connection, each type is created once and dropped with the last
+column that uses it, whatever the file says: ``create_table`` and
+``create_enum_type`` skip a type that exists; ``drop_table`` and ``drop_column``
+drop the enum types no column uses any more; ``drop_enum_type`` skips a type still
+in use. With ``--sql`` there is no database to ask: the ops are rendered as written,
+and a type created earlier in the same script is created once.
+
+Importing this module registers the ops and these implementations (env.py does,
+through ``autogenerate.py``).
 """
+
+import logging
 
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
+from alembic.ddl.postgresql import PostgresqlImpl
 from alembic.operations import MigrateOperation, Operations, ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, DropEnumType
+
+log = logging.getLogger("alembic.env")
+
+# The key under which SQLAlchemy notes, in Alembic's DDL runner, the PostgreSQL
+# named types one run has created: a type noted there is not created again.
+CREATED = f"pg_{postgresql.ENUM.__visit_name__}"
 
 
 @Operations.register_operation("create_enum_type")
@@ -59,19 +79,104 @@ class DropEnumTypeOp(MigrateOperation):
         return CreateEnumTypeOp(self.name, self.values)
 
 
+# An enum type (or an array of it) that a column, a domain or a function still uses.
+IN_USE = sa.text(
+    "SELECT EXISTS (SELECT FROM pg_depend d JOIN pg_type t"
+    " ON d.refobjid IN (t.oid, t.typarray) AND d.refclassid = 'pg_type'::regclass"
+    " WHERE t.oid = to_regtype(quote_ident(:name)) AND d.deptype = 'n')"
+)
+
+
+class EnumTypesOnce(PostgresqlImpl):
+    """Alembic's PostgreSQL implementation, with each enum type created once and
+    dropped with the last column that uses it (see the module's docstring). It takes
+    the place of Alembic's for the dialect when this module is imported; batch mode
+    runs through it too."""
+
+    __dialect__ = "postgresql"
+
+    def created(self) -> set:
+        """The ``(schema, name)`` of the enum types this run created or found; a
+        type noted here is not created again (SQLAlchemy's memo of named types)."""
+        return self.memo.setdefault(CREATED, set())
+
+    def existing_types(self) -> set[str]:
+        """The enum types of the connection's schema."""
+        return {enum["name"] for enum in sa.inspect(self.connection).get_enums()}
+
+    def used_types(self, table_name: str, column_name: str | None = None) -> list:
+        """The enum types the table's columns (or one of them) use."""
+        return [
+            column["type"].name
+            for column in sa.inspect(self.connection).get_columns(table_name)
+            if isinstance(column["type"], postgresql.ENUM)
+            and column_name in (None, column["name"])
+        ]
+
+    def create_enum_type(self, name: str, values: list[str]) -> None:
+        """``CREATE TYPE ... AS ENUM``, unless this run created it or it exists."""
+        if (None, name) in self.created():
+            return
+        if not self.as_sql and name in self.existing_types():
+            log.info("Enum type %s exists: not created again", name)
+        else:
+            self._exec(CreateEnumType(postgresql.ENUM(*values, name=name)))
+        self.created().add((None, name))
+
+    def drop_enum_types(self, names) -> None:
+        """``DROP TYPE`` for each of ``names`` that exists and nothing uses; with
+        ``--sql``, for each of them."""
+        if not self.as_sql:
+            existing = self.existing_types()
+            names = [name for name in names if name in existing]
+        for name in sorted(set(names)):
+            in_use = IN_USE.bindparams(name=name)
+            if not self.as_sql and self.connection.execute(in_use).scalar():
+                log.info("Enum type %s is still in use: kept", name)
+                continue
+            self._exec(DropEnumType(postgresql.ENUM(name=name)))
+            self.created().discard((None, name))
+
+    def create_table(self, table, **kw) -> None:
+        """Alembic's ``create_table``, with the enum types that exist not created
+        again (another table uses them)."""
+        if not self.as_sql and table.schema is None:
+            wanted = set(named_enums(table.columns)) & self.existing_types()
+            self.created().update((None, name) for name in wanted)
+        super().create_table(table, **kw)
+
+    def drop_table(self, table, **kw) -> None:
+        """Alembic's ``drop_table``, then the enum types no other table uses."""
+        if self.as_sql or table.schema is not None:
+            return super().drop_table(table, **kw)
+        types = self.used_types(table.name)
+        super().drop_table(table, **kw)
+        self.drop_enum_types(types)
+
+    def drop_column(self, table_name, column, *, schema=None, **kw) -> None:
+        """Alembic's ``drop_column``, then the column's enum type if no other
+        column uses it."""
+        if self.as_sql or schema is not None:
+            return super().drop_column(table_name, column, schema=schema, **kw)
+        types = self.used_types(table_name, column.name)
+        super().drop_column(table_name, column, schema=schema, **kw)
+        self.drop_enum_types(types)
+
+
 @Operations.implementation_for(CreateEnumTypeOp)
 def create_enum_type(operations, operation: CreateEnumTypeOp) -> None:
-    """``CREATE TYPE ... AS ENUM`` on PostgreSQL."""
-    if operations.migration_context.dialect.name == "postgresql":
-        enum = postgresql.ENUM(*operation.values, name=operation.name)
-        operations.execute(CreateEnumType(enum))
+    """``CREATE TYPE ... AS ENUM`` on PostgreSQL, unless the type exists."""
+    impl = operations.migration_context.impl
+    if isinstance(impl, EnumTypesOnce):
+        impl.create_enum_type(operation.name, operation.values)
 
 
 @Operations.implementation_for(DropEnumTypeOp)
 def drop_enum_type(operations, operation: DropEnumTypeOp) -> None:
-    """``DROP TYPE`` on PostgreSQL."""
-    if operations.migration_context.dialect.name == "postgresql":
-        operations.execute(DropEnumType(postgresql.ENUM(name=operation.name)))
+    """``DROP TYPE`` on PostgreSQL, unless a column still uses the type."""
+    impl = operations.migration_context.impl
+    if isinstance(impl, EnumTypesOnce):
+        impl.drop_enum_types([operation.name])
 
 
 @renderers.dispatch_for(CreateEnumTypeOp)
@@ -96,35 +201,94 @@ def named_enums(columns) -> dict[str, list[str]]:
     return found
 
 
-def with_types(operations: list) -> list:
+def types_of(operation) -> tuple[dict, dict]:
+    """The named enum types a table or column op adds and drops: name -> values."""
+    if isinstance(operation, ops.DropTableOp):
+        return {}, named_enums(operation.to_table().columns)
+    if not isinstance(operation, ops.ModifyTableOps):
+        return {}, {}
+    added = [e.column for e in operation.ops if isinstance(e, ops.AddColumnOp)]
+    dropped = [e.to_column() for e in operation.ops if isinstance(e, ops.DropColumnOp)]
+    return named_enums(added), named_enums(dropped)
+
+
+def with_types(operations: list, kept: set[str]) -> list:
     """A list of ops with the enum types its table and column ops need: created
-    before a column that adds one to an existing table, dropped after a table or a
-    column that used one. ``create_table`` creates its own types."""
-    result = []
-    for operation in operations:
-        if isinstance(operation, ops.DropTableOp):
-            dropped = named_enums(operation.to_table().columns)
-            result += [operation, *(DropEnumTypeOp(n, v) for n, v in dropped.items())]
-        elif isinstance(operation, ops.ModifyTableOps):
-            added = named_enums(
-                each.column
-                for each in operation.ops
-                if isinstance(each, ops.AddColumnOp)
-            )
-            dropped = named_enums(
-                each.to_column()
-                for each in operation.ops
-                if isinstance(each, ops.DropColumnOp)
-            )
-            result += [CreateEnumTypeOp(n, v) for n, v in added.items()]
-            result += [operation, *(DropEnumTypeOp(n, v) for n, v in dropped.items())]
-        else:
-            result.append(operation)
+    before the first column that adds one to an existing table, dropped after the
+    last table or column that used one. ``create_table`` creates its own types;
+    the types in ``kept`` are used by columns this revision leaves alone."""
+    last_drop = {}
+    for index, operation in enumerate(operations):
+        for name, values in types_of(operation)[1].items():
+            last_drop[name] = (index, values)
+    result, created = [], set()
+    for index, operation in enumerate(operations):
+        added, _ = types_of(operation)
+        for name, values in added.items():
+            if name not in kept | created:
+                result.append(CreateEnumTypeOp(name, values))
+                created.add(name)
+        result.append(operation)
+        for name, (last, values) in sorted(last_drop.items()):
+            if last == index and name not in kept:
+                result.append(DropEnumTypeOp(name, values))
     return result
 
 
-def with_enum_types(script: ops.MigrationScript) -> None:
+def kept_types(script: ops.MigrationScript, metadata) -> set[str]:
+    """The enum types used by model columns that the revision neither adds nor
+    drops (nor their tables): they exist before and after it, in both directions."""
+    tables, columns = set(), set()
+    for container in script.upgrade_ops_list:
+        for operation in container.ops:
+            if isinstance(operation, (ops.CreateTableOp, ops.DropTableOp)):
+                tables.add(operation.table_name)
+            elif isinstance(operation, ops.ModifyTableOps):
+                columns |= {
+                    (operation.table_name, each.column_name)
+                    for each in operation.ops
+                    if isinstance(each, ops.DropColumnOp)
+                }
+                columns |= {
+                    (operation.table_name, each.column.name)
+                    for each in operation.ops
+                    if isinstance(each, ops.AddColumnOp)
+                }
+    return set(
+        named_enums(
+            column
+            for table in metadata.tables.values()
+            if table.name not in tables
+            for column in table.columns
+            if (table.name, column.name) not in columns
+        )
+    )
+
+
+def named(column, table_name: str):
+    """The column, or a copy whose Enum has a name (``<table>_<column>``) if it had
+    none: MariaDB reflects an ``ENUM(...)`` without one, and PostgreSQL needs one."""
+    type_ = getattr(column, "type", None)
+    if not isinstance(type_, sa.Enum) or type_.name or not type_.native_enum:
+        return column
+    copy = column._copy()
+    copy.type = sa.Enum(*type_.enums, name=f"{table_name}_{column.name}")
+    return copy
+
+
+def with_enum_types(script: ops.MigrationScript, metadata) -> None:
     """Add the enum type ops to the upgrade and to the downgrade (whose
-    ``drop_table`` ops carry the model's columns, as the reverse of a create)."""
+    ``drop_table`` ops carry the model's columns, as the reverse of a create). A
+    column the downgrade creates again from MariaDB's reflection gets a type name."""
+    for container in script.downgrade_ops_list:
+        for operation in container.ops:
+            if isinstance(operation, ops.CreateTableOp):
+                table = operation.table_name
+                operation.columns = [named(c, table) for c in operation.columns]
+            elif isinstance(operation, ops.ModifyTableOps):
+                for each in operation.ops:
+                    if isinstance(each, ops.AddColumnOp):
+                        each.column = named(each.column, operation.table_name)
+    kept = kept_types(script, metadata)
     for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
-        container.ops[:] = with_types(container.ops)
+        container.ops[:] = with_types(container.ops, kept)

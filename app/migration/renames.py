@@ -22,14 +22,16 @@ from alembic.operations import MigrateOperation, ops
 class NoteOp(MigrateOperation):
     """A comment in the revision file, above the ops it is about."""
 
-    def __init__(self, lines: list[str], reverse_lines: list[str]) -> None:
-        """The comment's lines, and those of the downgrade's comment."""
+    def __init__(self, lines: list[str], reverse_lines: list[str], tables=()) -> None:
+        """The comment's lines, those of the downgrade's comment, and the tables
+        whose creation and drop it is about (none: it is about a table's columns)."""
         self.lines = lines
         self.reverse_lines = reverse_lines
+        self.tables = set(tables)
 
     def reverse(self) -> "NoteOp":
         """The downgrade's comment."""
-        return NoteOp(self.reverse_lines, self.lines)
+        return NoteOp(self.reverse_lines, self.lines, self.tables)
 
 
 @renderers.dispatch_for(NoteOp)
@@ -94,48 +96,62 @@ def ask(question: str) -> bool:
 
 def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
     """The table's ops with each probable rename asked about and written as the
-    answer says."""
+    answer says. A "no" leaves the added column to the next dropped one."""
     result = list(table_ops.ops)
     drops = [op for op in result if isinstance(op, ops.DropColumnOp)]
     adds = [op for op in result if isinstance(op, ops.AddColumnOp)]
+    table = table_ops.table_name
+    noted = set()
     for drop in drops:
         old = drop.to_column()
-        match = next((a for a in adds if same_type(old.type, a.column.type)), None)
-        if match is None:
-            continue
-        adds.remove(match)
-        new = match.column
-        type_name = new.type.compile(dialect=dialect)
-        table = table_ops.table_name
-        if ask(
-            f"Did you rename {table}.{old.name} to {table}.{new.name} ({type_name})?"
-        ):
-            rename = RenameColumnOp.renaming(
-                table,
-                old.name,
-                new.name,
-                existing_type=new.type,
-                existing_nullable=old.nullable,
-                existing_server_default=old.server_default,
-                existing_comment=new.comment,
-            )
-            result[result.index(match)] = rename
-            result.remove(drop)
+        candidates = [add for add in adds if same_type(old.type, add.column.type)]
+        for match in candidates:
+            new = match.column
+            type_name = new.type.compile(dialect=dialect)
+            question = f"Did you rename {table}.{old.name} to {table}.{new.name}"
+            if ask(f"{question} ({type_name})?"):
+                adds.remove(match)
+                rename = RenameColumnOp.renaming(
+                    table,
+                    old.name,
+                    new.name,
+                    existing_type=new.type,
+                    existing_nullable=old.nullable,
+                    existing_server_default=old.server_default,
+                    existing_comment=new.comment,
+                )
+                result[result.index(match)] = rename
+                result.remove(drop)
+                break
         else:
-            first = min(result.index(drop), result.index(match))
-            result.insert(first, loss_note(table, old.name, new.name))
+            free = [add for add in candidates if id(add) not in noted]
+            if free:
+                noted.add(id(free[0]))
+                first = min(result.index(drop), result.index(free[0]))
+                result.insert(first, loss_note(table, old.name, free[0].column.name))
     return result
 
 
-def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
-    """Ask about every probable rename of the upgrade; derive the downgrade again."""
-    for upgrade_ops, downgrade_ops in zip(
-        script.upgrade_ops_list, script.downgrade_ops_list, strict=True
-    ):
-        for table_ops in upgrade_ops.ops:
-            if isinstance(table_ops, ops.ModifyTableOps):
-                table_ops.ops[:] = renamed(table_ops, dialect)
-        upgrade_ops.reverse_into(downgrade_ops)
-        for table_ops in downgrade_ops.ops:  # comments above their ops there too
-            if isinstance(table_ops, ops.ModifyTableOps):
-                table_ops.ops.sort(key=lambda op: not isinstance(op, NoteOp))
+def ask_about_column_renames(upgrade_ops: ops.UpgradeOps, dialect) -> None:
+    """Ask about every probable column rename of the upgrade."""
+    for table_ops in upgrade_ops.ops:
+        if isinstance(table_ops, ops.ModifyTableOps):
+            table_ops.ops[:] = renamed(table_ops, dialect)
+
+
+def notes_first(downgrade_ops: ops.DowngradeOps) -> None:
+    """Each comment moved above the ops it is about: a downgrade, derived by
+    reversing the upgrade, has it below them."""
+    operations = downgrade_ops.ops
+    for table_ops in operations:
+        if isinstance(table_ops, ops.ModifyTableOps):
+            table_ops.ops.sort(key=lambda op: not isinstance(op, NoteOp))
+    for note in [op for op in operations if isinstance(op, NoteOp)]:
+        operations.remove(note)
+        first = next(
+            index
+            for index, op in enumerate(operations)
+            if isinstance(op, (ops.CreateTableOp, ops.DropTableOp))
+            and op.table_name in note.tables
+        )  # a note about tables stands above the drop and the create of both
+        operations.insert(first, note)
