@@ -8,6 +8,10 @@ from logging.config import fileConfig
 from alembic import context
 
 from app.db import db
+
+# Importing registers what revision files use beyond Alembic's own ops
+# (op.create_enum_type, op.alter_enum_values) and the checks added to Alembic's.
+from app.migration import operations  # noqa: F401
 from app.migration.autogenerate import autogenerate_options
 from app.migration.connection import app_engine, connect
 from app.migration.errors import clear_errors

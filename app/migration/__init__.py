@@ -11,6 +11,8 @@ migration guard share, one concern per module:
 - ``retry``: a revision that gave up on a busy table, run again.
 - ``errors``: one-line errors that name the fix.
 - ``offline``: the start of ``--sql`` scripts, and empty ranges refused.
+- ``operations``: imported by env.py to register the ops and checks below that
+  revision files use.
 - ``autogenerate``: the options that shape autogenerate, and a readable ``check``.
 - ``rendering``, ``defaults``: revision files that run on every database, and
   server defaults compared by meaning.

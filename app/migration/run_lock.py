@@ -20,10 +20,6 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from app.migration import sqlite
-
-# Importing it wraps Alembic's add_column: MariaDB/MySQL then refuse a NOT NULL
-# column without a default on a table with rows, as SQLite and PostgreSQL do.
-from app.migration import not_null  # noqa: F401  isort: skip
 from app.migration.errors import (
     MigrationFailed,
     behind_head_explained,
