@@ -18,12 +18,23 @@ def as_json(review) -> str:
         "unacknowledged": len(review.unacknowledged()),
         "acknowledged": len(review.findings()) - len(review.unacknowledged()),
         "graph_findings": [item.as_dict() for item in review.graph_findings],
-        "revisions": [revision_data(item) for item in review.revisions],
+        "revisions": [revision_data(item, review.traces) for item in review.revisions],
     }
+    if review.traces:
+        data["traced"] = {
+            database: {
+                "server_version": database_trace.server_version,
+                "rows": database_trace.rows,
+                "filled": database_trace.filled,
+                "error": database_trace.error,
+                "seconds": database_trace.seconds,
+            }
+            for database, database_trace in review.traces.items()
+        }
     return json.dumps(data, indent=2) + "\n"
 
 
-def revision_data(item) -> dict:
+def revision_data(item, traces: dict) -> dict:
     """One revision's part of the JSON report."""
     source = item.source
     return {
@@ -48,16 +59,107 @@ def revision_data(item) -> dict:
         },
         "findings": [finding.as_dict() for finding in item.findings],
         "notes": item.notes,
+        **(
+            {
+                "trace": {
+                    database: {
+                        "server_version": traces[database].server_version,
+                        "rows": traces[database].rows,
+                        **revision_trace.as_dict(),
+                    }
+                    for database, revision_trace in item.measured.items()
+                }
+            }
+            if traces
+            else {}
+        ),
     }
 
 
 def as_markdown(review) -> str:
     """The review as Markdown, to paste into or post as a pull-request comment."""
     lines = [headline(review), "", summary(review), ""]
+    lines += traced_on(review)
     lines += graph_section(review)
     for item in review.revisions:
         lines += revision_section(item)
+        lines += measured_section(item, review.traces)
+    if review.traces:
+        seconds = sum(trace.seconds for trace in review.traces.values())
+        lines.append(f"Traced in {seconds:.1f} s.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def traced_on(review) -> list[str]:
+    """With ``--trace``: where the revisions ran, and with how many rows."""
+    if not review.traces:
+        return []
+    databases = review.traces.values()
+    names = ", ".join(trace.server_version or trace.database for trace in databases)
+    rows = next(iter(databases)).rows
+    lines = [f"Traced on {names}, at {rows:,} generated rows per table."]
+    if set(review.traces) == {"sqlite"}:
+        lines.append(
+            "Traced on SQLite only: set TEST_POSTGRESQL_URL / TEST_MYSQL_URL or pass "
+            "--postgresql / --mysql to measure locks and rewrites on the servers."
+        )
+    for trace in databases:
+        if trace.error:
+            lines.append(f"{trace.database}: not traced: {trace.error}")
+        refused = {t: why for t, why in trace.filled.items() if "left empty" in why}
+        for table, why in refused.items():
+            lines.append(f"{trace.database}: table `{table}` {why}.")
+    return [f"> {line}  " for line in lines] + [""]
+
+
+def measured_section(item, traces: dict) -> list[str]:
+    """With ``--trace``: each statement per database, with what it did."""
+    if not item.measured:
+        return []
+    lines = ["**Measured**", ""]
+    for database, trace in item.measured.items():
+        database_trace = traces[database]
+        lines.append(f"{database_trace.server_version}:")
+        lines.append("")
+        if trace.statements:
+            lines += [
+                "| line | statement | ms | locks (blocks) | rewrite / algorithm |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [statement_row(statement) for statement in trace.statements]
+            lines.append("")
+        if trace.error is not None:
+            lines.append(f"- ❌ upgrade failed: {trace.error}")
+        elif trace.round_trip is not None:
+            mark = "✅" if trace.round_trip == "ok" else "❌"
+            lines.append(f"- {mark} downgrade and upgrade again: {trace.round_trip}")
+        if trace.models_differ:
+            lines.append("- ❌ models and database differ at the head")
+        lines.append("")
+    return lines
+
+
+def statement_row(statement) -> str:
+    """One traced statement as a table row."""
+    locks = "; ".join(
+        f"{lock.mode} on {lock.relation} ({lock.blocks}"
+        + (f", since line {lock.since_line})" if lock.since_line else ")")
+        for lock in statement.locks
+        if not lock.index
+    )
+    done = ", ".join(
+        part
+        for part in (
+            "rewrote " + ", ".join(statement.rewrites) if statement.rewrites else "",
+            statement.algorithm or "",
+        )
+        if part
+    )
+    sql = statement.short().replace("|", "\\|")
+    if not statement.ok:
+        sql += f" — failed: {statement.error}"
+    line = statement.line if statement.line is not None else ""
+    return f"| {line} | `{sql}` | {statement.ms:.1f} | {locks or '—'} | {done or '—'} |"
 
 
 def headline(review) -> str:
@@ -98,7 +200,7 @@ def graph_section(review) -> list[str]:
 def finding_line(item: Finding) -> str:
     """A finding as a list item: rule, where, why, what instead, acknowledgement."""
     also = f" (squawk: {', '.join(item.also)})" if item.also else ""
-    source = " (squawk)" if item.source == "squawk" else ""
+    source = f" ({item.source})" if item.source in ("squawk", "trace") else ""
     where = f" · line {item.line}" if item.line else ""
     if item.source == "graph":
         where = f" · `{item.revision}`"

@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from tools import gitrepo, lint, report, squawk
+from tools import gitrepo, lint, report, squawk, trace
 from tools.graph import History, parents
 from tools.render import DIALECT_URLS, Rendered, render
 from tools.revision_source import Op, RevisionSource
@@ -75,6 +75,16 @@ class RevisionReview:
     downgrade_sql: dict[str, Rendered] = field(default_factory=dict)
     findings: list[lint.Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    measured: dict[str, trace.RevisionTrace] = field(default_factory=dict)
+
+
+@dataclass
+class TraceOptions:
+    """``--trace`` and its settings."""
+
+    rows: int = 10_000
+    max_lock_ms: float = 1000.0
+    servers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +97,7 @@ class Review:
     base_heads: list[str]
     revisions: list[RevisionReview] = field(default_factory=list)
     graph_findings: list[lint.Finding] = field(default_factory=list)
+    traces: dict[str, trace.DatabaseTrace] = field(default_factory=dict)
 
     def findings(self) -> list[lint.Finding]:
         """Every finding, graph and revisions."""
@@ -117,9 +128,13 @@ def relative(path: Path, root: Path) -> str:
 
 
 def review(
-    config_path: Path, base: str | None = None, everything: bool = False
+    config_path: Path,
+    base: str | None = None,
+    everything: bool = False,
+    tracing: TraceOptions | None = None,
 ) -> Review:
-    """Review the revisions changed since ``base`` (or every revision)."""
+    """Review the revisions changed since ``base`` (or every revision); with
+    ``tracing``, run them on throw-away databases too."""
     config_path = config_path.resolve()
     if not config_path.is_file():
         raise gitrepo.ReviewInputError(f"no Alembic config at {config_path}")
@@ -153,7 +168,30 @@ def review(
                 config_path, current.sources[path], relative(path, root), changed[path]
             )
         )
+    if tracing is not None and result.revisions:
+        add_traces(config_path, result, tracing)
+    for item in result.revisions:
+        item.notes += acknowledgement_notes(item.source)
     return result
+
+
+def add_traces(config_path: Path, result: Review, tracing: TraceOptions) -> None:
+    """Run the reviewed revisions on the databases, and add what was measured and
+    found to each revision."""
+    head = result.heads[0] if len(result.heads) == 1 else None
+    sources = [item.source for item in result.revisions]
+    result.traces = trace.trace(
+        config_path, sources, tracing.rows, tracing.servers, head
+    )
+    for item in result.revisions:
+        rev = item.source.revision
+        item.measured = {
+            database: database_trace.revisions[rev]
+            for database, database_trace in result.traces.items()
+            if rev in database_trace.revisions
+        }
+        found = trace.findings(result.traces, rev, tracing.max_lock_ms)
+        item.findings += acknowledge(item.source, found)
 
 
 def history_at(root: Path, commit: str, folder: str) -> History:
@@ -256,7 +294,6 @@ def review_revision(
     else:
         item.notes.append("squawk not run: the PostgreSQL SQL did not render.")
     item.findings = acknowledge(source, findings)
-    item.notes += acknowledgement_notes(source)
     return item
 
 
@@ -341,15 +378,63 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "-c", "--config", default="alembic.ini", help="Alembic config file"
     )
     parser.add_argument("-o", "--output", help="write the report to this file too")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="run the revisions on throw-away databases (SQLite, and the servers "
+        "given) and report the locks, rewrites and time of every statement",
+    )
+    parser.add_argument(
+        "--rows",
+        type=positive_int,
+        default=10_000,
+        help="rows generated per table before tracing (default: 10000)",
+    )
+    parser.add_argument(
+        "--max-lock-ms",
+        type=float,
+        default=1000.0,
+        help="a lock that blocks writes held longer is a finding (default: 1000)",
+    )
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        help="trace on this PostgreSQL server (default: $TEST_POSTGRESQL_URL)",
+    )
+    parser.add_argument(
+        "--mysql",
+        metavar="URL",
+        help="trace on this MariaDB/MySQL server (default: $TEST_MYSQL_URL)",
+    )
     return parser.parse_args(argv)
+
+
+def positive_int(text: str) -> int:
+    """A whole number above zero, for ``--rows``."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0: {text!r}")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the review and print the report; the exit status says if it is clean."""
     arguments = parse_arguments(argv)
+    tracing = None
     try:
-        result = review(Path(arguments.config), arguments.base, arguments.all)
-    except (gitrepo.ReviewInputError, squawk.SquawkError, SyntaxError) as error:
+        if arguments.trace:
+            servers = trace.server_urls(arguments.postgresql, arguments.mysql)
+            tracing = TraceOptions(arguments.rows, arguments.max_lock_ms, servers)
+        result = review(Path(arguments.config), arguments.base, arguments.all, tracing)
+    except (
+        gitrepo.ReviewInputError,
+        squawk.SquawkError,
+        trace.TraceError,
+        SyntaxError,
+    ) as error:
         print(f"migration-review: error: {error}", file=sys.stderr)
         return 2
     text = (

@@ -1,0 +1,398 @@
+"""``migration-review --trace``: revisions on a branch of a temporary git repository,
+run on throw-away databases with generated rows; what each statement did, read
+from the JSON report, on each database it concerns."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from test_review import HEAD, add_revision, commit, run_review
+from test_review import repository as repository  # noqa: F401  (the fixture)
+
+from conftest import SERVER_URL_VARIABLES, configured_backends, database_url_from
+
+SERVERS = [name for name in configured_backends() if name != "sqlite"]
+ROWS = "2000"
+
+
+def traced(project, capsys, *args: str) -> tuple[int, dict]:
+    """``migration-review --trace`` on the branch: the status and the JSON report."""
+    status, out, err = run_review(
+        project,
+        "--base",
+        "main",
+        "--format",
+        "json",
+        "--trace",
+        "--rows",
+        ROWS,
+        *args,
+        capsys=capsys,
+    )
+    assert not err, err
+    return status, json.loads(out)
+
+
+def statements(report: dict, database: str, index: int = -1) -> list[dict]:
+    """The traced statements of a revision (the last one by default)."""
+    return report["revisions"][index]["trace"][database]["statements"]
+
+
+def rules(report: dict, index: int = -1) -> set[tuple[str, str]]:
+    """The trace's findings of a revision, as ``(rule, database named in it)``."""
+    found = set()
+    for finding in report["revisions"][index]["findings"]:
+        if finding["source"] == "trace":
+            database = next(
+                name
+                for name in ("PostgreSQL", "MariaDB/MySQL", "SQLite")
+                if f"On {name}" in finding["why"]
+            )
+            found.add((finding["rule"], database))
+    return found
+
+
+def locks(statement: dict) -> dict[str, str]:
+    """A statement's locks on tables: table -> mode."""
+    return {
+        lock["relation"]: lock["mode"]
+        for lock in statement["locks"]
+        if not lock["index"]
+    }
+
+
+def test_add_a_nullable_column(repository, capsys):  # noqa: F811
+    add_revision(
+        repository,
+        "c1ea00000001",
+        HEAD,
+        (
+            'op.add_column("posts", sa.Column("score", sa.Integer(), nullable=True))',
+            'op.drop_column("posts", "score")',
+        ),
+    )
+    commit(repository, "Add score")
+
+    _, report = traced(repository, capsys)
+
+    trace = report["revisions"][0]["trace"]
+    assert set(trace) == set(configured_backends())
+    for database in trace:
+        [statement] = statements(report, database)
+        assert statement["ok"] and statement["sql"].startswith("ALTER TABLE posts ADD")
+        assert statement["rewrites"] == []
+        assert trace[database]["round_trip"] == "ok"
+        assert trace[database]["rows"] == int(ROWS)
+    if "postgresql" in trace:
+        [statement] = statements(report, "postgresql")
+        assert locks(statement) == {"posts": "AccessExclusiveLock"}
+    if "mysql" in trace:
+        [statement] = statements(report, "mysql")
+        assert statement["algorithm"] == "INSTANT"
+        assert locks(statement) == {"posts": "LOCK=NONE"}
+    assert report["traced"]["sqlite"]["filled"] == {
+        "users": f"{ROWS} rows",
+        "posts": f"{ROWS} rows",
+    }
+
+
+def test_integer_to_bigint_rewrites_the_table(repository, capsys):  # noqa: F811
+    add_revision(
+        repository,
+        "c1ea00000002",
+        HEAD,
+        (
+            'with op.batch_alter_table("posts") as batch_op:\n'
+            '    batch_op.alter_column("id", existing_type=sa.Integer(), '
+            "type_=sa.BigInteger())",
+            'with op.batch_alter_table("posts") as batch_op:\n'
+            '    batch_op.alter_column("id", existing_type=sa.BigInteger(), '
+            "type_=sa.Integer())",
+        ),
+    )
+    commit(repository, "Widen posts.id")
+
+    _, report = traced(repository, capsys, "--max-lock-ms", "0")
+
+    found = rules(report)
+    if "postgresql" in SERVERS:
+        [statement] = statements(report, "postgresql")
+        assert "posts" in statement["rewrites"]
+        assert locks(statement)["posts"] == "AccessExclusiveLock"
+        assert {("table-rewrite", "PostgreSQL"), ("blocking-lock", "PostgreSQL")} <= (
+            found
+        )
+    if "mysql" in SERVERS:
+        [statement] = statements(report, "mysql")
+        assert statement["algorithm"] == "COPY"
+        assert ("table-rewrite", "MariaDB/MySQL") in found
+
+
+@pytest.mark.skipif("postgresql" not in SERVERS, reason="PostgreSQL's locks")
+def test_index_blocks_writes_unless_built_concurrently(repository, capsys):  # noqa: F811
+    add_revision(
+        repository,
+        "c1ea00000003",
+        HEAD,
+        (
+            'op.create_index("ix_posts_title", "posts", ["title"])',
+            'op.drop_index("ix_posts_title", table_name="posts")',
+        ),
+    )
+    add_revision(
+        repository,
+        "c1ea00000004",
+        "c1ea00000003",
+        (
+            "with op.get_context().autocommit_block():\n"
+            '    op.create_index("ix_posts_body", "posts", ["body"], '
+            "postgresql_concurrently=True)",
+            'op.drop_index("ix_posts_body", table_name="posts")',
+        ),
+    )
+    commit(repository, "Indexes")
+
+    _, report = traced(repository, capsys, "--max-lock-ms", "0")
+
+    [plain] = statements(report, "postgresql", 0)
+    assert locks(plain)["posts"] == "ShareLock"
+    assert ("blocking-lock", "PostgreSQL") in rules(report, 0)
+    [concurrent] = statements(report, "postgresql", 1)
+    assert "CONCURRENTLY" in concurrent["sql"]
+    assert locks(concurrent)["posts"] == "ShareUpdateExclusiveLock"
+    assert ("blocking-lock", "PostgreSQL") not in rules(report, 1)
+
+
+@pytest.mark.skipif("postgresql" not in SERVERS, reason="PostgreSQL's locks")
+def test_foreign_key_not_valid_then_validated_takes_weaker_locks(
+    repository,  # noqa: F811
+    capsys,
+):
+    add_revision(
+        repository,
+        "c1ea00000005",
+        HEAD,
+        (
+            'op.add_column("posts", sa.Column("editor_id", sa.Integer()))\n'
+            'op.create_foreign_key("fk_posts_editor", "posts", "users", '
+            '["editor_id"], ["id"])',
+            'op.drop_constraint("fk_posts_editor", "posts", type_="foreignkey")\n'
+            'op.drop_column("posts", "editor_id")',
+        ),
+    )
+    add_revision(
+        repository,
+        "c1ea00000006",
+        "c1ea00000005",
+        (
+            'op.add_column("posts", sa.Column("reviewer_id", sa.Integer()))\n'
+            'op.create_foreign_key("fk_posts_reviewer", "posts", "users", '
+            '["reviewer_id"], ["id"], postgresql_not_valid=True)',
+            'op.drop_constraint("fk_posts_reviewer", "posts", type_="foreignkey")\n'
+            'op.drop_column("posts", "reviewer_id")',
+        ),
+    )
+    add_revision(
+        repository,
+        "c1ea00000007",
+        "c1ea00000006",
+        (
+            'op.execute("ALTER TABLE posts VALIDATE CONSTRAINT fk_posts_reviewer")',
+            "pass",
+        ),
+    )
+    commit(repository, "Foreign keys")
+
+    _, report = traced(repository, capsys)
+
+    _, plain = statements(report, "postgresql", 0)
+    assert locks(plain) == {
+        "posts": "AccessExclusiveLock",  # held since the ADD COLUMN before it
+        "users": "ShareRowExclusiveLock",
+    }
+    [validate] = statements(report, "postgresql", 2)
+    assert locks(validate) == {
+        "posts": "ShareUpdateExclusiveLock",
+        "users": "RowShareLock",
+    }
+    assert ("blocking-lock", "PostgreSQL") not in rules(report, 2)
+
+
+@pytest.mark.skipif("postgresql" not in SERVERS, reason="PostgreSQL's locks")
+def test_set_not_null_holds_an_exclusive_lock(repository, capsys):  # noqa: F811
+    add_revision(
+        repository,
+        "c1ea00000008",
+        HEAD,
+        (
+            'op.alter_column("posts", "body", existing_type=sa.Text(), '
+            "nullable=True)\n"
+            'op.alter_column("posts", "body", existing_type=sa.Text(), '
+            "nullable=False)",
+            "pass",
+        ),
+    )
+    commit(repository, "Body not null")
+
+    _, report = traced(repository, capsys, "--postgresql", pg_url())
+
+    _, set_not_null = statements(report, "postgresql")
+    assert "SET NOT NULL" in set_not_null["sql"]
+    assert locks(set_not_null) == {"posts": "AccessExclusiveLock"}
+    assert ("blocking-lock", "PostgreSQL") in rules(report)
+
+
+def pg_url() -> str:
+    """The PostgreSQL server's URL, as ``--postgresql`` takes it."""
+    url = database_url_from(SERVER_URL_VARIABLES["postgresql"])
+    return url.render_as_string(hide_password=False)
+
+
+SQLITE_BOOLEAN = (
+    'op.add_column("users", sa.Column("active", sa.Boolean(), nullable=False, '
+    'server_default=sa.text("1")))',
+    'with op.batch_alter_table("users") as batch_op:\n'
+    '    batch_op.drop_column("active")',
+)
+
+
+def test_sqlite_generated_boolean_default_fails_on_postgresql(
+    repository,  # noqa: F811
+    capsys,
+):
+    add_revision(repository, "c1ea00000009", HEAD, SQLITE_BOOLEAN)
+    commit(repository, "Active users")
+
+    status, report = traced(repository, capsys)
+
+    assert status == 1
+    trace = report["revisions"][0]["trace"]
+    assert trace["sqlite"]["round_trip"] == "ok"
+    if "postgresql" in SERVERS:
+        assert "is of type boolean" in trace["postgresql"]["error"]
+        assert ("dialect-failed", "PostgreSQL") in rules(report)
+        [failed] = statements(report, "postgresql")
+        assert failed["ok"] is False
+
+
+def test_downgrade_that_leaves_a_table_fails_the_round_trip(
+    repository,  # noqa: F811
+    capsys,
+):
+    add_revision(
+        repository,
+        "c1ea0000000a",
+        HEAD,
+        (
+            'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True))\n'
+            'op.create_table("tag_notes", sa.Column("id", sa.Integer(), '
+            "primary_key=True))",
+            'op.drop_table("tags")',
+        ),
+    )
+    commit(repository, "Tags")
+
+    _, report = traced(repository, capsys)
+
+    for database, trace in report["revisions"][0]["trace"].items():
+        assert trace["round_trip"].startswith("upgrade again: "), database
+        assert "tag_notes" in trace["round_trip"], database
+    assert {rule for rule, _ in rules(report)} >= {"round-trip-failed"}
+
+
+def test_the_created_databases_are_dropped(repository, capsys):  # noqa: F811
+    add_revision(repository, "c1ea0000000b", HEAD, SQLITE_BOOLEAN)
+    commit(repository, "Active users")
+    before = {name: databases(name) for name in SERVERS}
+
+    traced(repository, capsys)
+
+    assert {name: databases(name) for name in SERVERS} == before
+
+
+def databases(server: str) -> set[str]:
+    """The names of the databases on a server."""
+    engine = sa.create_engine(database_url_from(SERVER_URL_VARIABLES[server]))
+    try:
+        with engine.connect() as connection:
+            names = sa.inspect(connection).get_schema_names()
+            if server == "postgresql":
+                names = connection.exec_driver_sql(
+                    "SELECT datname FROM pg_database"
+                ).scalars()
+            return {name for name in names if "migration_trace" in name}
+    finally:
+        engine.dispose()
+
+
+def test_without_servers_it_traces_on_sqlite_and_says_so(
+    repository,  # noqa: F811
+    capsys,
+    monkeypatch,
+):
+    for variable in SERVER_URL_VARIABLES.values():
+        monkeypatch.delenv(variable, raising=False)
+    add_revision(
+        repository,
+        "c1ea0000000c",
+        HEAD,
+        (
+            'op.add_column("posts", sa.Column("score", sa.Integer(), nullable=True))',
+            'op.drop_column("posts", "score")',
+        ),
+    )
+    commit(repository, "Add score")
+
+    status, out, _ = run_review(
+        repository, "--base", "main", "--trace", "--rows", "10", capsys=capsys
+    )
+
+    assert status == 1, out  # the models have no score: models-differ
+    assert "> Traced on SQLite only: set TEST_POSTGRESQL_URL" in out
+    assert "**Measured**" in out
+    assert "| 16 | `ALTER TABLE posts ADD COLUMN score INTEGER` |" in out
+    assert "**models-differ** (trace)" in out
+    assert "op.drop_column('posts', 'score')" in out
+    assert out.rstrip().splitlines()[-1].startswith("Traced in ")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--postgresql",
+            "postgresql://root:s3cret@127.0.0.1:1/x",
+            "migration-review: error: cannot create a database on "
+            "postgresql+psycopg://root:***@127.0.0.1:1/x: ",
+        ),
+        (
+            "--mysql",
+            "not a url",
+            "migration-review: error: --mysql is not a database URL",
+        ),
+        (
+            "--mysql",
+            "postgresql://root@127.0.0.1/x",
+            "migration-review: error: --mysql is not a MariaDB/MySQL URL",
+        ),
+        ("--rows", "0", "argument --rows: expected a whole number above 0: '0'"),
+    ],
+)
+def test_bad_servers_and_rows_are_one_line(repository, option, value, message):  # noqa: F811
+    add_revision(repository, "c1ea0000000d", HEAD, SQLITE_BOOLEAN)
+    commit(repository, "Active users")
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.review", "--base", "main", "--trace"]
+        + [option, value],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert message in line, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
