@@ -509,3 +509,102 @@ def test_app_never_imports_tools():
             else:
                 continue
             assert not any(name.split(".")[0] == "tools" for name in names), path
+
+
+# --- less noise: what the report leaves out or says once ---------------------------
+
+RENAME_EMAIL = (
+    'op.alter_column("users", "email", new_column_name="mail", '
+    "existing_type=sa.String(120))",
+    'op.alter_column("users", "mail", new_column_name="email", '
+    "existing_type=sa.String(120))",
+)
+BATCH_DROP = (
+    'op.add_column("users", sa.Column("nickname", sa.String(40), nullable=True))',
+    'with op.batch_alter_table("users") as batch_op:\n'
+    '    batch_op.drop_column("nickname")',
+)
+
+
+def test_every_finding_says_what_to_do_instead(repository, capsys):
+    add_revision(repository, "1e550000001a", HEAD, RENAME_EMAIL)
+    commit(repository, "Rename email")
+    _, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    findings = json.loads(out)["revisions"][0]["findings"]
+    assert "renaming-column" in {finding["rule"] for finding in findings}
+    assert all(finding["instead"].strip() for finding in findings), findings
+
+
+def test_sqlite_batch_sql_is_explained_once(repository, capsys):
+    add_revision(repository, "1e550000002a", HEAD, BATCH_DROP)
+    add_revision(repository, "1e550000003a", "1e550000002a", BATCH_DROP, name="two")
+    commit(repository, "Two batch downgrades")
+    _, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert "not rendered" not in out
+    assert out.count("SQLite: batch operations (a table copy) render only on") == 1
+
+
+def test_table_created_earlier_on_the_branch_is_new(repository, capsys):
+    add_revision(
+        repository,
+        "1e550000004a",
+        HEAD,
+        (
+            'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True),'
+            ' sa.Column("name", sa.String(40), nullable=True))',
+            'op.drop_table("tags")',
+        ),
+    )
+    add_revision(
+        repository,
+        "1e550000005a",
+        "1e550000004a",
+        (
+            'op.create_index("ix_tags_name", "tags", ["name"])\n'
+            'op.create_unique_constraint("uq_tags_name", "tags", ["name"])\n'
+            'op.add_column("tags", sa.Column("slug", sa.String(40), nullable=False))',
+            'op.drop_column("tags", "slug")\n'
+            'op.drop_constraint("uq_tags_name", "tags", type_="unique")\n'
+            'op.drop_index("ix_tags_name", table_name="tags")',
+        ),
+        name="second",
+    )
+    commit(repository, "Tags")
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    second = json.loads(out)["revisions"][1]
+    assert second["findings"] == [], second["findings"]
+    assert status == 0
+
+
+def test_ops_on_the_migration_connection_are_listed(repository, capsys):
+    add_revision(
+        repository,
+        "1e550000006a",
+        HEAD,
+        (
+            "bind = op.get_bind()\n"
+            'sa.Enum("a", "b", name="mood").create(bind)\n'
+            'bind.execute(sa.text("UPDATE users SET email = lower(email)"))\n'
+            'sa.Enum("c", name="other").create(op.get_bind())',
+            'sa.Enum(name="mood").drop(op.get_bind())\n'
+            'sa.Enum(name="other").drop(op.get_bind())',
+        ),
+    )
+    commit(repository, "Connection ops")
+    _, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    revision = json.loads(out)["revisions"][0]
+    listed = [(op["function"], op["op"]) for op in revision["ops"]]
+    assert listed == [
+        ("upgrade", "sa.Enum('a', 'b', name='mood').create(bind)"),
+        ("upgrade", "bind.execute(sa.text('UPDATE users SET email = lower(email)'))"),
+        ("upgrade", "sa.Enum('c', name='other').create(op.get_bind())"),
+        ("downgrade", "sa.Enum(name='mood').drop(op.get_bind())"),
+        ("downgrade", "sa.Enum(name='other').drop(op.get_bind())"),
+    ]
+    assert "raw-sql" in {finding["rule"] for finding in revision["findings"]}

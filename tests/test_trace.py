@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from test_review import HEAD, add_revision, commit, run_review
 from test_review import repository as repository  # noqa: F401  (the fixture)
 
-from conftest import SERVER_URL_VARIABLES, configured_backends, database_url_from
+from conftest import (
+    ROOT,
+    SERVER_URL_VARIABLES,
+    configured_backends,
+    database_url_from,
+)
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
 ROWS = "2000"
@@ -396,3 +401,22 @@ def test_bad_servers_and_rows_are_one_line(repository, option, value, message): 
     assert message in line, result.stderr
     assert "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_project_history_passes_the_traced_review(capsys):
+    """The whole history, traced on every configured database: each finding fixed
+    or acknowledged, every revision down and up again, the models clean at head."""
+    status, out, _ = run_review(
+        ROOT, "--all", "--trace", "--rows", "100", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 0, [f for r in report["revisions"] for f in r["findings"]]
+    assert set(report["traced"]) == set(configured_backends())
+    for revision in report["revisions"]:
+        for database, trace in revision["trace"].items():
+            assert trace["error"] is None, (revision["revision"], database)
+            assert trace["round_trip"] == "ok", (revision["revision"], database)
+    head = report["revisions"][-1]["trace"]
+    assert all(trace["models_differ"] is None for trace in head.values())
+    traced = {f["rule"] for r in report["revisions"] for f in r["findings"]}
+    assert "blocking-lock" in traced or "postgresql" not in SERVERS

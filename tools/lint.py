@@ -194,10 +194,14 @@ def finding(
     )
 
 
-def lint(source: RevisionSource) -> list[tuple[Finding, Op | None]]:
-    """Every rule's findings for one revision, each with the op it is about."""
+def lint(
+    source: RevisionSource, new_tables: frozenset[str] = frozenset()
+) -> list[tuple[Finding, Op | None]]:
+    """Every rule's findings for one revision, each with the op it is about.
+    ``new_tables``: tables an earlier revision of the same branch created, new and
+    empty like the ones this revision creates."""
     findings = []
-    created = set()
+    created = set(new_tables)
     for op in source.upgrade_ops():
         existing_table = op.table not in created
         if op.name == "create_table" and op.table:

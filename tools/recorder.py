@@ -128,6 +128,7 @@ class Recorder:
         self.revision_path: str | None = None
         self.statements: list[StatementTrace] = []
         self.existing: dict[int, tuple] = {}  # PostgreSQL: oid -> (name, index?)
+        self.tables: set[str] | None = None  # MariaDB/MySQL: the tables before
         self.current: StatementTrace | None = None
         self.before: dict = {}
         self.started = 0.0
@@ -142,6 +143,7 @@ class Recorder:
         self.revision_path = str(revision_path.resolve())
         self.statements = []
         self.existing = {}
+        self.tables = None
         self.taken_on = {}
 
     def stop(self) -> list[StatementTrace]:
@@ -181,9 +183,13 @@ class Recorder:
                 self.watcher = LockWatcher(self.engine, raw.info.backend_pid)
         if self.dialect in ("mysql", "mariadb"):
             current.in_transaction = False
-            probed = probe_algorithm(raw, statement)
+            if self.tables is None:  # the revision's first statement
+                self.tables = {name for (name,) in query(raw, "SHOW TABLES")}
+            table = mysql_table(statement)
+            probed = None
+            if table in self.tables:  # a table the revision made has nothing to copy
+                probed = probe_algorithm(raw, statement)
             if probed is not None:
-                table = mysql_table(statement)
                 current.algorithm, lock = probed.split(", ")
                 blocks = "nothing" if lock == "LOCK=NONE" else "writes"
                 current.locks = [Lock(table, lock, blocks)]
@@ -348,12 +354,11 @@ def mysql_table(statement: str) -> str | None:
 def probe_algorithm(raw, statement: str) -> str | None:
     """MariaDB/MySQL: the algorithm the server runs the statement with, asked on an
     empty copy of its table; None for other statements or where the copy cannot
-    take it (a foreign key the copy lacks, a rename)."""
+    take it (a foreign key the copy lacks, a rename). Table names are the
+    revision's own, read from its statement (word characters: nothing to escape)."""
     table = mysql_table(statement)
     if table is None or re.search(r"\bRENAME\b", statement, re.I):
         return None
-    if not query(raw, f"SHOW TABLES LIKE '{table}'"):
-        return None  # a table the revision created: nothing to rewrite
     match = ALTER_TABLE.match(statement)
     if match:
         on_copy = f"ALTER TABLE `{PROBE_TABLE}` {match.group(2)}"

@@ -80,6 +80,7 @@ def as_markdown(review) -> str:
     """The review as Markdown, to paste into or post as a pull-request comment."""
     lines = [headline(review), "", summary(review), ""]
     lines += traced_on(review)
+    lines += batch_note(review)
     lines += graph_section(review)
     for item in review.revisions:
         lines += revision_section(item)
@@ -88,6 +89,35 @@ def as_markdown(review) -> str:
         seconds = sum(trace.seconds for trace in review.traces.values())
         lines.append(f"Traced in {seconds:.1f} s.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def needs_a_live_database(rendered) -> bool:
+    """Whether SQL did not render because batch mode copies a table (SQLite)."""
+    return (
+        rendered is not None
+        and rendered.error is not None
+        and "batch mode" in rendered.error
+    )
+
+
+def batch_note(review) -> list[str]:
+    """Once per report: SQLite's table copies render only on a live database."""
+    if not any(
+        needs_a_live_database(sql.get("sqlite"))
+        for item in review.revisions
+        for sql in (item.upgrade_sql, item.downgrade_sql)
+    ):
+        return []
+    where = (
+        "the Measured sections show the statements they ran"
+        if review.traces
+        else "`--trace` runs them and shows each statement"
+    )
+    return [
+        "> SQLite: batch operations (a table copy) render only on a live database, "
+        f"so their SQL is not shown below; {where}.",
+        "",
+    ]
 
 
 def traced_on(review) -> list[str]:
@@ -248,6 +278,8 @@ def sql_block(title: str, rendered: dict) -> list[str]:
         others = [r.sql for d, r in rendered.items() if d != "sqlite"]
         if dialect == "sqlite" and result.error is None and result.sql in others:
             continue
+        if dialect == "sqlite" and needs_a_live_database(result):
+            continue  # said once at the top of the report
         lines.append(f"{DIALECT_NAMES[dialect]}:")
         lines.append("")
         if result.error is not None:

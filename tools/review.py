@@ -159,15 +159,27 @@ def review(
         changed = changed_revisions(root, merge_base, folder, result)
     result.graph_findings += graph_findings(current, base_history, changed, root)
     order = {rev: index for index, rev in enumerate(current.order())}
+    new_tables = set()  # created by a revision the branch adds: new and empty
     for path in sorted(
         changed,
         key=lambda p: order.get(current.sources[p].revision, len(order)),
     ):
+        source = current.sources[path]
         result.revisions.append(
             review_revision(
-                config_path, current.sources[path], relative(path, root), changed[path]
+                config_path,
+                source,
+                relative(path, root),
+                changed[path],
+                frozenset(new_tables),
             )
         )
+        if changed[path] == "added":
+            new_tables |= {
+                op.table
+                for op in source.upgrade_ops()
+                if op.name == "create_table" and op.table
+            }
     if tracing is not None and result.revisions:
         add_traces(config_path, result, tracing)
     for item in result.revisions:
@@ -270,9 +282,14 @@ def graph_findings(
 
 
 def review_revision(
-    config_path: Path, source: RevisionSource, path: str, status: str
+    config_path: Path,
+    source: RevisionSource,
+    path: str,
+    status: str,
+    new_tables: frozenset[str] = frozenset(),
 ) -> RevisionReview:
-    """Lint, render and squawk one revision."""
+    """Lint, render and squawk one revision; ``new_tables``: the tables earlier
+    revisions of the branch created."""
     item = RevisionReview(source, path, status)
     rev = source.revision
     parent_ids = parents(source)
@@ -286,11 +303,13 @@ def review_revision(
         item.downgrade_sql[dialect] = render(
             config_path, source.path, dialect, f"{rev}:{previous}", downgrade=True
         )
-    findings = lint.lint(source) + render_findings(source, item)
+    findings = lint.lint(source, new_tables) + render_findings(source, item)
     postgresql = item.upgrade_sql["postgresql"]
     if postgresql.error is None:
         found = squawk.violations(postgresql.statements, Path(path).name)
-        findings = squawk.merge(found, postgresql.statements, source, findings)
+        findings = squawk.merge(
+            found, postgresql.statements, source, findings, new_tables
+        )
     else:
         item.notes.append("squawk not run: the PostgreSQL SQL did not render.")
     item.findings = acknowledge(source, findings)

@@ -108,7 +108,8 @@ class RevisionSource:
         for function in ("upgrade", "downgrade"):
             node = function_named(tree, function)
             if node is not None:
-                source.ops.extend(ops_in(node.body, function, {}, False))
+                connections = connection_names(node)
+                source.ops.extend(ops_in(node.body, function, {}, False, connections))
         source.ops.sort(key=lambda op: op.line)
         source.read_acknowledgements()
         return source
@@ -268,14 +269,43 @@ def is_autocommit_block(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and call_name(node) == "autocommit_block"
 
 
-def is_connection_execute(node: ast.AST) -> bool:
-    """``op.get_bind().execute(...)``: SQL run on the migration's connection."""
+def is_migration_connection(node: ast.AST | None, connections: frozenset[str]) -> bool:
+    """``op.get_bind()``, or a name it was assigned to (``bind = op.get_bind()``)."""
+    if isinstance(node, ast.Name):
+        return node.id in connections
+    return isinstance(node, ast.Call) and call_name(node) == "get_bind"
+
+
+def connection_names(function: ast.FunctionDef) -> frozenset[str]:
+    """The names ``op.get_bind()`` is assigned to in a function."""
+    return frozenset(
+        target.id
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign) and is_migration_connection(node.value, set())
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    )
+
+
+def is_connection_execute(node: ast.AST, connections: frozenset[str]) -> bool:
+    """``op.get_bind().execute(...)`` (or on a name holding it): SQL run on the
+    migration's connection."""
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in {"execute", "exec_driver_sql"}
-        and isinstance(node.func.value, ast.Call)
-        and call_name(node.func.value) == "get_bind"
+        and is_migration_connection(node.func.value, connections)
+    )
+
+
+def is_schema_object_call(node: ast.AST, connections: frozenset[str]) -> bool:
+    """``sa.Enum(...).create(op.get_bind())`` and the like: a type, table or
+    sequence created or dropped on the migration's connection."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"create", "drop"}
+        and is_migration_connection(argument(node, 0, "bind"), connections)
     )
 
 
@@ -284,8 +314,10 @@ def ops_in(
     function: str,
     batches: dict[str, tuple[str | None, int]],
     autocommit: bool,
+    connections: frozenset[str] = frozenset(),
 ) -> list[Op]:
-    """The op calls in a block of statements, following ``with`` blocks."""
+    """The op calls in a block of statements, following ``with`` blocks;
+    ``connections``: the names holding ``op.get_bind()``."""
     found = []
     for statement in statements:
         if isinstance(statement, ast.With):
@@ -300,7 +332,9 @@ def ops_in(
                     table = literal(argument(expression, 0, "table_name"))
                     inner_batches[item.optional_vars.id] = (table, statement.lineno)
                 inner_autocommit = inner_autocommit or is_autocommit_block(expression)
-            found += ops_in(statement.body, function, inner_batches, inner_autocommit)
+            found += ops_in(
+                statement.body, function, inner_batches, inner_autocommit, connections
+            )
             continue
         nested = [
             getattr(statement, name, None) or []
@@ -309,9 +343,9 @@ def ops_in(
         nested += [handler.body for handler in getattr(statement, "handlers", [])]
         if any(nested):
             for block in nested:
-                found += ops_in(block, function, batches, autocommit)
+                found += ops_in(block, function, batches, autocommit, connections)
             continue
-        found += ops_in_statement(statement, function, batches, autocommit)
+        found += ops_in_statement(statement, function, batches, autocommit, connections)
     return found
 
 
@@ -320,6 +354,7 @@ def ops_in_statement(
     function: str,
     batches: dict[str, tuple[str | None, int]],
     autocommit: bool,
+    connections: frozenset[str] = frozenset(),
 ) -> list[Op]:
     """The outermost op calls in one simple statement."""
     found = []
@@ -328,8 +363,10 @@ def ops_in_statement(
         node = pending.pop()
         receiver = op_receiver(node) if isinstance(node, ast.Call) else None
         name = call_name(node) if isinstance(node, ast.Call) else None
-        if is_connection_execute(node):
+        if is_connection_execute(node, connections):
             receiver, name = "op", "execute"
+        elif is_schema_object_call(node, connections):
+            receiver = "op"  # e.g. "create": sa.Enum(...).create(op.get_bind())
         if (receiver == "op" or receiver in batches) and name not in NOT_SCHEMA_OPS:
             table, batch_line = batches.get(receiver, (None, None))
             if receiver == "op":

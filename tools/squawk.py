@@ -147,17 +147,66 @@ def op_for(
     return batch[0]
 
 
+# What to do instead, for squawk's rules whose own help is empty.
+SQUAWK_INSTEAD = {
+    "renaming-column": (
+        "Add the new column, write both from the code, backfill, switch reads, "
+        "then drop the old one; or rename in one revision deployed together with "
+        "the code that uses the new name, and acknowledge it."
+    ),
+    "renaming-table": (
+        "Create the new table (or a view under the new name), move the code, then "
+        "drop the old one; or rename together with the code, and acknowledge it."
+    ),
+    "ban-drop-constraint": (
+        "Drop it only once no code relies on it, in a revision of its own; to "
+        "replace it, add the new constraint first (NOT VALID, validated later)."
+    ),
+    "ban-drop-column": (
+        "Stop reading and writing the column in a release first, then drop it."
+    ),
+    "ban-drop-table": (
+        "Stop using the table in a release first, then drop it; keep a backup."
+    ),
+}
+
+
+def instead_of(rule: str, help_text: str | None) -> str:
+    """squawk's help for a rule, or ours where it has none, or its documentation."""
+    return (
+        help_text
+        or SQUAWK_INSTEAD.get(rule)
+        or f"See squawk's documentation: https://squawkhq.com/docs/{rule}"
+    )
+
+
+# squawk's rules about locking or rewriting a table with rows: moot on a table that
+# the branch itself created (new and empty when the revision runs).
+ABOUT_TABLES_WITH_ROWS = set(SAME_AS_REVIEW_RULES) - {
+    "ban-drop-table",
+    "ban-drop-column",
+}
+
+
 def merge(
     found: list[SquawkViolation],
     statements: list[Statement],
     source: RevisionSource,
     findings: list[tuple[Finding, Op | None]],
+    new_tables: frozenset[str] = frozenset(),
 ) -> list[tuple[Finding, Op | None]]:
     """squawk's findings merged into the review's: an equivalent finding on the same
-    op gains squawk's rule name; any other becomes a finding of its own."""
+    op gains squawk's rule name; any other becomes a finding of its own. Findings
+    about rows in ``new_tables`` (created earlier on the branch) are left out."""
     merged = list(findings)
     for violation in found:
         op = op_for(violation.statement, statements, source)
+        if (
+            violation.rule in ABOUT_TABLES_WITH_ROWS
+            and op is not None
+            and op.table in new_tables
+        ):
+            continue
         same = SAME_AS_REVIEW_RULES.get(violation.rule, set())
         twin = next(
             (
@@ -184,7 +233,7 @@ def merge(
                     rule=violation.rule,
                     revision=source.revision or source.path.name,
                     why=violation.message,
-                    instead=violation.help,
+                    instead=instead_of(violation.rule, violation.help),
                     line=op.line if op else None,
                     op=op.text if op else statement_text,
                     source="squawk",

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Create ``posts``, each row owned by a user, indexed by that user."""
+    # review: allow blocking-lock - users was new and small when this shipped
     op.create_table(
         "posts",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -38,6 +38,7 @@ users = sa.Table(
 
 def upgrade() -> None:
     """Add ``users.display_name``, filled in from ``username`` for existing users."""
+    # review: allow blocking-lock - users is small: add, fill, tighten in one step
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(sa.Column("display_name", sa.String(80), nullable=True))
 
