@@ -15,7 +15,7 @@ from bench.databases import BACKENDS, SERVER_URL_VARIABLES
 from bench.report import machine, markdown, read_json, update_readme, write_json
 from bench.timing import BenchError
 
-SECTIONS = ("latency", "layers", "history", "suite", "data", "autogen")
+SECTIONS = ("latency", "layers", "history", "suite", "data", "autogen", "trace")
 # The peers, imported only by the processes the benchmarks start.
 PEERS = ("flask_migrate", "pytest_alembic")
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -150,13 +150,15 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
     """Every selected section on every selected database, in that order."""
-    from bench import autogen, datastep, latency, suite
+    from bench import autogen, datastep, latency, suite, trace
+    from bench.projects import real_history
 
     rows = []
     for backend in arguments.databases:
         for section in arguments.sections:
-            if section == "layers" and backend != arguments.databases[0]:
-                continue  # start-up layers barely depend on the database
+            if section in ("layers", "trace") and backend != arguments.databases[0]:
+                continue  # start-up layers barely depend on the database; the
+                # trace runs on every configured database at once
             started = time.perf_counter()
             directory = workdir / backend / section
             directory.mkdir(parents=True)
@@ -170,6 +172,9 @@ def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
                 )
             elif section == "autogen":
                 rows += autogen.big_schema(backend, directory, arguments.repeats)
+            elif section == "trace":
+                head = real_history()[-1]
+                rows += trace.traced_review(directory, head, arguments.repeats)
             elif section == "suite":
                 rows += suite.migration_suites(
                     backend,

@@ -67,7 +67,8 @@ class Lock:
     mode: str
     blocks: str
     index: bool = False  # a lock on an index (its table's lock says what waits)
-    since_line: int | None = None  # taken by an earlier statement, on this line
+    since_statement: int | None = None  # taken by an earlier statement: its index
+    since_line: int | None = None  # and the line of the op that wrote it
 
     def as_dict(self) -> dict:
         """The JSON form."""
@@ -133,7 +134,7 @@ class Recorder:
         self.before: dict = {}
         self.started = 0.0
         self.watcher: LockWatcher | None = None
-        self.taken_on: dict[tuple[int, str], int | None] = {}  # lock -> its line
+        self.taken_on: dict[tuple[int, str], int] = {}  # lock -> statement index
         sa.event.listen(engine, "before_cursor_execute", self.before_statement)
         sa.event.listen(engine, "after_cursor_execute", self.after_statement)
         sa.event.listen(engine, "handle_error", self.failed_statement)
@@ -211,14 +212,14 @@ class Recorder:
                 held |= self.watcher.stop()
                 self.watcher = None
             for lock in held - self.before["locks"]:
-                self.taken_on.setdefault(lock, current.line)
+                self.taken_on.setdefault(lock, len(self.statements))
             current.locks = [
                 Lock(
                     relation=self.existing[oid][0],
                     mode=mode,
                     blocks=POSTGRESQL_BLOCKS[mode],
                     index=self.existing[oid][1],
-                    since_line=self.taken_on.get((oid, mode))
+                    since_statement=self.taken_on.get((oid, mode))
                     if (oid, mode) in self.before["locks"]
                     else None,
                 )

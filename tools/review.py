@@ -202,7 +202,7 @@ def add_traces(config_path: Path, result: Review, tracing: TraceOptions) -> None
             for database, database_trace in result.traces.items()
             if rev in database_trace.revisions
         }
-        found = trace.findings(result.traces, rev, tracing.max_lock_ms)
+        found = trace.findings(result.traces, item.source, tracing.max_lock_ms)
         item.findings += acknowledge(item.source, found)
 
 

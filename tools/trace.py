@@ -34,6 +34,9 @@ from tools import lint
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
 from tools.recorder import Recorder, StatementTrace, blocks_writes
+from tools.render import Statement
+from tools.revision_source import Op
+from tools.squawk import op_for
 
 TRACE_RULES = {
     "blocking-lock": (
@@ -213,7 +216,7 @@ def trace_on(engine, config_path, revisions, result: DatabaseTrace, head) -> Non
         except Exception as error:  # noqa: BLE001 - any failure is reported
             trace.error = first_line(error)
         finally:
-            trace.statements = recorder.stop()
+            trace.statements = with_op_lines(recorder.stop(), source)
         if trace.error is not None:
             return  # the database is at the last good revision: nothing more to run
         trace.round_trip = round_trip(config, source.revision)
@@ -290,27 +293,50 @@ def trace(
         logging.disable(previous_disable)
 
 
+def op_of(statement: StatementTrace, statements: list, source) -> Op | None:
+    """The op of the revision file that wrote a traced statement (batch ops run
+    at the end of their ``with`` block: placed as the review places their SQL)."""
+    written = [Statement(each.sql, each.line) for each in statements]
+    return op_for(written[statements.index(statement)], written, source)
+
+
+def with_op_lines(statements: list[StatementTrace], source) -> list:
+    """The statements, each with the line of the op that wrote it (a batch op's
+    statements run at the end of its ``with`` block, whose line the stack shows)."""
+    ops = [op_of(statement, statements, source) for statement in statements]
+    for statement, op in zip(statements, ops, strict=True):
+        if op is not None:
+            statement.line = op.line
+    for statement in statements:
+        for lock in statement.locks:
+            if lock.since_statement is not None:
+                lock.since_line = statements[lock.since_statement].line
+    return statements
+
+
 def findings(
-    traces: dict[str, DatabaseTrace], revision: str, max_lock_ms: float
-) -> list[tuple[lint.Finding, None]]:
-    """The trace's findings for one revision, on every database."""
+    traces: dict[str, DatabaseTrace], source, max_lock_ms: float
+) -> list[tuple[lint.Finding, Op | None]]:
+    """The trace's findings for one revision (a ``RevisionSource``), on every
+    database, each with the op that wrote the statement, if known."""
     found = []
 
-    def finding(rule: str, detail: str, line: int | None = None) -> None:
+    def finding(rule: str, detail: str, op: Op | None = None) -> None:
         """One finding of ``rule``, with what the trace saw."""
         why, instead = TRACE_RULES[rule]
         item = lint.Finding(
             rule=rule,
-            revision=revision,
+            revision=source.revision,
             why=f"{why} {detail}",
             instead=instead,
-            line=line,
+            line=op.line if op else None,
+            op=op.text if op else None,
             source="trace",
         )
-        found.append((item, None))
+        found.append((item, op))
 
     for database, database_trace in traces.items():
-        trace = database_trace.revisions.get(revision)
+        trace = database_trace.revisions.get(source.revision)
         label = DATABASE_NAMES[database]
         if trace is None:
             continue
@@ -322,19 +348,17 @@ def findings(
             differences = "; ".join(
                 line.strip() for line in trace.models_differ.splitlines()[1:-1]
             )
-            finding(
-                "models-differ", f"On {label}, a revision would contain: {differences}"
-            )
+            detail = f"On {label}, a revision would contain: {differences}"
+            finding("models-differ", detail)
         statements = trace.statements
-        reported = set()  # relations whose blocking lock is reported already
+        reported = set()  # tables whose blocking lock is reported already
         for index, statement in enumerate(statements):
             short = statement.short()
+            op = op_of(statement, statements, source)
             if statement.rewrites:
                 rewritten = ", ".join(statement.rewrites)
                 finding(
-                    "table-rewrite",
-                    f"On {label}, `{short}` rewrote {rewritten}.",
-                    statement.line,
+                    "table-rewrite", f"On {label}, `{short}` rewrote {rewritten}.", op
                 )
             # PostgreSQL holds a lock to the end of the revision's transaction;
             # MariaDB/MySQL commit each DDL statement, and its lock with it.
@@ -348,7 +372,7 @@ def findings(
                 for lock in statement.locks
                 if blocks_writes(lock)
                 and not lock.index
-                and lock.since_line is None
+                and lock.since_statement is None
                 and lock.relation not in reported
             ]
             if blocking and (held_ms > max_lock_ms or later):
@@ -362,6 +386,6 @@ def findings(
                     "blocking-lock",
                     f"On {label}, `{short}` took {locks}, held {held_ms:.0f} ms"
                     f"{more} at {database_trace.rows:,} rows per table.",
-                    statement.line,
+                    op,
                 )
     return found
