@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from app.migration import defaults, sqlite
+from app.migration import defaults, operations, sqlite  # noqa: F401  (the ops)
 from app.migration.connection import add_connect_timeout, applied_connect_timeout
 from app.migration.errors import MigrationFailed, is_connect_timeout, is_lock_timeout
 from app.migration.ordering import dependency_order
@@ -396,3 +397,37 @@ def test_dropped_tables_come_children_first_whatever_the_order(first):
     assert [op.table_name for op in script.upgrade_ops.ops] == ["child", "parent"]
     downgrade = [op.table_name for op in script.downgrade_ops.ops]
     assert downgrade == ["parent", "child"]  # created parents first
+
+
+@pytest.fixture(params=[name for name in SERVERS if name == "postgresql"])
+def postgresql_database(request):
+    """A fresh PostgreSQL database, when that server is configured."""
+    yield from fresh_server_database(request.param)
+
+
+def enum_types(connection) -> dict[str, list[str]]:
+    """The enum types of the database: name -> values."""
+    enums = sa.inspect(connection).get_enums()
+    return {enum["name"]: enum["labels"] for enum in enums}
+
+
+def test_postgresql_enum_types_go_with_their_last_column(postgresql_database):
+    """Array columns count, a missing table dropped with if_exists is no error, a
+    type in use stays, and one with other values is refused in one line."""
+    mood = sa.Enum("calm", "busy", name="mood")
+    with postgresql_database.engine.begin() as connection:
+        op = Operations(MigrationContext.configure(connection))
+        op.create_table("a", sa.Column("id", sa.Integer, primary_key=True))
+        op.create_table("b", sa.Column("m", mood), sa.Column("ms", ARRAY(mood)))
+        op.create_table("c", sa.Column("m", mood))  # the same type: created once
+        op.drop_table("nowhere", if_exists=True)
+        op.drop_table("c")
+        assert enum_types(connection) == {"mood": ["calm", "busy"]}  # b uses it
+        op.drop_column("b", "m")
+        assert "mood" in enum_types(connection)  # the array column uses it
+        op.drop_column("b", "ms")
+        assert enum_types(connection) == {}
+        op.create_enum_type("mood", ["calm", "busy"])
+        op.create_enum_type("mood", ["calm", "busy"])  # exists: skipped
+        with pytest.raises(MigrationFailed, match="exists with the values"):
+            op.create_table("d", sa.Column("m", sa.Enum("x", name="mood")))

@@ -3,8 +3,10 @@ run on throw-away databases with generated rows; what each statement did, read
 from the JSON report, on each database it concerns."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -420,3 +422,32 @@ def test_project_history_passes_the_traced_review(capsys):
     assert all(trace["models_differ"] is None for trace in head.values())
     traced = {f["rule"] for r in report["revisions"] for f in r["findings"]}
     assert "blocking-lock" in traced or "postgresql" not in SERVERS
+
+
+@pytest.mark.skipif(not SERVERS, reason="nothing to see dropped without a server")
+def test_interrupted_trace_drops_its_databases(repository):  # noqa: F811
+    """Ctrl-C while a server's rows are generated: one line, exit 130, nothing
+    left behind."""
+    add_revision(repository, "c1ea0000000e", HEAD, SQLITE_BOOLEAN)
+    commit(repository, "Active users")
+    before = {name: databases(name) for name in SERVERS}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.review", "--base", "main", "--trace"]
+        + ["--rows", "300000"],
+        cwd=repository,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(databases(name) - before[name] for name in SERVERS):
+        assert time.monotonic() < deadline, "no database created within 120 s"
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "migration-review: interrupted; the databases the trace created are dropped"
+    ]
+    assert {name: databases(name) for name in SERVERS} == before

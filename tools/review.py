@@ -456,6 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     ) as error:
         print(f"migration-review: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        message = "interrupted"
+        if tracing is not None:
+            message += "; the databases the trace created are dropped"
+        print(f"migration-review: {message}", file=sys.stderr)
+        return 130
     text = (
         report.as_json(result)
         if arguments.format == "json"

@@ -68,6 +68,9 @@ def schema_text(engine: sa.Engine, head: str) -> str:
     for table in tables:
         lines += ["", f"table {table}"]
         lines += table_lines(inspector, engine.dialect, table)
+    if engine.dialect.name == "postgresql":  # the enum types, which stand alone
+        for enum in sorted(inspector.get_enums(), key=lambda enum: enum["name"]):
+            lines += ["", f"enum type {enum['name']}: {', '.join(enum['labels'])}"]
     return "\n".join(lines) + "\n"
 
 

@@ -34,7 +34,7 @@ from app.migration import (
     renames,
     table_renames,
 )
-from app.migration.ordering import dependency_order
+from app.migration.ordering import dependency_order, indexes_go_with_their_table
 from app.migration.rendering import render_item
 from app.migration.run_lock import command_of
 from app.migration.state import quiet_context
@@ -147,7 +147,9 @@ def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
         table_renames.ask_about_table_renames(upgrade_ops)
         renames.ask_about_column_renames(upgrade_ops, dialect)
         enum_value_changes.ask_about_value_renames(upgrade_ops)
+        enum_value_changes.values_in_order(upgrade_ops)  # a rename drops nothing
         upgrade_ops.reverse_into(downgrade_ops)
+        enum_value_changes.values_in_order(downgrade_ops)
         renames.notes_first(downgrade_ops)
 
 
@@ -162,6 +164,7 @@ def shape_revision(context, revision, directives) -> None:
     metadata = context.opts["target_metadata"]
     enums.with_enum_types(script, metadata)
     keep_comments(script, metadata)
+    indexes_go_with_their_table(script)
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
     if command == "check" and not empty:
         lines = "\n".join(f"  {line}" for line in differences(script, context.dialect))

@@ -77,17 +77,23 @@ def portable_value_changes(script: ops.MigrationScript) -> None:
     for upgrade_ops, downgrade_ops in zip(
         script.upgrade_ops_list, script.downgrade_ops_list, strict=True
     ):
-        if from_mysql_enum_changes(upgrade_ops):
+        changed = from_mysql_enum_changes(upgrade_ops)
+        if any(isinstance(op, AlterEnumValuesOp) for op in upgrade_ops.ops):
+            values_in_order(upgrade_ops)
+            changed = True
+        if changed:
             upgrade_ops.reverse_into(downgrade_ops)
+            values_in_order(downgrade_ops)
 
 
 def from_mysql_enum_changes(container) -> bool:
     """Turn Alembic's own detection of changed Enum values (an ``alter_column`` of
     the type: MariaDB/MySQL compare the values, SQLite the VARCHAR's length) into
-    ``alter_enum_values``, which PostgreSQL runs without rewriting the table; it
-    stands after its table's other ops. On SQLite the former values are not known:
-    a column turned from a String into an Enum looks the same there, and fails on
-    PostgreSQL (its type does not exist) rather than pass silently."""
+    ``alter_enum_values``, which PostgreSQL runs without rewriting the table
+    (``values_in_order`` places it). A default changed at the same time stays an
+    ``alter_column`` of the default alone. On SQLite the former values are not
+    known: a column turned from a String into an Enum looks the same there, and
+    fails on PostgreSQL (its type does not exist) rather than pass silently."""
     result = []
     for table_ops in container.ops:
         result.append(table_ops)
@@ -101,12 +107,12 @@ def from_mysql_enum_changes(container) -> bool:
                 isinstance(new, sa.Enum) and isinstance(old, sa.String) and new.name
             ):
                 continue
-            if (
-                each.modify_nullable is not None
-                or each.modify_server_default is not False
-            ):
+            if each.modify_nullable is not None:
                 continue  # more than the values changed: keep Alembic's op
-            table_ops.ops.remove(each)
+            if each.modify_server_default is False:
+                table_ops.ops.remove(each)
+            else:  # the default's change stays, on its own, after the values'
+                each.modify_type, each.existing_type = None, new
             result.append(
                 AlterEnumValuesOp(
                     table_ops.table_name,
@@ -126,9 +132,34 @@ def from_mysql_enum_changes(container) -> bool:
     return changed
 
 
+def values_in_order(container) -> None:
+    """Each ``alter_enum_values`` that drops no value moved before its table's other
+    ops (a default may move to a value it adds or renames); one that drops values
+    stays after them (the default moves off a dropped value first). For the
+    upgrade, then for the downgrade derived from it."""
+    operations = container.ops
+    for operation in [op for op in operations if isinstance(op, AlterEnumValuesOp)]:
+        if operation.dropped():
+            continue
+        table_ops = next(
+            (
+                op
+                for op in operations
+                if isinstance(op, ops.ModifyTableOps)
+                and op.table_name == operation.table_name
+            ),
+            None,
+        )
+        if table_ops is not None:
+            operations.remove(operation)
+            operations.insert(operations.index(table_ops), operation)
+
+
 def ask_about_value_renames(upgrade_ops: ops.UpgradeOps) -> None:
     """Ask about each Enum value dropped while another is added (on a terminal):
-    yes renames it (``renamed=``), keeping the rows that hold it."""
+    yes renames it (``renamed=``), keeping the rows that hold it. A type that
+    several columns share is asked about once."""
+    answers = {}  # (type, former value, new value) -> the answer
     for operation in upgrade_ops.ops:
         if not isinstance(operation, AlterEnumValuesOp):
             continue
@@ -144,7 +175,10 @@ def ask_about_value_renames(upgrade_ops: ops.UpgradeOps) -> None:
                     f"Did you rename the value {old!r} of {operation.name} "
                     f"({operation.table_name}.{operation.column_name}) to {new!r}?"
                 )
-                if ask(question):
+                key = (operation.name, old, new)
+                if key not in answers:
+                    answers[key] = ask(question)
+                if answers[key]:
                     operation.renamed[old] = new
                     break
 

@@ -11,7 +11,9 @@ from alembic.operations import MigrateOperation, Operations
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
 
+from app.migration.defaults import sql_value
 from app.migration.rendering import render_item
+from app.migration.sqltext import execute, literal
 
 log = logging.getLogger("alembic.env")
 
@@ -88,12 +90,14 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
         return
     dialect = operations.migration_context.dialect.name
     existing = stored = operation.existing or []
+    kw = operation.kw
     if operation.renamed:
         rename_values(operations, operation, dialect)
         existing = [operation.renamed.get(value, value) for value in existing]
+        kw = {**kw, "existing_server_default": renamed_default(operation)}
     if dialect == "postgresql":
         if any(value not in operation.values for value in existing):
-            swap_postgresql_type(operations, operation)
+            swap_postgresql_type(operations, operation, kw)
         else:
             add_postgresql_values(
                 operations, operation.name, operation.values, existing
@@ -104,7 +108,7 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
             operation.column_name,
             type_=sa.Enum(*operation.values, name=operation.name),
             existing_type=sa.Enum(*existing, name=operation.name) if existing else None,
-            **operation.kw,
+            **kw,
         )
     elif max(map(len, operation.values)) > max(map(len, stored), default=0):
         # SQLite: a VARCHAR as long as the longest value stored, longer now.
@@ -112,18 +116,43 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
             batch.alter_column(
                 operation.column_name,
                 type_=sa.Enum(*operation.values, name=operation.name),
-                **operation.kw,
+                **kw,
             )
+
+
+def default_value(default) -> str | None:
+    """A server default's literal value (``'draft'``), if it is one."""
+    if isinstance(default, sa.schema.DefaultClause):
+        default = default.arg
+    if isinstance(default, sa.sql.elements.TextClause):
+        value, is_literal = sql_value(default.text)  # 'draft'::tag_status, too
+        return value if is_literal else None
+    return default if isinstance(default, str) else None
+
+
+def renamed_default(operation: AlterEnumValuesOp):
+    """The column's server default once the values are renamed: a renamed value's
+    new name (MariaDB's ``MODIFY`` restates it, and the old one no longer exists)."""
+    default = operation.kw.get("existing_server_default")
+    value = default_value(default)
+    return operation.renamed.get(value, default) if value is not None else default
 
 
 def rename_values(operations, operation: AlterEnumValuesOp, dialect: str) -> None:
     """The values of ``renamed`` renamed, each database its own way (see the op)."""
     renamed = operation.renamed
     if dialect == "postgresql":
+        # Guarded: a type shared by two columns gets one op per column.
+        type_name = operations.migration_context.dialect.identifier_preparer.quote(
+            operation.name
+        )
         for old, new in renamed.items():
-            operations.execute(
-                f'ALTER TYPE "{operation.name}" RENAME VALUE {quoted(old)} TO '
-                f"{quoted(new)}"
+            execute(
+                operations,
+                "DO $$ BEGIN IF EXISTS (SELECT FROM pg_enum WHERE enumtypid = "
+                f"to_regtype({literal(type_name)}) AND enumlabel = {literal(old)}) "
+                f"THEN ALTER TYPE {type_name} RENAME VALUE {literal(old)} TO "
+                f"{literal(new)}; END IF; END $$",
             )
         return
     if dialect in ("mysql", "mariadb"):
@@ -136,32 +165,32 @@ def rename_values(operations, operation: AlterEnumValuesOp, dialect: str) -> Non
             existing_type=sa.Enum(*existing, name=operation.name),
             **operation.kw,
         )
-    table = sa.table(operation.table_name, sa.column(operation.column_name))
+    table = sa.table(operation.table_name, sa.column(operation.column_name, sa.String))
     column = table.c[operation.column_name]
     for old, new in renamed.items():
         operations.execute(table.update().where(column == old).values({column: new}))
 
 
-def swap_postgresql_type(operations, operation: AlterEnumValuesOp) -> None:
+def swap_postgresql_type(operations, operation: AlterEnumValuesOp, kw: dict) -> None:
     """PostgreSQL has no ``DROP VALUE``: rename the type, create it anew with the
     values, move the column to it (a rewrite of the table under an ACCESS EXCLUSIVE
     lock; a row holding a dropped value fails it), drop the old type. A type that
     other columns use too must be swapped by hand."""
     name, old = operation.name, f"{operation.name}_old"
     table, column = operation.table_name, operation.column_name
-    default = operation.kw.get("existing_server_default")
+    default = kw.get("existing_server_default")
     if isinstance(default, sa.schema.DefaultClause):
         default = default.arg
     alter = f'ALTER TABLE "{table}" ALTER COLUMN "{column}"'
-    operations.execute(f'ALTER TYPE "{name}" RENAME TO "{old}"')
+    execute(operations, f'ALTER TYPE "{name}" RENAME TO "{old}"')
     operations.execute(CreateEnumType(postgresql.ENUM(*operation.values, name=name)))
     if default is not None:
-        operations.execute(f"{alter} DROP DEFAULT")
-    operations.execute(f'{alter} TYPE "{name}" USING "{column}"::text::"{name}"')
+        execute(operations, f"{alter} DROP DEFAULT")
+    execute(operations, f'{alter} TYPE "{name}" USING "{column}"::text::"{name}"')
     if default is not None:
-        value = quoted(default) if isinstance(default, str) else default.text
-        operations.execute(f"{alter} SET DEFAULT {value}")
-    operations.execute(f'DROP TYPE "{old}"')
+        value = literal(default) if isinstance(default, str) else default.text
+        execute(operations, f"{alter} SET DEFAULT {value}")
+    execute(operations, f'DROP TYPE "{old}"')
 
 
 def add_postgresql_values(operations, name: str, values: list, existing: list) -> None:
@@ -173,17 +202,13 @@ def add_postgresql_values(operations, name: str, values: list, existing: list) -
         after = next((v for v in reversed(values[:position]) if v in existing), None)
         before = next((v for v in values[position:] if v in existing), None)
         if after is not None:
-            where = f" AFTER {quoted(after)}"
+            where = f" AFTER {literal(after)}"
         else:
-            where = f" BEFORE {quoted(before)}" if before is not None else ""
-        operations.execute(
-            f'ALTER TYPE "{name}" ADD VALUE IF NOT EXISTS {quoted(value)}{where}'
+            where = f" BEFORE {literal(before)}" if before is not None else ""
+        execute(
+            operations,
+            f'ALTER TYPE "{name}" ADD VALUE IF NOT EXISTS {literal(value)}{where}',
         )
-
-
-def quoted(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 @renderers.dispatch_for(AlterEnumValuesOp)

@@ -12,33 +12,18 @@ database: the names come from the models) and readable there:
 ``op.drop_enum_type("tag_status")``. They act on PostgreSQL only and render nothing
 elsewhere, so one file runs on all three databases.
 
-A type may be shared by several tables, and a file generated on SQLite or MariaDB
-cannot name the types of the columns it drops (they reflect no enum type). So, on a
-live PostgreSQL connection, each type is created once and dropped with the last
-column that uses it, whatever the file says: ``create_table`` and
-``create_enum_type`` skip a type that exists; ``drop_table`` and ``drop_column``
-drop the enum types no column uses any more; ``drop_enum_type`` skips a type still
-in use. With ``--sql`` there is no database to ask: the ops are rendered as written,
-and a type created earlier in the same script is created once.
-
-Importing this module registers the ops and these implementations (env.py does,
-through ``autogenerate.py``).
+Each type is created once and dropped with the last column that uses it, whatever
+the file says, by the PostgreSQL implementation in ``enum_types.py``. Importing this
+module registers the ops (env.py does, through ``operations.py``).
 """
-
-import logging
 
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
-from alembic.ddl.postgresql import PostgresqlImpl
 from alembic.operations import MigrateOperation, Operations, ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, DropEnumType
 
-log = logging.getLogger("alembic.env")
-
-# The key under which SQLAlchemy notes, in Alembic's DDL runner, the PostgreSQL
-# named types one run has created: a type noted there is not created again.
-CREATED = f"pg_{postgresql.ENUM.__visit_name__}"
+from app.migration.enum_types import EnumTypesOnce, named_enums
 
 
 @Operations.register_operation("create_enum_type")
@@ -79,96 +64,15 @@ class DropEnumTypeOp(MigrateOperation):
         return CreateEnumTypeOp(self.name, self.values)
 
 
-# An enum type (or an array of it) that a column, a domain or a function still uses.
-IN_USE = sa.text(
-    "SELECT EXISTS (SELECT FROM pg_depend d JOIN pg_type t"
-    " ON d.refobjid IN (t.oid, t.typarray) AND d.refclassid = 'pg_type'::regclass"
-    " WHERE t.oid = to_regtype(quote_ident(:name)) AND d.deptype = 'n')"
-)
-
-
-class EnumTypesOnce(PostgresqlImpl):
-    """Alembic's PostgreSQL implementation, with each enum type created once and
-    dropped with the last column that uses it (see the module's docstring). It takes
-    the place of Alembic's for the dialect when this module is imported; batch mode
-    runs through it too."""
-
-    __dialect__ = "postgresql"
-
-    def created(self) -> set:
-        """The ``(schema, name)`` of the enum types this run created or found; a
-        type noted here is not created again (SQLAlchemy's memo of named types)."""
-        return self.memo.setdefault(CREATED, set())
-
-    def existing_types(self) -> set[str]:
-        """The enum types of the connection's schema."""
-        return {enum["name"] for enum in sa.inspect(self.connection).get_enums()}
-
-    def used_types(self, table_name: str, column_name: str | None = None) -> list:
-        """The enum types the table's columns (or one of them) use."""
-        return [
-            column["type"].name
-            for column in sa.inspect(self.connection).get_columns(table_name)
-            if isinstance(column["type"], postgresql.ENUM)
-            and column_name in (None, column["name"])
-        ]
-
-    def create_enum_type(self, name: str, values: list[str]) -> None:
-        """``CREATE TYPE ... AS ENUM``, unless this run created it or it exists."""
-        if (None, name) in self.created():
-            return
-        if not self.as_sql and name in self.existing_types():
-            log.info("Enum type %s exists: not created again", name)
-        else:
-            self._exec(CreateEnumType(postgresql.ENUM(*values, name=name)))
-        self.created().add((None, name))
-
-    def drop_enum_types(self, names) -> None:
-        """``DROP TYPE`` for each of ``names`` that exists and nothing uses; with
-        ``--sql``, for each of them."""
-        if not self.as_sql:
-            existing = self.existing_types()
-            names = [name for name in names if name in existing]
-        for name in sorted(set(names)):
-            in_use = IN_USE.bindparams(name=name)
-            if not self.as_sql and self.connection.execute(in_use).scalar():
-                log.info("Enum type %s is still in use: kept", name)
-                continue
-            self._exec(DropEnumType(postgresql.ENUM(name=name)))
-            self.created().discard((None, name))
-
-    def create_table(self, table, **kw) -> None:
-        """Alembic's ``create_table``, with the enum types that exist not created
-        again (another table uses them)."""
-        if not self.as_sql and table.schema is None:
-            wanted = set(named_enums(table.columns)) & self.existing_types()
-            self.created().update((None, name) for name in wanted)
-        super().create_table(table, **kw)
-
-    def drop_table(self, table, **kw) -> None:
-        """Alembic's ``drop_table``, then the enum types no other table uses."""
-        if self.as_sql or table.schema is not None:
-            return super().drop_table(table, **kw)
-        types = self.used_types(table.name)
-        super().drop_table(table, **kw)
-        self.drop_enum_types(types)
-
-    def drop_column(self, table_name, column, *, schema=None, **kw) -> None:
-        """Alembic's ``drop_column``, then the column's enum type if no other
-        column uses it."""
-        if self.as_sql or schema is not None:
-            return super().drop_column(table_name, column, schema=schema, **kw)
-        types = self.used_types(table_name, column.name)
-        super().drop_column(table_name, column, schema=schema, **kw)
-        self.drop_enum_types(types)
-
-
 @Operations.implementation_for(CreateEnumTypeOp)
 def create_enum_type(operations, operation: CreateEnumTypeOp) -> None:
     """``CREATE TYPE ... AS ENUM`` on PostgreSQL, unless the type exists."""
     impl = operations.migration_context.impl
     if isinstance(impl, EnumTypesOnce):
         impl.create_enum_type(operation.name, operation.values)
+    elif impl.dialect.name == "postgresql":  # another implementation took over
+        enum = postgresql.ENUM(*operation.values, name=operation.name)
+        operations.execute(CreateEnumType(enum))
 
 
 @Operations.implementation_for(DropEnumTypeOp)
@@ -177,6 +81,8 @@ def drop_enum_type(operations, operation: DropEnumTypeOp) -> None:
     impl = operations.migration_context.impl
     if isinstance(impl, EnumTypesOnce):
         impl.drop_enum_types([operation.name])
+    elif impl.dialect.name == "postgresql":
+        operations.execute(DropEnumType(postgresql.ENUM(name=operation.name)))
 
 
 @renderers.dispatch_for(CreateEnumTypeOp)
@@ -189,16 +95,6 @@ def render_create(autogen_context, operation: CreateEnumTypeOp) -> str:
 def render_drop(autogen_context, operation: DropEnumTypeOp) -> str:
     """The op as a line of the revision file."""
     return f"op.drop_enum_type({operation.name!r})"
-
-
-def named_enums(columns) -> dict[str, list[str]]:
-    """The named enum types among ``columns``: name -> values."""
-    found = {}
-    for column in columns:
-        type_ = getattr(column, "type", None)
-        if isinstance(type_, sa.Enum) and type_.name and type_.native_enum:
-            found.setdefault(type_.name, list(type_.enums))
-    return found
 
 
 def types_of(operation) -> tuple[dict, dict]:
@@ -221,6 +117,13 @@ def with_types(operations: list, kept: set[str]) -> list:
     for index, operation in enumerate(operations):
         for name, values in types_of(operation)[1].items():
             last_drop[name] = (index, values)
+    # A type a created table brings stays: dropping it would take it from that table.
+    kept = kept | {
+        name
+        for operation in operations
+        if isinstance(operation, ops.CreateTableOp)
+        for name in named_enums(operation.columns)
+    }
     result, created = [], set()
     for index, operation in enumerate(operations):
         added, _ = types_of(operation)

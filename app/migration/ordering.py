@@ -6,6 +6,8 @@ changes from one run to the next: a referenced table dropped before the table th
 references it is refused by PostgreSQL and MariaDB (SQLite hides it, foreign keys
 off). Here created tables come parents first, dropped tables children first, dropped
 columns in the table's order, and the downgrade is derived again from the result.
+A dropped table's indexes go with it (no ``drop_index`` first: MariaDB refuses to
+drop an index a foreign key needs).
 """
 
 from graphlib import CycleError, TopologicalSorter
@@ -72,4 +74,53 @@ def dependency_order(script: ops.MigrationScript) -> None:
         for operation in upgrade_ops.ops:
             if isinstance(operation, ops.ModifyTableOps):
                 replace_in_place(operation.ops, ops.DropColumnOp, in_table_order)
+        with_their_table(upgrade_ops.ops)
         upgrade_ops.reverse_into(downgrade_ops)
+
+
+def with_their_table(operations: list) -> None:
+    """A created table's other ops (its indexes) right after its ``create_table``,
+    a dropped table's right before its ``drop_table``, wherever the reordering
+    put the table."""
+    for operation in [op for op in operations if isinstance(op, ops.ModifyTableOps)]:
+        key = (operation.schema, operation.table_name)
+        for table_op in operations:
+            if (
+                getattr(table_op, "schema", None),
+                getattr(table_op, "table_name", None),
+            ) != key:
+                continue
+            if isinstance(table_op, ops.CreateTableOp):
+                operations.remove(operation)
+                operations.insert(operations.index(table_op) + 1, operation)
+                break
+            if isinstance(table_op, ops.DropTableOp):
+                operations.remove(operation)
+                operations.insert(operations.index(table_op), operation)
+                break
+
+
+def indexes_go_with_their_table(script: ops.MigrationScript) -> None:
+    """No ``drop_index`` before the ``drop_table`` of its table, upgrade and
+    downgrade alike: dropping a table drops its indexes on every database, and
+    MariaDB/MySQL refuse to drop first an index a foreign key needs. (The other
+    direction keeps its ``create_index`` after the ``create_table``.)"""
+    for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
+        dropped = {
+            (op.schema, op.table_name)
+            for op in container.ops
+            if isinstance(op, ops.DropTableOp)
+        }
+        for operation in container.ops:
+            if (
+                isinstance(operation, ops.ModifyTableOps)
+                and (operation.schema, operation.table_name) in dropped
+            ):
+                operation.ops[:] = [
+                    op for op in operation.ops if not isinstance(op, ops.DropIndexOp)
+                ]
+        container.ops[:] = [
+            op
+            for op in container.ops
+            if not (isinstance(op, ops.ModifyTableOps) and op.is_empty())
+        ]

@@ -101,7 +101,7 @@ def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
     drops = [op for op in result if isinstance(op, ops.DropColumnOp)]
     adds = [op for op in result if isinstance(op, ops.AddColumnOp)]
     table = table_ops.table_name
-    noted = set()
+    notes = {}  # id of the add a comment names -> the comment
     for drop in drops:
         old = drop.to_column()
         candidates = [add for add in adds if same_type(old.type, add.column.type)]
@@ -111,6 +111,8 @@ def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
             question = f"Did you rename {table}.{old.name} to {table}.{new.name}"
             if ask(f"{question} ({type_name})?"):
                 adds.remove(match)
+                if id(match) in notes:  # an earlier "Renamed?" named this add
+                    result.remove(notes.pop(id(match)))
                 rename = RenameColumnOp.renaming(
                     table,
                     old.name,
@@ -124,11 +126,11 @@ def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
                 result.remove(drop)
                 break
         else:
-            free = [add for add in candidates if id(add) not in noted]
+            free = [add for add in candidates if id(add) not in notes]
             if free:
-                noted.add(id(free[0]))
+                notes[id(free[0])] = loss_note(table, old.name, free[0].column.name)
                 first = min(result.index(drop), result.index(free[0]))
-                result.insert(first, loss_note(table, old.name, free[0].column.name))
+                result.insert(first, notes[id(free[0])])
     return result
 
 

@@ -11,9 +11,10 @@ Yes writes ``op.rename_table("posts", "articles")``, which keeps the rows, and
 renames what carries the table's name under the naming convention (``ix_posts_...``,
 ``uq_posts_...``, ``ck_posts_...``): the indexes and the unique and CHECK
 constraints whose names differ are created under the new name and dropped under the
-old one after the rename, so that ``alembic check`` is clean. Foreign keys and the
-primary key keep their names (Alembic does not compare them). No answer, or no
-terminal, keeps the drop and the create, with a comment above them.
+old one after the rename, so that ``alembic check`` is clean; the primary key,
+foreign keys and sequences with ``op.rename_table_keys`` (``table_keys.py``), so
+that the old name can be used again. No answer, or no terminal, keeps the drop and
+the create, with a comment above them.
 """
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 
 from app.migration.renames import NoteOp, ask, same_type
+from app.migration.table_keys import RenameTableKeysOp
 
 
 class RenameTableOp(ops.RenameTableOp):
@@ -34,7 +36,9 @@ class RenameTableOp(ops.RenameTableOp):
 @renderers.dispatch_for(RenameTableOp)
 def render_rename(autogen_context, operation: RenameTableOp) -> str:
     """The op as a line of the revision file."""
-    return f"op.rename_table({operation.table_name!r}, {operation.new_table_name!r})"
+    schema = f", schema={operation.schema!r}" if operation.schema else ""
+    old, new = operation.table_name, operation.new_table_name
+    return f"op.rename_table({old!r}, {new!r}{schema})"
 
 
 def same_columns(old: sa.Table, new: sa.Table) -> bool:
@@ -92,10 +96,33 @@ def renamed_table(old: sa.Table, new: sa.Table, index_ops: list) -> list:
     ]
     for operation in drops:
         operation.table_name = new.name  # the names stay with the renamed table
-    rename = RenameTableOp(old.name, new.name, schema=old.schema)
+    renamed = [
+        RenameTableOp(old.name, new.name, schema=old.schema),
+        RenameTableKeysOp(new.name, key_names(old, new), (old.name, new.name)),
+    ]
     if not creates + drops:
-        return [rename]
-    return [rename, ops.ModifyTableOps(new.name, creates + drops, schema=new.schema)]
+        return renamed
+    return [*renamed, ops.ModifyTableOps(new.name, creates + drops, schema=new.schema)]
+
+
+def key_names(old: sa.Table, new: sa.Table) -> dict[str, str]:
+    """The primary key's and foreign keys' names in the reflected ``old`` table
+    and the model's ``new`` one, where they differ: former -> new."""
+    pairs = [(old.primary_key.name, new.primary_key.name)]
+
+    def signature(key: sa.ForeignKeyConstraint) -> tuple:
+        """What a foreign key is, whatever its name."""
+        return tuple(key.column_keys), key.referred_table.name
+
+    new_keys = {signature(key): key.name for key in new.foreign_key_constraints}
+    pairs += [
+        (key.name, new_keys.get(signature(key))) for key in old.foreign_key_constraints
+    ]
+    return {
+        former: name
+        for former, name in pairs
+        if isinstance(former, str) and isinstance(name, str) and former != name
+    }
 
 
 def index_ops_of(operations: list, table_names: set[str]) -> list:
@@ -122,7 +149,7 @@ def ask_about_table_renames(upgrade_ops: ops.UpgradeOps) -> None:
     operations = upgrade_ops.ops
     drops = [op for op in operations if isinstance(op, ops.DropTableOp)]
     creates = [op for op in operations if isinstance(op, ops.CreateTableOp)]
-    noted = set()
+    notes = {}  # id of the create a comment names -> the comment
     for drop in drops:
         old = drop.to_table()
         candidates = [
@@ -133,6 +160,8 @@ def ask_about_table_renames(upgrade_ops: ops.UpgradeOps) -> None:
         for create in candidates:
             if ask(f"Did you rename table {old.name} to {create.table_name}?"):
                 creates.remove(create)
+                if id(create) in notes:  # an earlier "Renamed?" named this create
+                    operations.remove(notes.pop(id(create)))
                 new = create.to_table()
                 index_ops = index_ops_of(operations, {old.name, new.name})
                 position = operations.index(create)
@@ -140,8 +169,8 @@ def ask_about_table_renames(upgrade_ops: ops.UpgradeOps) -> None:
                 operations.remove(drop)
                 break
         else:
-            free = [create for create in candidates if id(create) not in noted]
+            free = [create for create in candidates if id(create) not in notes]
             if free:
-                noted.add(id(free[0]))
+                notes[id(free[0])] = loss_note(old.name, free[0].table_name)
                 first = min(operations.index(drop), operations.index(free[0]))
-                operations.insert(first, loss_note(old.name, free[0].table_name))
+                operations.insert(first, notes[id(free[0])])
