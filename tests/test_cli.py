@@ -2,8 +2,9 @@
 ``DATABASE_URL`` alone."""
 
 import pytest
+import sqlalchemy as sa
 
-from conftest import ROOT, alembic_runner
+from conftest import ROOT, alembic_runner, copy_project
 
 
 @pytest.fixture
@@ -59,3 +60,50 @@ def test_sql_range_renders_without_a_connection(alembic, history):
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE users" in result.stdout
     assert f"version_num='{second}'" in result.stdout
+
+
+AUTOCOMMIT_REVISION = '''"""Index titles concurrently
+
+Revision ID: c0ac00000001
+Revises: bb4b390c7d31
+"""
+
+from alembic import op
+
+revision = "c0ac00000001"
+down_revision = "bb4b390c7d31"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Index titles, outside a transaction where the database needs it."""
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_posts_title", "posts", ["title"], postgresql_concurrently=True
+        )
+
+
+def downgrade() -> None:
+    """Drop the index."""
+    op.drop_index("ix_posts_title", table_name="posts")
+'''
+
+
+def test_autocommit_block_runs_on_every_database(tmp_path, fresh_database_url):
+    """The README's way to build an index without blocking writes: CONCURRENTLY on
+    PostgreSQL, and on SQLite inside the run's one transaction (Alembic's own block
+    cannot end a transaction env.py began)."""
+    project = copy_project(tmp_path)
+    versions = project / "alembic" / "versions"
+    (versions / "2026_12_01_c0ac00000001_index.py").write_text(AUTOCOMMIT_REVISION)
+    alembic = alembic_runner(project, fresh_database_url)
+    for command in (["upgrade", "head"], ["downgrade", "-1"], ["upgrade", "head"]):
+        result = alembic(*command)
+        assert result.returncode == 0, (command, result.stdout)
+    engine = sa.create_engine(fresh_database_url)
+    with engine.connect() as connection:
+        indexes = sa.inspect(connection).get_indexes("posts")
+    engine.dispose()
+    assert "ix_posts_title" in {index["name"] for index in indexes}
+    assert alembic("current").stdout.strip() == "c0ac00000001 (head)"

@@ -1,5 +1,5 @@
-"""SQLite: transactional DDL, its write lock as the run lock, and foreign keys off for
-batch mode's table copies.
+"""SQLite: transactional DDL, its write lock as the run lock, foreign keys off for
+batch mode's table copies, and ``autocommit_block`` inside the run's transaction.
 
 SQLAlchemy's pysqlite recipe ("Serializable isolation / Savepoints / Transactional
 DDL"): the driver stops beginning and committing transactions on its own, so DDL rolls
@@ -14,6 +14,7 @@ import warnings
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
 from app.migration.errors import run_lock_busy
@@ -83,6 +84,27 @@ def write_lock(connection: sa.Connection, settings: Settings):
         driver_connection.isolation_level = isolation_level
         for name, value in was.items():
             driver_connection.execute(f"PRAGMA {name} = {value}")
+
+
+ALEMBIC_AUTOCOMMIT_BLOCK = MigrationContext.autocommit_block
+
+
+@contextmanager
+def autocommit_block(context: MigrationContext):
+    """``op.get_context().autocommit_block()``, which a revision uses for what
+    PostgreSQL runs only outside a transaction (``CREATE INDEX CONCURRENTLY``). On
+    SQLite the run is one transaction that env.py began (the write lock), which
+    Alembic's version cannot end (an AssertionError): there the block's ops run in
+    that transaction, as SQLite needs nothing outside one. Elsewhere, Alembic's."""
+    if context.dialect.name == "sqlite" and context._transaction is None:
+        yield
+        return
+    with ALEMBIC_AUTOCOMMIT_BLOCK(context):
+        yield
+
+
+# Alembic has no hook for it: its method is wrapped, for SQLite only.
+MigrationContext.autocommit_block = autocommit_block
 
 
 @contextmanager
