@@ -19,6 +19,7 @@ from conftest import (
     configured_backends,
     database_url_from,
 )
+from tools.fill import fill_tables
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
 ROWS = "2000"
@@ -451,3 +452,49 @@ def test_interrupted_trace_drops_its_databases(repository):  # noqa: F811
         "migration-review: interrupted; the databases the trace created are dropped"
     ]
     assert {name: databases(name) for name in SERVERS} == before
+
+
+FILLED = sa.MetaData()
+sa.Table(
+    "parent",
+    FILLED,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(10), unique=True),
+)
+sa.Table(
+    "child",
+    FILLED,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("flag", sa.Boolean, nullable=False),
+    sa.Column("small", sa.SmallInteger, nullable=False),
+    sa.Column("price", sa.Numeric(4, 2), nullable=False),
+    sa.Column("day", sa.Date, unique=True),
+    sa.Column("at", sa.Time, unique=True),
+    sa.Column("code", sa.String(10), sa.ForeignKey("parent.code")),
+    sa.Column("details", sa.JSON),
+    sa.Column("token", sa.Uuid),
+    sa.Column("status", sa.Enum("new", "old", name="child_status")),
+)
+sa.Table(
+    "keyed",
+    FILLED,
+    sa.Column("key", sa.String(20), primary_key=True),
+    sa.Column("n", sa.Integer),
+)
+
+
+def test_generated_rows_fit_the_types(fresh_database_url):
+    """Past SmallInteger's range, in a Numeric(4, 2), distinct dates and times,
+    a Boolean (MariaDB's TINYINT(1)), JSON (MariaDB's checked text), a foreign
+    key to a unique column, a string primary key: every table filled."""
+    engine = sa.create_engine(fresh_database_url)
+    try:
+        FILLED.create_all(engine)
+        with engine.begin() as connection:
+            done = fill_tables(connection, 33_000)
+        assert done == {name: "33000 rows" for name in ("parent", "child", "keyed")}
+        with engine.connect() as connection:
+            codes = "SELECT count(*) FROM child WHERE code IN (SELECT code FROM parent)"
+            assert connection.exec_driver_sql(codes).scalar() == 33_000
+    finally:
+        engine.dispose()

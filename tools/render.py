@@ -54,12 +54,17 @@ class AttributingBuffer(io.StringIO):
 
     def revision_line(self) -> int | None:
         """The line of the revision file being run, if it is on the stack."""
-        frame = sys._getframe(1)
-        while frame is not None:
-            if real_path(frame.f_code.co_filename) == self.revision_path:
-                return frame.f_lineno
-            frame = frame.f_back
-        return None
+        return line_on_stack(self.revision_path, sys._getframe(1))
+
+
+def line_on_stack(revision_path: str, frame) -> int | None:
+    """The line of the revision file at ``revision_path`` that ``frame`` or one of
+    its callers is running, if any."""
+    while frame is not None:
+        if real_path(frame.f_code.co_filename) == revision_path:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 @functools.cache

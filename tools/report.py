@@ -37,7 +37,7 @@ def as_json(review) -> str:
 def revision_data(item, traces: dict) -> dict:
     """One revision's part of the JSON report."""
     source = item.source
-    return {
+    data = {
         "revision": source.revision,
         "message": source.message,
         "down_revision": source.down_revision,
@@ -59,21 +59,17 @@ def revision_data(item, traces: dict) -> dict:
         },
         "findings": [finding.as_dict() for finding in item.findings],
         "notes": item.notes,
-        **(
-            {
-                "trace": {
-                    database: {
-                        "server_version": traces[database].server_version,
-                        "rows": traces[database].rows,
-                        **revision_trace.as_dict(),
-                    }
-                    for database, revision_trace in item.measured.items()
-                }
-            }
-            if traces
-            else {}
-        ),
     }
+    if traces:
+        data["trace"] = {
+            database: {
+                "server_version": traces[database].server_version,
+                "rows": traces[database].rows,
+                **revision_trace.as_dict(),
+            }
+            for database, revision_trace in item.measured.items()
+        }
+    return data
 
 
 def as_markdown(review) -> str:

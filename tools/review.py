@@ -13,11 +13,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from tools import gitrepo, lint, report, squawk, trace
+from tools import gitrepo, lint, report, squawk, trace, trace_findings
 from tools.graph import History, parents
 from tools.render import DIALECT_URLS, Rendered, render
 from tools.revision_source import Op, RevisionSource
@@ -84,7 +85,7 @@ class TraceOptions:
 
     rows: int = 10_000
     max_lock_ms: float = 1000.0
-    servers: dict = field(default_factory=dict)
+    servers: dict[str, sa.URL | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,8 +183,11 @@ def review(
             }
     if tracing is not None and result.revisions:
         add_traces(config_path, result, tracing)
+    # Acknowledgements of what only a trace on a server finds match nothing else.
+    on_servers = any(name != "sqlite" for name in result.traces)
+    unchecked = set() if on_servers else set(trace_findings.TRACE_RULES)
     for item in result.revisions:
-        item.notes += acknowledgement_notes(item.source)
+        item.notes += acknowledgement_notes(item.source, unchecked)
     return result
 
 
@@ -202,7 +206,7 @@ def add_traces(config_path: Path, result: Review, tracing: TraceOptions) -> None
             for database, database_trace in result.traces.items()
             if rev in database_trace.revisions
         }
-        found = trace.findings(result.traces, item.source, tracing.max_lock_ms)
+        found = trace_findings.findings(result.traces, item.source, tracing.max_lock_ms)
         item.findings += acknowledge(item.source, found)
 
 
@@ -362,12 +366,15 @@ def acknowledge(
     return [finding for finding, _ in findings]
 
 
-def acknowledgement_notes(source: RevisionSource) -> list[str]:
-    """Acknowledgements that match no finding, and ones without a reason."""
+def acknowledgement_notes(
+    source: RevisionSource, unchecked: set[str] = frozenset()
+) -> list[str]:
+    """Acknowledgements that match no finding (but those of the ``unchecked``
+    rules, which this review could not find), and ones without a reason."""
     notes = [
         f"Line {ack.line}: `review: allow {', '.join(ack.rules)}` matches no finding."
         for ack in source.acknowledgements
-        if not ack.used
+        if not ack.used and not set(ack.rules) <= unchecked
     ]
     notes += [
         f"Line {line}: a `review:` comment without a reason "

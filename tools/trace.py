@@ -17,7 +17,10 @@ import argparse
 import io
 import logging
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,57 +33,11 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from app.config import SettingError, database_url
-from tools import lint
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
-from tools.recorder import Recorder, StatementTrace, blocks_writes
-from tools.render import Statement
-from tools.revision_source import Op
-from tools.squawk import op_for
-
-TRACE_RULES = {
-    "blocking-lock": (
-        "A statement took a lock that blocks writes on a table that existed before "
-        "the revision, and held it long at the traced row count, or while the "
-        "revision ran further statements in the same transaction: writers queue "
-        "behind it, and every query queues behind them.",
-        "Take the lock last and briefly: a separate revision for the slow step; "
-        "CREATE INDEX CONCURRENTLY (in an autocommit_block); a NOT VALID constraint "
-        "validated in a later revision; on MariaDB an ALTER that runs INPLACE with "
-        "LOCK=NONE.",
-    ),
-    "table-rewrite": (
-        "The statement rewrote a table or index that existed before the revision "
-        "(PostgreSQL) or copied the table (MariaDB/MySQL ALGORITHM=COPY): it takes "
-        "time proportional to the table, under a lock.",
-        "Avoid the rewrite: a new column and a backfill instead of a type change; an "
-        "ALTER the server runs INSTANT or INPLACE; or run it at a quiet time and "
-        "acknowledge it.",
-    ),
-    "dialect-failed": (
-        "The revision fails on one of the databases this project supports.",
-        "Make the op portable (the way autogenerate renders it here), or guard the "
-        "dialect-specific part with op.get_context().dialect.name.",
-    ),
-    "round-trip-failed": (
-        "The revision does not go down and up again: downgrade() leaves something "
-        "behind (a PostgreSQL enum type, an index) or fails.",
-        "Make downgrade() undo exactly what upgrade() does, then run "
-        "`alembic downgrade -1 && alembic upgrade head` on each database.",
-    ),
-    "models-differ": (
-        "At the history's head, the database and the models differ: the next "
-        "autogenerate writes these changes, and `alembic check` fails.",
-        'Write them in a revision (`alembic revision --autogenerate -m "..."`), or '
-        "change the models back.",
-    ),
-}
-
-DATABASE_NAMES = {
-    "postgresql": "PostgreSQL",
-    "mysql": "MariaDB/MySQL",
-    "sqlite": "SQLite",
-}
+from tools.recorder import Recorder, StatementTrace
+from tools.revision_source import RevisionSource
+from tools.trace_findings import DATABASE_NAMES, with_op_lines
 
 
 @dataclass
@@ -179,7 +136,7 @@ def trace_database(
     name: str,
     server: sa.URL | None,
     config_path: Path,
-    revisions: list,
+    revisions: list[RevisionSource],
     rows: int,
     head: str | None,
 ) -> DatabaseTrace:
@@ -194,7 +151,13 @@ def trace_database(
     return result
 
 
-def trace_on(engine, config_path, revisions, result: DatabaseTrace, head) -> None:
+def trace_on(
+    engine: sa.Engine,
+    config_path: Path,
+    revisions: list[RevisionSource],
+    result: DatabaseTrace,
+    head: str | None,
+) -> None:
     """The trace itself, on a fresh database behind ``engine``."""
     config = alembic_config(config_path, engine)
     first_parent = parent_of(revisions[0])
@@ -207,6 +170,7 @@ def trace_on(engine, config_path, revisions, result: DatabaseTrace, head) -> Non
         return
     with engine.begin() as connection:
         result.filled = fill_tables(connection, result.rows)
+    stop_if_interrupted()
     recorder = Recorder(engine)
     for source in revisions:
         trace = result.revisions.setdefault(source.revision, RevisionTrace())
@@ -229,7 +193,7 @@ def trace_on(engine, config_path, revisions, result: DatabaseTrace, head) -> Non
             result.revisions[head].models_differ = str(error).strip()
 
 
-def parent_of(source) -> str:
+def parent_of(source: RevisionSource) -> str:
     """The revision a revision file revises (``base`` for the first)."""
     parent = source.down_revision
     if isinstance(parent, (list, tuple)):
@@ -240,8 +204,10 @@ def parent_of(source) -> str:
 def run(config: Config, function, *arguments) -> None:
     """An ``alembic`` command, run as the command line runs it (env.py reads the
     command's name: ``check`` prints each difference as an op)."""
+    stop_if_interrupted()
     config.cmd_opts = argparse.Namespace(cmd=(function,), raiseerr=False)
     function(config, *arguments)
+    stop_if_interrupted()
 
 
 def round_trip(config: Config, revision: str) -> str:
@@ -271,7 +237,7 @@ def server_version(connection: sa.Connection) -> str:
 
 def trace(
     config_path: Path,
-    revisions: list,
+    revisions: list[RevisionSource],
     rows: int,
     servers: dict[str, sa.URL | None],
     head: str | None,
@@ -281,111 +247,50 @@ def trace(
     previous_disable = logging.root.manager.disable
     logging.disable(logging.INFO)
     try:
-        traces = {}
-        for name, server in servers.items():
-            started = time.monotonic()
-            traces[name] = trace_database(
-                name, server, config_path, revisions, rows, head
-            )
-            traces[name].seconds = round(time.monotonic() - started, 1)
-        return traces
+        with ctrl_c_noted():
+            traces = {}
+            for name, server in servers.items():
+                started = time.monotonic()
+                traces[name] = trace_database(
+                    name, server, config_path, revisions, rows, head
+                )
+                traces[name].seconds = round(time.monotonic() - started, 1)
+            return traces
     finally:
         logging.disable(previous_disable)
 
 
-def op_of(statement: StatementTrace, statements: list, source) -> Op | None:
-    """The op of the revision file that wrote a traced statement (batch ops run
-    at the end of their ``with`` block: placed as the review places their SQL)."""
-    written = [Statement(each.sql, each.line) for each in statements]
-    return op_for(written[statements.index(statement)], written, source)
+INTERRUPTED = threading.Event()
 
 
-def with_op_lines(statements: list[StatementTrace], source) -> list:
-    """The statements, each with the line of the op that wrote it (a batch op's
-    statements run at the end of its ``with`` block, whose line the stack shows)."""
-    ops = [op_of(statement, statements, source) for statement in statements]
-    for statement, op in zip(statements, ops, strict=True):
-        if op is not None:
-            statement.line = op.line
-    for statement in statements:
-        for lock in statement.locks:
-            if lock.since_statement is not None:
-                lock.since_line = statements[lock.since_statement].line
-    return statements
+@contextmanager
+def ctrl_c_noted():
+    """Ctrl-C raises KeyboardInterrupt, and is noted: one that arrives while Python
+    runs a finalizer is swallowed there ("Exception ignored"), and the trace stops
+    at its next step instead (``stop_if_interrupted``)."""
+    INTERRUPTED.clear()
+
+    def interrupt(signum, frame) -> None:
+        """Note it, then stop where Python is."""
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    def unraisable(error) -> None:
+        """Python's report of an error a finalizer swallowed, but for Ctrl-C."""
+        if not isinstance(error.exc_value, KeyboardInterrupt):
+            previous_hook(error)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
+    stop_if_interrupted()
 
 
-def findings(
-    traces: dict[str, DatabaseTrace], source, max_lock_ms: float
-) -> list[tuple[lint.Finding, Op | None]]:
-    """The trace's findings for one revision (a ``RevisionSource``), on every
-    database, each with the op that wrote the statement, if known."""
-    found = []
-
-    def finding(rule: str, detail: str, op: Op | None = None) -> None:
-        """One finding of ``rule``, with what the trace saw."""
-        why, instead = TRACE_RULES[rule]
-        item = lint.Finding(
-            rule=rule,
-            revision=source.revision,
-            why=f"{why} {detail}",
-            instead=instead,
-            line=op.line if op else None,
-            op=op.text if op else None,
-            source="trace",
-        )
-        found.append((item, op))
-
-    for database, database_trace in traces.items():
-        trace = database_trace.revisions.get(source.revision)
-        label = DATABASE_NAMES[database]
-        if trace is None:
-            continue
-        if trace.error is not None:
-            finding("dialect-failed", f"On {label}: {trace.error}")
-        if trace.round_trip not in (None, "ok"):
-            finding("round-trip-failed", f"On {label}, {trace.round_trip}")
-        if trace.models_differ:
-            differences = "; ".join(
-                line.strip() for line in trace.models_differ.splitlines()[1:-1]
-            )
-            detail = f"On {label}, a revision would contain: {differences}"
-            finding("models-differ", detail)
-        statements = trace.statements
-        reported = set()  # tables whose blocking lock is reported already
-        for index, statement in enumerate(statements):
-            short = statement.short()
-            op = op_of(statement, statements, source)
-            if statement.rewrites:
-                rewritten = ", ".join(statement.rewrites)
-                finding(
-                    "table-rewrite", f"On {label}, `{short}` rewrote {rewritten}.", op
-                )
-            # PostgreSQL holds a lock to the end of the revision's transaction;
-            # MariaDB/MySQL commit each DDL statement, and its lock with it.
-            if statement.in_transaction:
-                held_ms = sum(s.ms for s in statements[index:])
-                later = len(statements) - index - 1
-            else:
-                held_ms, later = statement.ms, 0
-            blocking = [
-                lock
-                for lock in statement.locks
-                if blocks_writes(lock)
-                and not lock.index
-                and lock.since_statement is None
-                and lock.relation not in reported
-            ]
-            if blocking and (held_ms > max_lock_ms or later):
-                reported |= {lock.relation for lock in blocking}
-                locks = ", ".join(
-                    f"{lock.mode} on {lock.relation} (blocks {lock.blocks})"
-                    for lock in blocking
-                )
-                more = f" and over {later} more statement(s)" if later else ""
-                finding(
-                    "blocking-lock",
-                    f"On {label}, `{short}` took {locks}, held {held_ms:.0f} ms"
-                    f"{more} at {database_trace.rows:,} rows per table.",
-                    op,
-                )
-    return found
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed and swallowed."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
