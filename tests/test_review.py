@@ -608,3 +608,29 @@ def test_ops_on_the_migration_connection_are_listed(repository, capsys):
         ("downgrade", "sa.Enum(name='other').drop(op.get_bind())"),
     ]
     assert "raw-sql" in {finding["rule"] for finding in revision["findings"]}
+
+
+def test_a_widened_column_is_not_a_type_change(repository, capsys):
+    """VARCHAR(200) to VARCHAR(300) rewrites nothing: neither the linter nor
+    squawk's changing-column-type reports it."""
+    add_revision(
+        repository,
+        "1e550000007a",
+        HEAD,
+        (
+            'op.alter_column("posts", "title", existing_type=sa.String(200), '
+            "type_=sa.String(300))",
+            'op.alter_column("posts", "title", existing_type=sa.String(300), '
+            "type_=sa.String(200))",
+        ),
+    )
+    commit(repository, "Longer titles")
+    _, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    upgrade_rules = {
+        finding["rule"]
+        for finding in json.loads(out)["revisions"][0]["findings"]
+        if finding["line"] == 16
+    }
+    assert upgrade_rules == set()

@@ -154,6 +154,8 @@ def measured_section(item, traces: dict) -> list[str]:
             ]
             lines += [statement_row(statement) for statement in trace.statements]
             lines.append("")
+        if trace.not_traced is not None:
+            lines.append(f"- ⚠️ {trace.not_traced}")
         if trace.error is not None:
             lines.append(f"- ❌ upgrade failed: {trace.error}")
         elif trace.round_trip is not None:
@@ -184,8 +186,9 @@ def statement_row(statement) -> str:
     sql = statement.short().replace("|", "\\|")
     if not statement.ok:
         sql += f" — failed: {statement.error}"
+    sql = f"`` {sql} ``" if "`" in sql else f"`{sql}`"
     line = statement.line if statement.line is not None else ""
-    return f"| {line} | `{sql}` | {statement.ms:.1f} | {locks or '—'} | {done or '—'} |"
+    return f"| {line} | {sql} | {statement.ms:.1f} | {locks or '—'} | {done or '—'} |"
 
 
 def headline(review) -> str:

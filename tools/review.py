@@ -418,7 +418,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-lock-ms",
-        type=float,
+        type=non_negative,
         default=1000.0,
         help="a lock that blocks writes held longer is a finding (default: 1000)",
     )
@@ -433,6 +433,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="trace on this MariaDB/MySQL server (default: $TEST_MYSQL_URL)",
     )
     return parser.parse_args(argv)
+
+
+def non_negative(text: str) -> float:
+    """Milliseconds, 0 or more, for ``--max-lock-ms``."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not number >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected milliseconds, 0 or more: {text!r}")
+    return number
 
 
 def positive_int(text: str) -> int:

@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.lint import Finding
+from tools.lint import Finding, is_widening
 from tools.render import Statement
-from tools.revision_source import Op, RevisionSource
+from tools.revision_source import Op, RevisionSource, keyword
 
 CONFIG = Path(__file__).with_name("squawk.toml")
 
@@ -188,6 +188,17 @@ ABOUT_TABLES_WITH_ROWS = set(SAME_AS_REVIEW_RULES) - {
 }
 
 
+def is_widening_op(op: Op | None) -> bool:
+    """An ``alter_column`` that only widens its column's type, as the linter's
+    ``alter-column-type`` rule sees it."""
+    if op is None or op.name != "alter_column":
+        return False
+    new_type = keyword(op.call, "type_")
+    return new_type is not None and is_widening(
+        keyword(op.call, "existing_type"), new_type
+    )
+
+
 def merge(
     found: list[SquawkViolation],
     statements: list[Statement],
@@ -207,6 +218,8 @@ def merge(
             and op.table in new_tables
         ):
             continue
+        if violation.rule == "changing-column-type" and is_widening_op(op):
+            continue  # VARCHAR(200) to (300): no rewrite (the trace shows it)
         same = SAME_AS_REVIEW_RULES.get(violation.rule, set())
         twin = next(
             (

@@ -48,6 +48,7 @@ class RevisionTrace:
     error: str | None = None  # the upgrade failed: its first line
     round_trip: str | None = None  # "ok", the failing step's first line, or not run
     models_differ: str | None = None  # at the head: what `alembic check` said
+    not_traced: str | None = None  # why an earlier revision's failure stopped it
 
     def as_dict(self) -> dict:
         """The JSON form."""
@@ -56,6 +57,7 @@ class RevisionTrace:
             "error": self.error,
             "round_trip": self.round_trip,
             "models_differ": self.models_differ,
+            "not_traced": self.not_traced,
         }
 
 
@@ -107,7 +109,8 @@ def traced_database(name: str, server: sa.URL | None) -> Iterator[sa.URL]:
             yield sa.URL.create("sqlite", database=f"{directory}/trace.sqlite")
         return
     try:
-        url = create_database(server, "migration_trace")
+        # Named after this process, so that a leftover says whose it was.
+        url = create_database(server, f"migration_trace_{os.getpid()}")
     except sa.exc.DBAPIError as error:
         shown = server.render_as_string(hide_password=True)
         line = str(error.orig).strip().splitlines()[0]
@@ -181,10 +184,13 @@ def trace_on(
             trace.error = first_line(error)
         finally:
             trace.statements = with_op_lines(recorder.stop(), source)
-        if trace.error is not None:
-            return  # the database is at the last good revision: nothing more to run
-        trace.round_trip = round_trip(config, source.revision)
-        if trace.round_trip != "ok":
+        if trace.error is None:
+            trace.round_trip = round_trip(config, source.revision)
+        if trace.error is not None or trace.round_trip != "ok":
+            # The database is not where the next revision starts: say so for each.
+            why = f"not traced: {source.revision} failed here"
+            for later in revisions[revisions.index(source) + 1 :]:
+                result.revisions[later.revision] = RevisionTrace(not_traced=why)
             return
     if head is not None and revisions[-1].revision == head:
         try:

@@ -3,6 +3,7 @@ linter's: the rules, and each traced statement placed on the op that wrote it.
 """
 
 from tools import lint
+from tools.probes import POSTGRESQL_BLOCKS
 from tools.recorder import StatementTrace, blocks_writes
 from tools.render import Statement
 from tools.revision_source import Op, RevisionSource
@@ -115,14 +116,32 @@ def findings(
         found += statement_findings(
             trace.statements, label, database_trace.rows, source, max_lock_ms
         )
-    return found
+    return merged(found)
+
+
+def merged(found: list) -> list:
+    """One finding per rule and op: what each database saw, in one text."""
+    result, seen = [], {}
+    for item, op in found:
+        key = (item.rule, item.line, item.op)
+        if key in seen:
+            first = seen[key]
+            first.why += " " + item.why.removeprefix(TRACE_RULES[item.rule][0]).strip()
+            continue
+        seen[key] = item
+        result.append((item, op))
+    return result
 
 
 def outcome_findings(trace, label: str, source: RevisionSource) -> list:
     """The revision failing, not going down and up, or differing from the models."""
     found = []
     if trace.error is not None:
-        found.append(finding("dialect-failed", f"On {label}: {trace.error}", source))
+        failed = [s for s in trace.statements if not s.ok]
+        op = op_of(failed[-1], trace.statements, source) if failed else None
+        line = failed[-1].line if failed else None
+        detail = f"On {label}: {trace.error}"
+        found.append(finding("dialect-failed", detail, source, op, line))
     if trace.round_trip not in (None, "ok"):
         detail = f"On {label}, {trace.round_trip}"
         found.append(finding("round-trip-failed", detail, source))
@@ -132,6 +151,15 @@ def outcome_findings(trace, label: str, source: RevisionSource) -> list:
         detail = f"On {label}, a revision would contain: {differences}"
         found.append(finding("models-differ", detail, source))
     return found
+
+
+# Lock modes, weakest first: PostgreSQL's, then MariaDB's ALTER locks.
+STRENGTH = [*POSTGRESQL_BLOCKS, "LOCK=NONE", "LOCK=SHARED", "LOCK=EXCLUSIVE"]
+
+
+def strength(lock) -> int:
+    """How strong a lock is, to report a stronger one taken later on a table."""
+    return STRENGTH.index(lock.mode) if lock.mode in STRENGTH else len(STRENGTH)
 
 
 def holding(statements: list[StatementTrace], index: int) -> tuple[float, int]:
@@ -159,7 +187,7 @@ def statement_findings(
     """Rewrites, and locks that block writes held long or over other statements
     (each table reported once, at the statement that took the lock)."""
     found = []
-    reported = set()
+    reported: dict[str, int] = {}  # table -> the strength of the lock reported
     for index, statement in enumerate(statements):
         short = statement.short()
         op = op_of(statement, statements, source)
@@ -173,11 +201,11 @@ def statement_findings(
             if blocks_writes(lock)
             and not lock.index
             and lock.since_statement is None
-            and lock.relation not in reported
+            and strength(lock) > reported.get(lock.relation, -1)
         ]
         if not blocking or (held_ms <= max_lock_ms and not later):
             continue
-        reported |= {lock.relation for lock in blocking}
+        reported |= {lock.relation: strength(lock) for lock in blocking}
         locks = ", ".join(
             f"{lock.mode} on {lock.relation} (blocks {lock.blocks})"
             for lock in blocking
