@@ -5,6 +5,7 @@ from the JSON report, on each database it concerns."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -366,6 +367,27 @@ def test_without_servers_it_traces_on_sqlite_and_says_so(
     assert "**models-differ** (trace)" in out
     assert "op.drop_column('posts', 'score')" in out
     assert out.rstrip().splitlines()[-1].startswith("Traced in ")
+
+
+def test_a_silent_server_is_one_line(repository):  # noqa: F811
+    """A server that accepts the connection and never answers: the trace gives up
+    after its connect timeout, in one line."""
+    add_revision(repository, "c1ea00000012", HEAD, SQLITE_BOOLEAN)
+    commit(repository, "Active users")
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        port = listener.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.review", "--base", "main", "--trace"]
+            + ["--postgresql", f"postgresql://root:s3cret@127.0.0.1:{port}/x"],
+            cwd=repository,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("migration-review: error: cannot create a database on ")
+    assert "s3cret" not in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from app.config import SettingError, database_url
+from app.migration.connection import add_connect_timeout
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
 from tools.recorder import Recorder, StatementTrace
@@ -74,6 +75,10 @@ class DatabaseTrace:
     seconds: float = 0.0
 
 
+# Seconds a server may take to answer before the trace gives up on it.
+CONNECT_TIMEOUT = 10
+
+
 class TraceError(Exception):
     """A server given for the trace that is not a URL or does not answer."""
 
@@ -110,7 +115,8 @@ def traced_database(name: str, server: sa.URL | None) -> Iterator[sa.URL]:
         return
     try:
         # Named after this process, so that a leftover says whose it was.
-        url = create_database(server, f"migration_trace_{os.getpid()}")
+        prefix = f"migration_trace_{os.getpid()}"
+        url = create_database(server, prefix, CONNECT_TIMEOUT)
     except sa.exc.DBAPIError as error:
         shown = server.render_as_string(hide_password=True)
         line = str(error.orig).strip().splitlines()[0]
@@ -118,7 +124,7 @@ def traced_database(name: str, server: sa.URL | None) -> Iterator[sa.URL]:
     try:
         yield url
     finally:
-        drop_database(server, url)
+        drop_database(server, url, CONNECT_TIMEOUT)
 
 
 def first_line(error: BaseException) -> str:
@@ -147,6 +153,7 @@ def trace_database(
     result = DatabaseTrace(DATABASE_NAMES[name], rows=rows)
     with traced_database(name, server) as url:
         engine = sa.create_engine(url)
+        add_connect_timeout(engine, CONNECT_TIMEOUT)
         try:
             trace_on(engine, config_path, revisions, result, head)
         finally:
