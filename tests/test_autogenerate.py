@@ -274,7 +274,6 @@ def test_renamed_enum_value_is_asked_about(tmp_path, server_url, answer):
     copy_project(tmp_path)
     models = tmp_path / "app" / "models.py"
     original = models.read_text()
-    versions = tmp_path / "alembic" / "versions"
     generate = alembic_runner(tmp_path, server_url)
     assert generate("upgrade", "head").returncode == 0
     first = RENAMED_VALUE_MODEL.format(values='"draft", "live"', default='"draft"')
@@ -283,18 +282,12 @@ def test_renamed_enum_value_is_asked_about(tmp_path, server_url, answer):
     assert generate("upgrade", "head").returncode == 0
     after = RENAMED_VALUE_MODEL.format(values='"pending", "live"', default='"pending"')
     models.write_text(original + after)
-    before = set(versions.glob("*.py"))
-    printed = on_a_terminal(
-        tmp_path, server_url, answer, "revision", "--autogenerate", "-m", "Pending"
-    )
     question = (
         "Did you rename the value 'draft' of tag_status (tags.status) to 'pending'? "
         "[y/N]"
-    )
-    assert printed.count(question) == 1  # one type, two columns: asked once
-    [added] = set(versions.glob("*.py")) - before
+    )  # one type, two columns: asked once
+    added = written_on_a_terminal(tmp_path, server_url, answer, question)
     source = added.read_text()
-    assert_ruff_clean(added, tmp_path)
     rules = {found.rule for found, _ in lint.lint(RevisionSource.parse(added))}
     if answer != "y":
         assert "# Renamed? This drops 'draft' from tag_status" in source
@@ -412,6 +405,20 @@ def test_not_null_column_on_a_table_with_rows_fails_everywhere(
 BIO = "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
 
 
+def written_on_a_terminal(path: Path, url: sa.URL, answer: str, question: str):
+    """``alembic revision --autogenerate`` in the copy at ``path`` on a
+    pseudo-terminal, answering its one ``question``: the file it wrote, checked
+    ruff-clean."""
+    files = revision_files(path)
+    printed = on_a_terminal(
+        path, url, answer, "revision", "--autogenerate", "-m", "Rename"
+    )
+    assert printed.count(question) == 1, printed
+    [new_file] = revision_files(path) - files
+    assert_ruff_clean(new_file, path)
+    return new_file
+
+
 def on_a_terminal(cwd: Path, url: sa.URL, answer: str, *args: str) -> str:
     """Run ``alembic <args>`` on a pseudo-terminal (stdin, stdout and stderr, where
     Python's ``input`` writes its prompt on a terminal), answering its question;
@@ -463,16 +470,11 @@ def test_renamed_column_is_asked_about(project, fresh_database_url, answer, requ
             "VALUES ('ada', 'ada@example.org', 'Ada', 'Counts.')"
         )
     models.write_text(text.replace(BIO, BIO + bio.replace("bio:", "biography:")))
-    files = revision_files(path)
 
-    printed = on_a_terminal(
-        path, fresh_database_url, answer, "revision", "--autogenerate", "-m", "Rename"
-    )
+    question = "Did you rename users.bio to users.biography (TEXT)? [y/N]"
+    new_file = written_on_a_terminal(path, fresh_database_url, answer, question)
 
-    assert "Did you rename users.bio to users.biography (TEXT)? [y/N]" in printed
-    [new_file] = revision_files(path) - files
     source = new_file.read_text()
-    assert_ruff_clean(new_file, path)
     if answer == "y":
         upgrade, downgrade = source.split("def downgrade")
         assert 'alter_column(\n            "bio",' in upgrade
@@ -538,16 +540,11 @@ def test_renamed_table_is_asked_about(project, fresh_database_url, answer, reque
             "VALUES (1, 'Notes', 'On the engine.', '2026-11-29 10:00:00')"
         )
     models.write_text(text.replace(POSTS, POSTS.replace("posts", "articles")))
-    files = revision_files(path)
 
-    printed = on_a_terminal(
-        path, fresh_database_url, answer, "revision", "--autogenerate", "-m", "Rename"
-    )
+    question = "Did you rename table posts to articles? [y/N]"
+    new_file = written_on_a_terminal(path, fresh_database_url, answer, question)
 
-    assert "Did you rename table posts to articles? [y/N]" in printed
-    [new_file] = revision_files(path) - files
     source = new_file.read_text()
-    assert_ruff_clean(new_file, path)
     if answer == "y":
         upgrade, downgrade = source.split("def downgrade")
         assert 'op.rename_table("posts", "articles")' in upgrade
