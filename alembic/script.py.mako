@@ -7,6 +7,16 @@ Revises: ${down_revision | comma,n}
 Revises: none, this is the first revision
 % endif
 Create Date: ${create_date}
+% if squashed:
+
+Written by migration-squash on ${squashed_on}. It replaces these revisions:
+% for line in replaced:
+- ${line}
+% endfor
+
+A database at one of them upgrades to ${up_revision} with a release that still has
+them first; one at ${up_revision} or later needs nothing.
+% endif
 """
 
 from collections.abc import Sequence
@@ -20,6 +30,11 @@ revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+% if squashed:
+
+# The revisions squashed into this baseline: env.py names it to a database at one.
+squashed: tuple[str, ...] = ${repr(tuple(squashed))}
+% endif
 
 
 <%
@@ -27,6 +42,10 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
     # What the revision does, for the docstrings: its message.
     what = (message or "this revision").rstrip(".")
+    undo = "Undo: " + what
+    if squashed:
+        what = "Create the schema as it is at " + up_revision
+        undo = "Drop the schema"
 
     def docstring(text):
         """A function's docstring, wrapped to fit the line length."""
@@ -45,5 +64,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    ${docstring("Undo: " + what + ".")}
+    ${docstring(undo + ".")}
     ${tidy(downgrades)}

@@ -77,6 +77,10 @@ def schema_text(engine: sa.Engine, head: str) -> str:
 def table_lines(inspector, dialect, table: str) -> list[str]:
     """One table: columns in order, then keys, constraints and indexes by name."""
     lines = [column_line(column, dialect) for column in inspector.get_columns(table)]
+    comments = dialect.supports_comments  # SQLite keeps none
+    comment = inspector.get_table_comment(table).get("text") if comments else None
+    if comment:
+        lines.insert(0, f"  comment {comment!r}")
     primary_key = inspector.get_pk_constraint(table)
     if primary_key.get("constrained_columns"):
         lines.append(
@@ -108,7 +112,12 @@ def table_lines(inspector, dialect, table: str) -> list[str]:
         if index.get("duplicates_constraint") or index["name"] in unique_names:
             continue
         kind = "unique index" if index.get("unique") else "index"
-        columns = [name or "<expression>" for name in index["column_names"]]
+        # PostgreSQL and MariaDB say what an expression is; SQLite does not.
+        expressions = index.get("expressions") or [None] * len(index["column_names"])
+        columns = [
+            name or expression or "<expression>"
+            for name, expression in zip(index["column_names"], expressions, strict=True)
+        ]
         constraints.append(f"  {kind} {index['name']} ({', '.join(columns)})")
     return lines + sorted(constraints)
 
@@ -118,8 +127,11 @@ def column_line(column: dict, dialect) -> str:
     type_name = column["type"].compile(dialect=dialect)
     null = "NULL" if column["nullable"] else "NOT NULL"
     default = column.get("default")
-    return f"  column {column['name']} {type_name} {null}" + (
-        f" default {default}" if default is not None else ""
+    comment = column.get("comment")
+    return (
+        f"  column {column['name']} {type_name} {null}"
+        + (f" default {default}" if default is not None else "")
+        + (f" comment {comment!r}" if comment else "")
     )
 
 

@@ -107,15 +107,18 @@ def server_urls(postgresql: str | None, mysql: str | None) -> dict[str, sa.URL]:
 
 
 @contextmanager
-def traced_database(name: str, server: sa.URL | None) -> Iterator[sa.URL]:
-    """A database made for the trace, dropped after it whatever happens."""
+def traced_database(
+    name: str, server: sa.URL | None, purpose: str = "trace"
+) -> Iterator[sa.URL]:
+    """A database made for the trace (or another ``purpose``: ``squash``), dropped
+    after it whatever happens."""
     if server is None:
-        with tempfile.TemporaryDirectory(prefix="migration-trace-") as directory:
-            yield sa.URL.create("sqlite", database=f"{directory}/trace.sqlite")
+        with tempfile.TemporaryDirectory(prefix=f"migration-{purpose}-") as directory:
+            yield sa.URL.create("sqlite", database=f"{directory}/{purpose}.sqlite")
         return
     try:
         # Named after this process, so that a leftover says whose it was.
-        prefix = f"migration_trace_{os.getpid()}"
+        prefix = f"migration_{purpose}_{os.getpid()}"
         url = create_database(server, prefix, CONNECT_TIMEOUT)
     except sa.exc.DBAPIError as error:
         shown = server.render_as_string(hide_password=True)

@@ -6,6 +6,7 @@ message is cut to its first line, which holds no SQL, parameters or URL.
 """
 
 import os
+import re
 import traceback
 from contextlib import contextmanager
 
@@ -17,6 +18,9 @@ from app.config import SettingError
 from app.migration.settings import seconds_text
 
 RAISEERR_HINT = "Run with --raiseerr for the traceback"
+
+# Alembic's wording for a revision id the history does not have (script/base.py).
+UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '(\w+)'")
 
 
 class MigrationFailed(CommandError):
@@ -133,12 +137,48 @@ def behind_head_explained(revision_now):
         # Alembic's own wording (autogenerate/api.py), pinned by
         # test_autogenerate_on_a_database_behind_says_what_to_do.
         if str(error) != "Target database is not up to date.":
-            raise
+            explained = squash_explained(error, revision_now)
+            if explained is None:
+                raise
+            raise explained from error
         heads = ", ".join(sorted(context.get_context().script.get_heads()))
         raise CommandError(
             f"the database is at {revision_now()}, behind head {heads}: "
             "run alembic upgrade head first"
         ) from error
+
+
+def squashed_into(script) -> dict[str, str]:
+    """Each revision id squashed away by ``migration-squash``, and the baseline that
+    replaced it (the ``squashed`` tuple of a first revision)."""
+    found = {}
+    for base in script.get_bases():
+        module = script.get_revision(base).module
+        found |= dict.fromkeys(getattr(module, "squashed", ()), base)
+    return found
+
+
+def squash_explained(error: CommandError, revision_now) -> CommandError | None:
+    """Say what to do about a revision that a squash removed, rather than Alembic's
+    "Can't locate revision": the database is at it, or a command named it. ``None``
+    for any other error."""
+    match = UNKNOWN_REVISION.fullmatch(str(error))
+    script = getattr(context, "script", None)
+    if match is None or script is None:
+        return None
+    baseline = squashed_into(script).get(match[1])
+    if baseline is None:
+        return None
+    if match[1] in (revision_now() or "").split(", "):
+        return CommandError(
+            f"the database is at {match[1]}, which was squashed into the baseline "
+            f"{baseline}; upgrade it to {baseline} with a release that still has the "
+            "old revisions first"
+        )
+    return CommandError(
+        f"{match[1]} was squashed into the baseline {baseline}: the history starts "
+        f"at {baseline} now"
+    )
 
 
 @contextmanager

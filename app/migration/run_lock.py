@@ -29,6 +29,7 @@ from app.migration.errors import (
     revision_failed,
     revision_raised,
     run_lock_busy,
+    squash_explained,
 )
 from app.migration.kept_ddl import KeptDdl
 from app.migration.settings import Settings, milliseconds
@@ -103,8 +104,11 @@ def run_lock(
     except MigrationFailed as error:  # refused by this package, in a revision
         where = database_is_at(revision_of(connection), run.kept_ddl)
         raise MigrationFailed(f"{error}. {where}") from error
-    except CommandError:
-        raise  # Alembic's own, already one line
+    except CommandError as error:  # Alembic's own, already one line
+        explained = squash_explained(error, lambda: revision_of(connection))
+        if explained is None:
+            raise
+        raise explained from error
     except Exception as error:  # a bug in a revision's Python code
         raise revision_raised(error, revision_of(connection), run.kept_ddl) from error
 

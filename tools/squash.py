@@ -1,0 +1,533 @@
+"""``migration-squash REV``: REV and every revision before it become one baseline
+revision file, with REV's own id, that creates the schema as it is at REV.
+
+Databases at REV or past it keep working with no stamp: their ``alembic_version``
+names a revision that still exists. The revisions after REV are not touched.
+
+The schema comes from the old history, never from today's models: a throw-away
+SQLite database is migrated to REV and reflected. SQLite keeps CHECK constraints,
+expression indexes and server defaults as the revisions wrote them, in SQL every
+database takes. What SQLite cannot hold (PostgreSQL enum types, time zones, UUIDs,
+comments) comes from a throw-away PostgreSQL database migrated the same way. The
+file is written with Alembic's ops and renderer, the project's ``render_item``,
+``script.py.mako`` and post-write hooks, as autogenerate writes a revision (README,
+"Squashing the history").
+"""
+
+import argparse
+import ast
+import contextlib
+import io
+import logging
+import re
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import render_python_code
+from alembic.config import Config
+from alembic.operations import ops
+from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
+
+from app.migration.connection import add_connect_timeout
+from app.migration.rendering import render_item
+from app.migration.state import quiet_context
+from tools import gitrepo
+from tools.revision_source import RevisionSource, call_name
+from tools.trace import (
+    CONNECT_TIMEOUT,
+    TraceError,
+    alembic_config,
+    first_line,
+    run,
+    server_urls,
+    traced_database,
+)
+from tools.trace_findings import DATABASE_NAMES
+
+# Revision code that asks for more than SQLite keeps: without PostgreSQL, the
+# baseline would lose an enum type, a time zone, a UUID type or a comment.
+NEEDS_POSTGRESQL = re.compile(
+    r"\b(Enum|ENUM|Uuid|UUID|Interval|INTERVAL|ARRAY|JSONB)\s*\("
+    r"|\bcomment\s*=|\btimezone\s*=\s*True|\bpostgresql\."
+)
+
+# Calls in an ``upgrade()`` that do more than change the schema: the baseline does
+# not carry them over.
+DATA_STEPS = {"execute", "bulk_insert", "fill_column", "exec_driver_sql"}
+
+# The generic types that compile to the same DDL as SQLite's reflected ones on every
+# database; a reflected type not listed stays as it is (``sa.CHAR(length=32)``).
+GENERIC = {
+    "INTEGER": lambda t: sa.Integer(),
+    "BIGINT": lambda t: sa.BigInteger(),
+    "SMALLINT": lambda t: sa.SmallInteger(),
+    "VARCHAR": lambda t: sa.String(length=t.length),
+    "TEXT": lambda t: sa.Text(),
+    "BOOLEAN": lambda t: sa.Boolean(),
+    "DATETIME": lambda t: sa.DateTime(),
+    "TIMESTAMP": lambda t: sa.DateTime(),
+    "DATE": lambda t: sa.Date(),
+    "TIME": lambda t: sa.Time(),
+    "NUMERIC": lambda t: sa.Numeric(t.precision, t.scale),
+    "FLOAT": lambda t: sa.Float(),
+    "JSON": lambda t: sa.JSON(),
+    "BLOB": lambda t: sa.LargeBinary(),
+}
+
+# PostgreSQL's reflected types that say more than SQLite's, as generic types.
+RICHER = {
+    "ENUM": lambda t: sa.Enum(*t.enums, name=t.name),
+    "UUID": lambda t: sa.Uuid(),
+    "INTERVAL": lambda t: sa.Interval(),
+    "TIMESTAMP": lambda t: sa.DateTime(timezone=True),
+    "TIME": lambda t: sa.Time(timezone=True),
+}
+
+
+class SquashError(Exception):
+    """A squash that cannot be made: one line, exit status 2, nothing written."""
+
+
+@dataclass
+class Squash:
+    """What a squash replaces, and the baseline that replaces it."""
+
+    target: Script
+    replaced: list[Script]  # the first revision first
+    earlier_squashed: tuple[str, ...] = ()
+    data_steps: list[str] = field(default_factory=list)
+    baseline_name: str = ""
+    baseline_text: str = ""
+
+    @property
+    def squashed(self) -> tuple[str, ...]:
+        """Every id the baseline stands for, but its own: earlier squashes too."""
+        ids = [script.revision for script in self.replaced[:-1]]
+        return (*self.earlier_squashed, *ids)
+
+    @property
+    def message(self) -> str:
+        """The baseline's message: the first line ``alembic history`` shows."""
+        count = len(self.replaced)
+        return (
+            f"Squashed baseline: the schema at {self.target.revision}, "
+            f"replacing {count} revision{'s' if count != 1 else ''}"
+        )
+
+
+def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script]:
+    """The revisions a squash at ``target_text`` replaces, the first one first; a
+    ``SquashError`` when the history does not allow the squash."""
+    try:
+        target = script.get_revision(target_text)
+    except CommandError:
+        target = None
+    if target is None or target_text in ("base", ""):
+        raise SquashError(f"unknown revision: {target_text!r} is not in the history")
+    if target.down_revision is None:
+        raise SquashError(
+            f"{target.revision} is the first revision already: nothing to squash"
+        )
+    replaced = list(script.iterate_revisions(target.revision, "base"))[::-1]
+    for head in script.get_heads():
+        ancestors = {each.revision for each in script.iterate_revisions(head, "base")}
+        if target.revision not in ancestors:
+            raise SquashError(
+                f"{target.revision} is not an ancestor of the head {head}: "
+                "squash at a revision every head builds on"
+            )
+    for each in replaced:
+        if len(each._all_down_revisions) > 1:
+            raise SquashError(
+                f"{each.revision} merges branches: squash at a revision after the "
+                "merge, or with no merge before it"
+            )
+        if each is not target and len(each.nextrev) > 1:
+            raise SquashError(
+                f"the history branches at {each.revision}, before {target.revision}: "
+                "squash at a revision after the branches are merged"
+            )
+    replaced_ids = {each.revision for each in replaced} - {target.revision}
+    for each in script.walk_revisions():
+        needed = set(each._resolved_dependencies) & replaced_ids
+        if needed and each.revision not in replaced_ids:
+            raise SquashError(
+                f"{each.revision} depends on {', '.join(sorted(needed))}, which the "
+                "squash would remove"
+            )
+    return replaced
+
+
+def refuse_uncommitted(versions: Path) -> None:
+    """The squash deletes files under ``versions``: they must be committed, so that
+    the change can be reviewed and undone."""
+    try:
+        root = gitrepo.checkout_root(versions)
+    except gitrepo.ReviewInputError:
+        raise SquashError(
+            f"{versions} is not in a git checkout: commit the revisions first, so "
+            "that the squash can be reviewed and undone"
+        ) from None
+    status = gitrepo.git(root, "status", "--porcelain", "--", str(versions))
+    if status.strip():
+        first = status.strip().splitlines()[0][3:]
+        raise SquashError(
+            f"uncommitted changes under {versions.name}/ ({first}): commit or stash "
+            "them first"
+        )
+
+
+def data_steps(replaced: list[Script]) -> list[str]:
+    """The replaced revisions whose ``upgrade()`` does more than schema operations
+    (SQL of its own, rows written), one line each: what the baseline does not carry
+    over."""
+    found = []
+    for script in replaced:
+        upgrade = RevisionSource.parse(Path(script.path)).function("upgrade")
+        if upgrade is None:
+            continue
+        calls = sorted(
+            {
+                (node.lineno, call_name(node))
+                for node in ast.walk(upgrade)
+                if isinstance(node, ast.Call) and call_name(node) in DATA_STEPS
+            }
+        )
+        if calls:
+            where = ", ".join(f"{name} (line {line})" for line, name in calls)
+            found.append(f"{script.revision} {script.doc}: {where}")
+    return found
+
+
+def refuse_lost_types(replaced: list[Script], postgresql: sa.URL | None) -> None:
+    """Without PostgreSQL, refuse a history whose types or comments SQLite loses."""
+    if postgresql is not None:
+        return
+    for script in replaced:
+        match = NEEDS_POSTGRESQL.search(Path(script.path).read_text(encoding="utf-8"))
+        if match:
+            raise SquashError(
+                f"{script.revision} uses {match[0].rstrip('( =')}, which SQLite does "
+                "not keep: give --postgresql SERVER_URL (or set TEST_POSTGRESQL_URL) "
+                "so that the baseline keeps it"
+            )
+
+
+def schema_at(config_path: Path, revision: str, name: str, server) -> sa.MetaData:
+    """The schema a throw-away database has once the history reaches ``revision``,
+    reflected; on SQLite with the expression indexes SQLAlchemy skips."""
+    with traced_database(name, server, "squash") as url:
+        engine = sa.create_engine(url)
+        add_connect_timeout(engine, CONNECT_TIMEOUT)
+        try:
+            try:
+                run(alembic_config(config_path, engine), command.upgrade, revision)
+            except (CommandError, sa.exc.SQLAlchemyError) as error:
+                raise SquashError(
+                    f"the history up to {revision} fails on {DATABASE_NAMES[name]}: "
+                    f"{first_line(error)}"
+                ) from None
+            metadata = sa.MetaData()
+            with warnings.catch_warnings():
+                # "Skipped unsupported reflection of expression-based index": read
+                # from sqlite_master below.
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                metadata.reflect(engine)
+            metadata.remove(metadata.tables["alembic_version"])
+            if name == "sqlite":
+                with engine.connect() as connection:
+                    add_expression_indexes(connection, metadata)
+            return metadata
+        finally:
+            engine.dispose()
+
+
+def add_expression_indexes(connection: sa.Connection, metadata: sa.MetaData) -> None:
+    """Add the indexes on expressions, which SQLite keeps as written."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT name, tbl_name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+        )
+    )
+    for name, table_name, sql in rows:
+        table = metadata.tables.get(table_name)
+        if table is None or any(index.name == name for index in table.indexes):
+            continue
+        body, where = index_body(sql)
+        expressions = [
+            table.c[part.strip('"`')] if part.strip('"`') in table.c else sa.text(part)
+            for part in top_level_parts(body)
+        ]
+        where_options = (
+            {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
+            if where
+            else {}
+        )
+        unique = sql.lstrip().upper().startswith("CREATE UNIQUE")
+        sa.Index(name, *expressions, unique=unique, _table=table, **where_options)
+
+
+def index_body(sql: str) -> tuple[str, str | None]:
+    """The text between the parentheses of ``CREATE INDEX ... ON t (...)`` and the
+    ``WHERE`` clause after them, if any."""
+    start = sql.index("(")
+    depth = 0
+    for position in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[position], 0)
+        if depth == 0:
+            rest = sql[position + 1 :].strip()
+            where = re.sub(r"^WHERE\s+", "", rest, flags=re.IGNORECASE) or None
+            return sql[start + 1 : position], where
+    raise SquashError(f"cannot read an index from SQLite: {sql}")
+
+
+def top_level_parts(text: str) -> list[str]:
+    """``a, lower(b), c`` as its comma-separated parts, outside parentheses."""
+    parts, depth, current = [], 0, ""
+    for character in text:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += character
+    return [*parts, current.strip()]
+
+
+def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.MetaData:
+    """SQLite's reflected schema, with generic types, and PostgreSQL's enum types,
+    time zones, UUIDs and comments where PostgreSQL was migrated too."""
+    for table in sqlite.tables.values():
+        other = postgresql.tables.get(table.name) if postgresql is not None else None
+        if other is not None:
+            table.comment = other.comment
+        for column in table.c:
+            generic = GENERIC.get(type(column.type).__name__)
+            if generic is not None:
+                column.type = generic(column.type)
+            if other is None or column.name not in other.c:
+                continue
+            found = other.c[column.name]
+            column.comment = found.comment
+            name = type(found.type).__name__
+            zoned = getattr(found.type, "timezone", False)
+            if name in RICHER and (name not in ("TIMESTAMP", "TIME") or zoned):
+                column.type = RICHER[name](found.type)
+            elif isinstance(column.type, sa.types.NullType):
+                column.type = found.type  # a type SQLite does not know
+    return sqlite
+
+
+def baseline_ops(metadata: sa.MetaData) -> tuple[str, str, str]:
+    """The baseline's ``upgrade()`` and ``downgrade()`` bodies, and its imports."""
+    tables = metadata.sorted_tables
+    upgrade = ops.UpgradeOps(ops=[])
+    for table in tables:
+        upgrade.ops.append(ops.CreateTableOp.from_table(table))
+        for index in sorted(table.indexes, key=lambda index: index.name):
+            upgrade.ops.append(ops.CreateIndexOp.from_index(index))
+    # Dropping a table drops its indexes (MariaDB refuses a foreign key's index
+    # first) and, on PostgreSQL, the enum types no other column uses.
+    downgrade = ops.DowngradeOps(
+        ops=[ops.DropTableOp.from_table(table) for table in reversed(tables)]
+    )
+    context = quiet_context(dialect=sa.create_engine("sqlite://").dialect)
+    bodies = [
+        render_python_code(
+            container, render_item=render_item, migration_context=context
+        )
+        for container in (upgrade, downgrade)
+    ]
+    bodies = [
+        "\n".join(
+            line for line in body.splitlines() if not line.strip().startswith("# ###")
+        ).strip()
+        for body in bodies
+    ]
+    dialects = sorted(set(re.findall(r"\b(postgresql|mysql|sqlite)\.", bodies[0])))
+    imports = "".join(f"from sqlalchemy.dialects import {name}\n" for name in dialects)
+    return bodies[0], bodies[1], imports
+
+
+def baseline_file(
+    squash: Squash, config_path: Path, upgrades: str, downgrades: str, imports: str
+) -> tuple[str, str]:
+    """The baseline's file name and text, written by Alembic from the project's
+    ``script.py.mako`` and run through its post-write hooks (ruff), in a scratch
+    folder inside the project (so that ruff reads the project's settings)."""
+    script_folder = Path(squash.target.module.__file__).parents[1]
+    with tempfile.TemporaryDirectory(
+        prefix=".migration-squash-", dir=config_path.parent
+    ) as directory:
+        shutil.copy(script_folder / "script.py.mako", directory)
+        config = Config(str(config_path), stdout=io.StringIO())
+        config.cmd_opts = argparse.Namespace(quiet=True)  # no "Generating ..."
+        config.set_main_option("script_location", directory)
+        config.set_main_option("version_locations", str(Path(directory, "versions")))
+        scratch = ScriptDirectory.from_config(config)
+        # REV's own create date: the file name sorts where REV's did, before the
+        # revisions after it (file_template starts with the date here).
+        scratch._generate_create_date = lambda: create_date_of(squash.target)
+        # The hooks say "Running post write hook ..." whatever the options say.
+        with contextlib.redirect_stdout(io.StringIO()):
+            written = scratch.generate_revision(
+                squash.target.revision,
+                squash.message,
+                head="base",
+                splice=True,
+                upgrades=upgrades,
+                downgrades=downgrades,
+                imports=imports,
+                squashed=squash.squashed,
+                squashed_on=datetime.now(UTC).date().isoformat(),
+                replaced=[
+                    shortened(f"{each.revision} {each.doc}") for each in squash.replaced
+                ],
+            )
+        path = Path(written.path)
+        return path.name, path.read_text(encoding="utf-8")
+
+
+def create_date_of(script: Script) -> datetime:
+    """The ``Create Date`` a revision's docstring gives (Alembic writes it), else
+    now."""
+    match = re.search(r"^Create Date: (.+)$", script.longdoc or "", re.MULTILINE)
+    try:
+        return datetime.fromisoformat(match[1].strip())
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+def shortened(line: str, longest: int = 76) -> str:
+    """A line of the docstring, cut to fit ruff's line length."""
+    return line if len(line) <= longest else line[: longest - 1] + "…"
+
+
+def plan(config_path: Path, target_text: str, postgresql_option: str | None) -> Squash:
+    """Everything a squash at ``target_text`` writes and deletes; nothing written."""
+    try:
+        script = ScriptDirectory.from_config(Config(str(config_path)))
+        replaced = replaced_revisions(script, target_text)
+    except CommandError as error:
+        raise SquashError(first_line(error)) from None
+    target = replaced[-1]
+    refuse_uncommitted(Path(target.path).parent)
+    postgresql = server_urls(postgresql_option, None).get("postgresql")
+    refuse_lost_types(replaced, postgresql)
+    squash = Squash(
+        target,
+        replaced,
+        earlier_squashed=tuple(getattr(replaced[0].module, "squashed", ())),
+        data_steps=data_steps(replaced),
+    )
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.INFO)  # env.py's "Running upgrade ..." lines
+    try:
+        schema = schema_at(config_path, target.revision, "sqlite", None)
+        details = None
+        if postgresql is not None:
+            details = schema_at(config_path, target.revision, "postgresql", postgresql)
+    finally:
+        logging.disable(previous_disable)
+    bodies = baseline_ops(portable_schema(schema, details))
+    squash.baseline_name, squash.baseline_text = baseline_file(
+        squash, config_path, *bodies
+    )
+    return squash
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="migration-squash",
+        description="Replace REV and every revision before it with one baseline "
+        "revision, with REV's id, that creates the schema as it is at REV. "
+        "Databases at REV or later need nothing.",
+    )
+    parser.add_argument("revision", metavar="REV", help="the last revision to squash")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the baseline and the files it replaces; write nothing",
+    )
+    parser.add_argument(
+        "--postgresql",
+        metavar="SERVER_URL",
+        help="migrate a throw-away database here too, for the enum types, time "
+        "zones, UUIDs and comments SQLite does not keep (default: "
+        "$TEST_POSTGRESQL_URL)",
+    )
+    parser.add_argument(
+        "-c", "--config", default="alembic.ini", help="Alembic config file"
+    )
+    return parser.parse_args(argv)
+
+
+def report(squash: Squash, versions: Path, dry_run: bool) -> str:
+    """What the squash wrote and deleted (or would), and what it did not carry."""
+    would = "Would " if dry_run else ""
+    shown = Path(versions.name)
+    lines = [
+        f"{would}{'w' if dry_run else 'W'}rite {shown / squash.baseline_name}: "
+        f"{squash.message}.",
+        f"{would}{'d' if dry_run else 'D'}elete:",
+        *(f"  {shown / Path(each.path).name}" for each in squash.replaced),
+    ]
+    if squash.data_steps:
+        lines += [
+            "Not carried over (they ran on every database that reached "
+            f"{squash.target.revision}; a view, trigger or function they made is not "
+            "in the baseline: check each):",
+            *(f"  {line}" for line in squash.data_steps),
+        ]
+    if dry_run:
+        lines += ["", squash.baseline_text.rstrip()]
+    else:
+        lines += [
+            "Next: review the baseline, check it with `alembic upgrade head` on an "
+            "empty database and `schema-snapshot --check`, and commit the change.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Squash (or show what a squash would do); one line and exit 2 on a refusal."""
+    arguments = parse_arguments(argv)
+    config_path = Path(arguments.config).resolve()
+    if not config_path.is_file():
+        print(
+            f"migration-squash: error: no Alembic config at {config_path}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        squash = plan(config_path, arguments.revision, arguments.postgresql)
+    except (SquashError, TraceError, gitrepo.ReviewInputError) as error:
+        print(f"migration-squash: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("migration-squash: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    versions = Path(squash.target.path).parent
+    if not arguments.dry_run:
+        (versions / squash.baseline_name).write_text(
+            squash.baseline_text, encoding="utf-8"
+        )
+        for each in squash.replaced:
+            if Path(each.path).name != squash.baseline_name:
+                Path(each.path).unlink()
+    sys.stdout.write(report(squash, versions, arguments.dry_run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
