@@ -19,6 +19,7 @@ import ast
 import contextlib
 import io
 import logging
+import os
 import re
 import shutil
 import sys
@@ -35,12 +36,14 @@ from alembic.config import Config
 from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy.sql.elements import conv
 
 from app.migration.connection import add_connect_timeout
 from app.migration.rendering import render_item
 from app.migration.state import quiet_context
 from tools import gitrepo
 from tools.revision_source import RevisionSource, call_name
+from tools.snapshot import sqlite_expression_indexes
 from tools.trace import (
     CONNECT_TIMEOUT,
     TraceError,
@@ -144,12 +147,13 @@ def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script
                 f"{target.revision} is not an ancestor of the head {head}: "
                 "squash at a revision every head builds on"
             )
-    for each in replaced:
+    for each in replaced[::-1]:
         if len(each._all_down_revisions) > 1:
             raise SquashError(
                 f"{each.revision} merges branches: squash at a revision after the "
                 "merge, or with no merge before it"
             )
+    for each in replaced:
         if each is not target and len(each.nextrev) > 1:
             raise SquashError(
                 f"the history branches at {each.revision}, before {target.revision}: "
@@ -252,61 +256,40 @@ def schema_at(config_path: Path, revision: str, name: str, server) -> sa.MetaDat
 
 def add_expression_indexes(connection: sa.Connection, metadata: sa.MetaData) -> None:
     """Add the indexes on expressions, which SQLite keeps as written."""
-    rows = connection.execute(
-        sa.text(
-            "SELECT name, tbl_name, sql FROM sqlite_master "
-            "WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
-        )
-    )
-    for name, table_name, sql in rows:
-        table = metadata.tables.get(table_name)
-        if table is None or any(index.name == name for index in table.indexes):
-            continue
-        body, where = index_body(sql)
-        expressions = [
-            table.c[part.strip('"`')] if part.strip('"`') in table.c else sa.text(part)
-            for part in top_level_parts(body)
-        ]
-        where_options = (
-            {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
-            if where
-            else {}
-        )
-        unique = sql.lstrip().upper().startswith("CREATE UNIQUE")
-        sa.Index(name, *expressions, unique=unique, _table=table, **where_options)
-
-
-def index_body(sql: str) -> tuple[str, str | None]:
-    """The text between the parentheses of ``CREATE INDEX ... ON t (...)`` and the
-    ``WHERE`` clause after them, if any."""
-    start = sql.index("(")
-    depth = 0
-    for position in range(start, len(sql)):
-        depth += {"(": 1, ")": -1}.get(sql[position], 0)
-        if depth == 0:
-            rest = sql[position + 1 :].strip()
-            where = re.sub(r"^WHERE\s+", "", rest, flags=re.IGNORECASE) or None
-            return sql[start + 1 : position], where
-    raise SquashError(f"cannot read an index from SQLite: {sql}")
-
-
-def top_level_parts(text: str) -> list[str]:
-    """``a, lower(b), c`` as its comma-separated parts, outside parentheses."""
-    parts, depth, current = [], 0, ""
-    for character in text:
-        depth += {"(": 1, ")": -1}.get(character, 0)
-        if character == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += character
-    return [*parts, current.strip()]
+    inspector = sa.inspect(connection)
+    for table in metadata.tables.values():
+        known = [{"name": index.name} for index in table.indexes]
+        for found in sqlite_expression_indexes(inspector, table.name, known):
+            expressions = [
+                table.c[part.strip('"`')]
+                if part.strip('"`') in table.c
+                else sa.text(part)
+                for part in found["expressions"]
+            ]
+            where = found["where"]
+            where_options = (
+                {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
+                if where
+                else {}
+            )
+            sa.Index(
+                found["name"],
+                *expressions,
+                unique=found["unique"],
+                _table=table,
+                **where_options,
+            )
 
 
 def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.MetaData:
     """SQLite's reflected schema, with generic types, and PostgreSQL's enum types,
     time zones, UUIDs and comments where PostgreSQL was migrated too."""
     for table in sqlite.tables.values():
+        # The names the database has, as they are: ``op.f()`` keeps the models'
+        # naming convention from being applied to them again.
+        for item in (*table.constraints, *table.indexes):
+            if item.name:
+                item.name = conv(item.name)
         other = postgresql.tables.get(table.name) if postgresql is not None else None
         if other is not None:
             table.comment = other.comment
@@ -327,35 +310,48 @@ def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.M
     return sqlite
 
 
+def is_expression_index(index: sa.Index) -> bool:
+    """Whether an index is on an expression rather than on columns only."""
+    return any(not isinstance(item, sa.Column) for item in index.expressions)
+
+
+def rendered(container: ops.OpContainer) -> str:
+    """Ops as the Python lines of a revision, as autogenerate renders them."""
+    context = quiet_context(dialect=sa.create_engine("sqlite://").dialect)
+    code = render_python_code(
+        container, render_item=render_item, migration_context=context
+    )
+    lines = [line for line in code.splitlines() if not line.strip().startswith("# ###")]
+    return "\n".join(lines).strip("\n")  # each line indented for a function body
+
+
 def baseline_ops(metadata: sa.MetaData) -> tuple[str, str, str]:
     """The baseline's ``upgrade()`` and ``downgrade()`` bodies, and its imports."""
     tables = metadata.sorted_tables
     upgrade = ops.UpgradeOps(ops=[])
+    on_expressions = ops.UpgradeOps(ops=[])
     for table in tables:
         upgrade.ops.append(ops.CreateTableOp.from_table(table))
         for index in sorted(table.indexes, key=lambda index: index.name):
-            upgrade.ops.append(ops.CreateIndexOp.from_index(index))
+            on = on_expressions if is_expression_index(index) else upgrade
+            on.ops.append(ops.CreateIndexOp.from_index(index))
     # Dropping a table drops its indexes (MariaDB refuses a foreign key's index
     # first) and, on PostgreSQL, the enum types no other column uses.
     downgrade = ops.DowngradeOps(
         ops=[ops.DropTableOp.from_table(table) for table in reversed(tables)]
     )
-    context = quiet_context(dialect=sa.create_engine("sqlite://").dialect)
-    bodies = [
-        render_python_code(
-            container, render_item=render_item, migration_context=context
+    upgrades = rendered(upgrade)
+    if on_expressions.ops:
+        guarded = rendered(on_expressions).replace("\n", "\n    ")
+        upgrades += (
+            "\n\n    # MariaDB and MySQL have no indexes on expressions: the history "
+            "made\n    # these on the other databases only.\n"
+            '    if op.get_context().dialect.name not in ("mysql", "mariadb"):\n'
+            f"    {guarded}"
         )
-        for container in (upgrade, downgrade)
-    ]
-    bodies = [
-        "\n".join(
-            line for line in body.splitlines() if not line.strip().startswith("# ###")
-        ).strip()
-        for body in bodies
-    ]
-    dialects = sorted(set(re.findall(r"\b(postgresql|mysql|sqlite)\.", bodies[0])))
+    dialects = sorted(set(re.findall(r"\b(postgresql|mysql|sqlite)\.", upgrades)))
     imports = "".join(f"from sqlalchemy.dialects import {name}\n" for name in dialects)
-    return bodies[0], bodies[1], imports
+    return upgrades.lstrip(), rendered(downgrade).lstrip(), imports
 
 
 def baseline_file(
@@ -416,11 +412,12 @@ def plan(config_path: Path, target_text: str, postgresql_option: str | None) -> 
     """Everything a squash at ``target_text`` writes and deletes; nothing written."""
     try:
         script = ScriptDirectory.from_config(Config(str(config_path)))
+        for folder in script.version_locations or [script.versions]:
+            refuse_uncommitted(Path(folder))
         replaced = replaced_revisions(script, target_text)
     except CommandError as error:
         raise SquashError(first_line(error)) from None
     target = replaced[-1]
-    refuse_uncommitted(Path(target.path).parent)
     postgresql = server_urls(postgresql_option, None).get("postgresql")
     refuse_lost_types(replaced, postgresql)
     squash = Squash(
@@ -472,10 +469,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def report(squash: Squash, versions: Path, dry_run: bool) -> str:
-    """What the squash wrote and deleted (or would), and what it did not carry."""
+def report(squash: Squash, versions: Path, root: Path, dry_run: bool) -> str:
+    """What the squash wrote and deleted (or would), and what it did not carry; paths
+    from the folder of alembic.ini (``root``)."""
     would = "Would " if dry_run else ""
-    shown = Path(versions.name)
+    shown = Path(os.path.relpath(versions, root))
     lines = [
         f"{would}{'w' if dry_run else 'W'}rite {shown / squash.baseline_name}: "
         f"{squash.message}.",
@@ -525,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         for each in squash.replaced:
             if Path(each.path).name != squash.baseline_name:
                 Path(each.path).unlink()
-    sys.stdout.write(report(squash, versions, arguments.dry_run))
+    sys.stdout.write(report(squash, versions, config_path.parent, arguments.dry_run))
     return 0
 
 
