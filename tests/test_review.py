@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, copy_project
-from tools import lint, review
+from tools import lint, review, squash
 from tools.revision_source import RevisionSource
 
 FIXTURE_REVISION = '''\
@@ -634,3 +634,38 @@ def test_a_widened_column_is_not_a_type_change(repository, capsys):
         if finding["line"] == 16
     }
     assert upgrade_rules == set()
+
+
+def test_a_squash_is_reported_as_one_with_the_schema_compared(repository, capsys):
+    assert squash.main(["-c", str(repository / "alembic.ini"), "e5d5fd2d0a27"]) == 0
+    capsys.readouterr()
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 0
+    assert report["graph_findings"] == []
+    assert report["revisions"] == []
+    assert report["squash"]["baseline"] == "e5d5fd2d0a27"
+    assert report["squash"]["replaced"] == [
+        "f800a65a1a3a",
+        "ef55ddbae804",
+        "e5d5fd2d0a27",
+    ]
+    assert report["squash"]["schema"] == {"SQLite": "identical"}
+
+    # A baseline that builds another schema is a finding; so is a deleted revision
+    # the baseline does not name.
+    baseline = next((repository / "alembic" / "versions").glob("*_squashed_*.py"))
+    baseline.write_text(
+        baseline.read_text().replace(
+            'sa.Column("title", sa.String(length=200), nullable=False),\n', ""
+        )
+    )
+    next((repository / "alembic" / "versions").glob("*bb4b390c7d31*.py")).unlink()
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 1
+    assert "❌ **squash-changed-schema** · `e5d5fd2d0a27`" in out
+    assert "On SQLite: -  column title VARCHAR(200) NOT NULL." in out
+    assert "❌ **removed-revision** · `2026_11_25_010452-bb4b390c7d31" in out
+    assert out.count("removed-revision") == 1

@@ -20,6 +20,17 @@ def as_json(review) -> str:
         "graph_findings": [item.as_dict() for item in review.graph_findings],
         "revisions": [revision_data(item, review.traces) for item in review.revisions],
     }
+    if review.squash is not None:
+        squash = review.squash
+        data["squash"] = {
+            "baseline": squash.baseline.revision,
+            "path": squash.path,
+            "replaced": [rev for rev, _ in squash.replaced],
+            "schema": {
+                **squash.schemas,
+                **dict.fromkeys(squash.differences, "differs"),
+            },
+        }
     if review.traces:
         data["traced"] = {
             database: {
@@ -78,6 +89,7 @@ def as_markdown(review) -> str:
     lines += traced_on(review)
     lines += batch_note(review)
     lines += graph_section(review)
+    lines += squash_section(review)
     for item in review.revisions:
         lines += revision_section(item)
         lines += measured_section(item, review.traces)
@@ -224,6 +236,40 @@ def graph_section(review) -> list[str]:
     if not review.graph_findings:
         lines.append("- ✅ new revisions build on the base's head; no id is reused")
     return lines + [""]
+
+
+def squash_section(review) -> list[str]:
+    """A squash on the branch: the baseline, what it replaces, the schema check."""
+    squash = review.squash
+    if squash is None:
+        return []
+    count = len(squash.replaced)
+    lines = [
+        f"### Squash: `{squash.baseline.revision}` is the first revision now",
+        "",
+        f"`{squash.path}` replaces {count} revision{'s' if count != 1 else ''}, "
+        "whose files the branch deletes:",
+        "",
+        *(f"- `{rev}` {message}" for rev, message in squash.replaced),
+        "",
+    ]
+    if squash.schemas:
+        lines.append(
+            f"- ✅ the schema at `{squash.baseline.revision}` is identical on "
+            f"{', '.join(squash.schemas)}: the old revisions and the baseline, each "
+            "run on an empty database"
+        )
+    lines += [
+        f"- ❌ not identical on {database} (see squash-changed-schema above)"
+        for database in squash.differences
+    ]
+    lines += [
+        f"- Databases at `{squash.baseline.revision}` or later need nothing; one at "
+        "a replaced revision must first be upgraded with a release from before "
+        "the squash (`alembic upgrade` says so).",
+        "",
+    ]
+    return lines
 
 
 def finding_line(item: Finding) -> str:

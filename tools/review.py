@@ -18,7 +18,15 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from tools import gitrepo, lint, report, squawk, trace, trace_findings
+from tools import (
+    gitrepo,
+    lint,
+    report,
+    squash_review,
+    squawk,
+    trace,
+    trace_findings,
+)
 from tools.graph import History, parents
 from tools.render import DIALECT_URLS, Rendered, render
 from tools.revision_source import Op, RevisionSource
@@ -55,6 +63,12 @@ GRAPH_RULES = {
         "cannot read or run it by hand, and squawk cannot check it.",
         "Fix the error; a data step that needs a live connection (op.get_bind()) "
         "cannot render: acknowledge it with that reason.",
+    ),
+    "squash-changed-schema": (
+        "The squash's baseline does not build the schema the revisions it replaces "
+        "built: new databases would differ from deployed ones.",
+        "Squash again with `migration-squash REV` on a clean checkout (with "
+        "`--postgresql` for enum types and comments), or fix the baseline by hand.",
     ),
     "edited-revision": (
         "The ops of a revision that existed on the base changed: databases already "
@@ -99,6 +113,7 @@ class Review:
     revisions: list[RevisionReview] = field(default_factory=list)
     graph_findings: list[lint.Finding] = field(default_factory=list)
     traces: dict[str, trace.DatabaseTrace] = field(default_factory=dict)
+    squash: squash_review.Squash | None = None
 
     def findings(self) -> list[lint.Finding]:
         """Every finding, graph and revisions."""
@@ -159,6 +174,20 @@ def review(
         result = Review(base, merge_base, current.heads(), base_history.heads())
         changed = changed_revisions(root, merge_base, folder, result)
     result.graph_findings += graph_findings(current, base_history, changed, root)
+    if not everything:
+        servers = tracing.servers if tracing is not None else {"sqlite": None}
+        recognise_squash(result, current, base_history, changed, root)
+        if result.squash is not None:
+            squash_review.compare_schemas(
+                result.squash, config_path, root, merge_base, folder, servers
+            )
+            for database, why in result.squash.differences.items():
+                detail = f"On {database}: {why}."
+                result.graph_findings.append(
+                    graph_finding(
+                        "squash-changed-schema", result.squash.baseline.revision, detail
+                    )
+                )
     order = {rev: index for index, rev in enumerate(current.order())}
     new_tables = set()  # created by a revision the branch adds: new and empty
     for path in sorted(
@@ -208,6 +237,47 @@ def add_traces(config_path: Path, result: Review, tracing: TraceOptions) -> None
         }
         found = trace_findings.findings(result.traces, item.source, tracing.max_lock_ms)
         item.findings += acknowledge(item.source, found)
+
+
+def recognise_squash(
+    result: Review,
+    current: History,
+    base: History,
+    changed: dict[Path, str],
+    root: Path,
+) -> None:
+    """A squash on the branch is reported as one (``result.squash``), not as removed
+    revisions and a reused id; its baseline is not reviewed as a new revision."""
+    found = squash_review.find_squash(current, base, changed)
+    if found is None:
+        return
+    path, baseline, replaced_ids = found
+    removed = {
+        item.revision
+        for item in result.graph_findings
+        if item.rule == "removed-revision"
+    }
+    names = {
+        source.path.name: source.revision
+        for source in base.sources.values()
+        if source.revision in replaced_ids and source.path.name in removed
+    }
+    kept = []
+    for item in result.graph_findings:
+        if item.rule == "removed-revision" and item.revision in names:
+            continue
+        reused = item.rule in ("duplicate-revision-id", "edited-revision")
+        if reused and item.revision == baseline.revision and "Files:" not in item.why:
+            continue
+        kept.append(item)
+    result.graph_findings = kept
+    messages = {source.revision: source.message for source in base.sources.values()}
+    result.squash = squash_review.Squash(
+        baseline,
+        relative(path, root),
+        [(rev, messages[rev]) for rev in base.order() if rev in replaced_ids],
+    )
+    del changed[path]
 
 
 def history_at(root: Path, commit: str, folder: str) -> History:
