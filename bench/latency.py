@@ -7,7 +7,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.databases import as_environment, fresh_database
-from bench.projects import copy_project, flask_migrate_project, project_with_history
+from bench.projects import (
+    copy_project,
+    flask_migrate_project,
+    project_with_history,
+    real_history,
+    squashed_project,
+)
 from bench.report import Row, checked
 from bench.timing import Command, rounds, run, timed
 
@@ -129,8 +135,13 @@ def long_histories(
         length: project_with_history(workdir / f"history_{length}", length)
         for length in lengths
     }
-    squashed = project_with_history(
-        workdir / f"squashed_{longest}", longest, squashed=True
+    # The longest squashed with migration-squash, five revisions before its head;
+    # and the shortest with the longest's models, to compare histories alone.
+    squashed = squashed_project(workdir / f"squashed_{longest}", longest, longest - 5)
+    same_models = project_with_history(
+        workdir / f"history_{shortest}_same_models",
+        shortest,
+        model_steps=longest - len(real_history()),
     )
     # The longest history again, run with PYTHONDONTWRITEBYTECODE=1 (as many container
     # images set it): every command compiles every revision file from source.
@@ -138,7 +149,7 @@ def long_histories(
     with ExitStack() as stack:
         urls = {
             name: stack.enter_context(fresh_database(backend, workdir))
-            for name in [*lengths, "squashed"]
+            for name in [*lengths, "squashed", "same models"]
         }
         # One full upgrade from an empty database per history: it also brings each
         # database to head for the no-op runs.
@@ -148,13 +159,19 @@ def long_histories(
             )
             for length, project in projects.items()
         }
-        run(alembic(squashed, urls["squashed"], "upgrade", "head"))
+        full["squashed"] = timed(
+            alembic(squashed, urls["squashed"], "upgrade", "head", timeout=900)
+        )
+        run(alembic(same_models, urls["same models"], "upgrade", "head"))
         commands = {
             f"upgrade {length}": alembic(project, urls[length], "upgrade", "head")
             for length, project in projects.items()
         }
         commands["upgrade squashed"] = alembic(
             squashed, urls["squashed"], "upgrade", "head"
+        )
+        commands["upgrade same models"] = alembic(
+            same_models, urls["same models"], "upgrade", "head"
         )
         commands["upgrade uncached"] = alembic(
             uncached, urls[longest], "upgrade", "head"
@@ -184,17 +201,33 @@ def long_histories(
                 met,
             )
         )
-    ratio = times.ratio("upgrade squashed", base)
+    squashed_name = (
+        f"no-op upgrade, {longest} squashed by migration-squash at revision "
+        f"{longest - 5}"
+    )
+    ratio = times.ratio("upgrade squashed", "upgrade same models")
     rows.append(
         Row(
             section,
             backend,
-            f"no-op upgrade, {longest} squashed into one baseline",
+            squashed_name,
             times.median("upgrade squashed"),
-            f"{shortest} revisions",
-            times.median(base),
+            f"{shortest} revisions with the same models",
+            times.median("upgrade same models"),
             ratio,
-            *checked(ratio, 1.15),
+            *checked(ratio, 1.05),
+        )
+    )
+    rows.append(
+        Row(
+            section,
+            backend,
+            squashed_name,
+            times.median("upgrade squashed"),
+            f"{shortest} revisions (their own, smaller models)",
+            times.median(base),
+            times.ratio("upgrade squashed", base),
+            note="the rest is the models' size",
         )
     )
     ratio = times.ratio(f"upgrade {longest}", "upgrade squashed")
@@ -204,7 +237,7 @@ def long_histories(
             backend,
             f"no-op upgrade, {longest} revisions",
             times.median(f"upgrade {longest}"),
-            "the same squashed into one baseline (same models)",
+            "the same squashed (same models)",
             times.median("upgrade squashed"),
             ratio,
             note="what the history's length alone costs",
@@ -245,6 +278,18 @@ def long_histories(
             full[shortest],
             full[longest] / full[shortest],
             note=f"one run; {per_revision * 1000:.1f} ms per extra revision",
+        )
+    )
+    rows.append(
+        Row(
+            section,
+            backend,
+            f"full upgrade from empty, {longest} squashed at revision {longest - 5}",
+            full["squashed"],
+            f"{longest} revisions",
+            full[longest],
+            full["squashed"] / full[longest],
+            note="one run",
         )
     )
     return rows

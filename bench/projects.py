@@ -84,40 +84,6 @@ def generated_revision(step: int, down_revision: str) -> tuple[str, str]:
     return revision, source
 
 
-def squashed_revision(steps: int, down_revision: str) -> str:
-    """One baseline revision that builds what ``steps`` generated revisions build."""
-    body = ""
-    for first in range(1, steps + 1, COLUMNS_PER_TABLE):
-        table = scratch_table(first)
-        last = min(first + COLUMNS_PER_TABLE - 1, steps)
-        columns = "".join(
-            f"        sa.Column('c{step}', sa.Integer(), nullable=True),\n"
-            for step in range(first, last + 1)
-        )
-        body += (
-            f"    op.create_table(\n        {table!r},\n"
-            f"        sa.Column('id', sa.Integer(), nullable=False),\n{columns}"
-            f"        sa.PrimaryKeyConstraint('id', name=op.f('pk_{table}')),\n"
-            "    )\n"
-        )
-        body += "".join(
-            f"    op.create_index(op.f('ix_{table}_c{step}'), {table!r}, ['c{step}'])\n"
-            for step in range(first, last + 1)
-        )
-    drops = "".join(
-        f"    op.drop_table({scratch_table(first)!r})\n"
-        for first in range(1, steps + 1, COLUMNS_PER_TABLE)
-    )
-    return (
-        f'"""Squashed baseline of {steps} generated steps."""\n\n'
-        "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        f"revision = 'bsquashed{steps}'\ndown_revision = {down_revision!r}\n"
-        "branch_labels = None\ndepends_on = None\n\n\n"
-        f'def upgrade() -> None:\n    """Build every scratch table."""\n{body}\n\n'
-        f'def downgrade() -> None:\n    """Drop every scratch table."""\n{drops}'
-    )
-
-
 def scratch_models(steps: int) -> str:
     """Model classes matching the scratch tables, to append to app/models.py."""
     source = ""
@@ -137,31 +103,40 @@ def scratch_models(steps: int) -> str:
     return source
 
 
-def project_with_history(destination: Path, total: int, squashed: bool = False) -> Path:
-    """A copy of the project whose history has ``total`` revisions.
-
-    The project's own revisions come first; generated ones (or, when ``squashed``,
-    one baseline that does the work of all of them) follow.
-    """
+def project_with_history(
+    destination: Path, total: int, model_steps: int | None = None
+) -> Path:
+    """A copy of the project whose history has ``total`` revisions: the project's
+    own, then generated ones. The models match the history, or carry the columns of
+    ``model_steps`` generated steps (to compare histories with the same models)."""
     copy_project(destination)
     real = real_history()
     steps = total - len(real)
     if steps < 1:
         raise ValueError(f"a generated history needs more than {len(real)} revisions")
     versions = destination / "alembic" / "versions"
-    if squashed:
-        (versions / "2099_01_01_000000-bsquashed_baseline.py").write_text(
-            squashed_revision(steps, real[-1])
-        )
-    else:
-        down_revision = real[-1]
-        for step in range(1, steps + 1):
-            revision, source = generated_revision(step, down_revision)
-            name = f"2099_01_01_{step:06d}-{revision}_generated_step_{step}.py"
-            (versions / name).write_text(source)
-            down_revision = revision
+    down_revision = real[-1]
+    for step in range(1, steps + 1):
+        revision, source = generated_revision(step, down_revision)
+        name = f"2099_01_01_{step:06d}-{revision}_generated_step_{step}.py"
+        (versions / name).write_text(source)
+        down_revision = revision
     models = destination / "app" / "models.py"
-    models.write_text(models.read_text() + scratch_models(steps))
+    models.write_text(models.read_text() + scratch_models(model_steps or steps))
+    return destination
+
+
+def squashed_project(destination: Path, total: int, at: int) -> Path:
+    """A ``total``-revision history squashed by ``migration-squash`` at its revision
+    number ``at`` (1-based), in a git repository of its own (the command deletes
+    committed files only)."""
+    project_with_history(destination, total)
+    revision = generated_revision(at - len(real_history()), "")[0]
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for arguments in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "history"]):
+        run(Command([*git, *arguments], destination))
+    squash = [sys.executable, "-m", "tools.squash", revision]
+    run(Command(squash, destination, timeout=900.0))
     return destination
 
 
