@@ -260,12 +260,13 @@ def test_a_command_naming_a_squashed_revision_is_told_where_history_starts(
 ):
     url = sa.URL.create("sqlite", database=str(tmp_path / "named.sqlite"))
     alembic = alembic_runner(squashed_at_posts, url)
-    refused = alembic("upgrade", USERS)
-    assert refused.returncode != 0
-    assert failed_line(refused.stdout + refused.stderr) == (
-        f"FAILED: {USERS} was squashed into the baseline {POSTS}: the history starts "
-        f"at {POSTS} now"
-    )
+    for arguments in (("upgrade", USERS), ("upgrade", f"{USERS}:head", "--sql")):
+        refused = alembic(*arguments)
+        assert refused.returncode != 0
+        assert failed_line(refused.stdout + refused.stderr) == (
+            f"FAILED: {USERS} was squashed into the baseline {POSTS}: the history "
+            f"starts at {POSTS} now"
+        )
     history = alembic("history")
     assert (
         f"<base> -> {POSTS}, Squashed baseline: the schema at {POSTS}, replacing 3 "

@@ -373,22 +373,29 @@ def baseline_file(
         # REV's own create date: the file name sorts where REV's did, before the
         # revisions after it (file_template starts with the date here).
         scratch._generate_create_date = lambda: create_date_of(squash.target)
-        # The hooks say "Running post write hook ..." whatever the options say.
-        with contextlib.redirect_stdout(io.StringIO()):
-            written = scratch.generate_revision(
-                squash.target.revision,
-                squash.message,
-                head="base",
-                splice=True,
-                upgrades=upgrades,
-                downgrades=downgrades,
-                imports=imports,
-                squashed=squash.squashed,
-                squashed_on=datetime.now(UTC).date().isoformat(),
-                replaced=[
-                    shortened(f"{each.revision} {each.doc}") for each in squash.replaced
-                ],
-            )
+        try:
+            # The hooks say "Running post write hook ..." whatever the options say.
+            with contextlib.redirect_stdout(io.StringIO()):
+                written = scratch.generate_revision(
+                    squash.target.revision,
+                    squash.message,
+                    head="base",
+                    splice=True,
+                    upgrades=upgrades,
+                    downgrades=downgrades,
+                    imports=imports,
+                    squashed=squash.squashed,
+                    squashed_on=datetime.now(UTC).date().isoformat(),
+                    replaced=[
+                        shortened(f"{each.revision} {each.doc}")
+                        for each in squash.replaced
+                    ],
+                )
+        except CommandError as error:  # a post-write hook failed, or is missing
+            raise SquashError(
+                f"cannot write the baseline: {first_line(error)} (alembic.ini's "
+                "post-write hooks; the dev extra installs ruff)"
+            ) from None
         path = Path(written.path)
         return path.name, path.read_text(encoding="utf-8")
 

@@ -197,6 +197,11 @@ def clear_errors(config):
         raise with_hint(revision_failed(error, None), raiseerr) from error
     except MigrationFailed as error:
         raise with_hint(error, raiseerr) from error.__cause__
+    except CommandError as error:  # e.g. ``upgrade A:B --sql`` naming a squashed A
+        explained = squash_explained(error, lambda: None)
+        if explained is None:
+            raise
+        raise explained from error
 
 
 def with_hint(error: MigrationFailed, raiseerr: bool) -> CommandError:
