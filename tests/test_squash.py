@@ -355,6 +355,25 @@ def test_refusals(project, tmp_path, capsys):
         f"the history branches at {USERS}, before {DISPLAY_NAME}: squash at a "
         "revision after the branches are merged"
     )
+    assert refused(project, "base") == (
+        "base is the empty database, not a revision: nothing to squash"
+    )
+    changed = revision_files(project)[POSTS]
+    original = changed.read_text()
+    changed.write_text(original + "\n# edited\n")
+    try:
+        assert refused(project, POSTS) == (
+            f"uncommitted changes under versions/ (alembic/versions/{changed.name}): "
+            "commit or stash them first"
+        )
+    finally:
+        changed.write_text(original)
+    unreachable = refused(
+        project, POSTS, "--postgresql", "postgresql://root:s3cret@127.0.0.1:1/x"
+    )
+    assert unreachable.startswith(
+        "cannot create a database on postgresql+psycopg://root:***@127.0.0.1:1/x: "
+    )
     outside = tmp_path / "outside"
     copy_project(outside)
     assert refused_outside_git(outside, capsys) == (
@@ -601,3 +620,88 @@ def test_the_stairway_and_data_tests_pass_on_the_squashed_history(
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
+
+
+def test_a_baseline_that_would_build_another_schema_is_refused(
+    project, capsys, monkeypatch
+):
+    real = squash.baseline_ops
+
+    def losing_a_column(metadata):
+        upgrades, downgrades, imports = real(metadata)
+        lines = upgrades.splitlines(keepends=True)
+        kept = [line for line in lines if "sa.Column('title'" not in line]
+        assert len(kept) == len(lines) - 1
+        return "".join(kept), downgrades, imports
+
+    monkeypatch.setattr(squash, "baseline_ops", losing_a_column)
+    status, out, err = run_squash(project, POSTS, capsys=capsys)
+    assert status == 2
+    assert out == ""
+    assert err.startswith(
+        "migration-squash: error: the baseline would not build the schema the old "
+        "revisions build on SQLite (-  column title VARCHAR(200) NOT NULL); nothing "
+        "written"
+    )
+    assert git(project, "status", "--porcelain") == ""
+
+
+# --- What SQLite alone would lose: cycles, partial indexes, PostgreSQL types. ---
+
+EDGES = [
+    "from sqlalchemy.dialects.postgresql import JSONB",
+    'op.create_table("ca", sa.Column("id", sa.Integer(), primary_key=True),',
+    '    sa.Column("b_id", sa.Integer(), nullable=True))',
+    'op.create_table("cb", sa.Column("id", sa.Integer(), primary_key=True),',
+    '    sa.Column("a_id", sa.Integer(), sa.ForeignKey("ca.id", name="fk_cb_a")))',
+    'with op.batch_alter_table("ca") as batch_op:',
+    '    batch_op.create_foreign_key("fk_ca_b", "cb", ["b_id"], ["id"])',
+    'op.create_table("docs", sa.Column("id", sa.Integer(), primary_key=True),',
+    '    sa.Column("body", sa.JSON().with_variant(JSONB(), "postgresql")),',
+    '    sa.Column("weight", sa.Double()),',
+    '    sa.Column("slug", sa.String(40), nullable=False),',
+    '    sa.Column("deleted", sa.Boolean(), server_default=sa.false(), '
+    "nullable=False))",
+    'op.create_index("ix_docs_live_slug", "docs", ["slug"], unique=True,',
+    '    sqlite_where=sa.text("deleted = 0"),',
+    '    postgresql_where=sa.text("deleted = false"))',
+]
+
+
+@pytest.fixture(scope="module")
+def edges(project, tmp_path_factory) -> tuple[Path, Path]:
+    """The project with the edge cases on top, and a copy of it squashed there."""
+    if "postgresql" not in configured_backends():
+        pytest.skip("the history has a JSONB column: set TEST_POSTGRESQL_URL")
+    old = committed_copy(tmp_path_factory.mktemp("edges") / "project", project)
+    add_revision(old, 1, DISPLAY_NAME, EDGES)
+    commit_all(old, "edges")
+    new = committed_copy(tmp_path_factory.mktemp("edges-squashed") / "p", old)
+    assert squash.main(["-c", str(new / "alembic.ini"), step_id(1)]) == 0
+    return old, new
+
+
+def test_cycles_partial_indexes_and_postgresql_types_are_kept(edges):
+    text = revision_files(edges[1])[step_id(1)].read_text()
+    # The tables point at each other: their keys come once both exist.
+    assert (
+        'batch_op.create_foreign_key(batch_op.f("fk_ca_b"), "cb", ["b_id"], ["id"])'
+        in text
+    )
+    assert 'postgresql_where=sa.text("(deleted = false)")' in text
+    jsonb = 'postgresql.JSONB(astext_type=sa.Text()), "postgresql"'
+    assert f"sa.JSON().with_variant(\n                {jsonb}\n            )" in text
+    assert 'sqlite_where=sa.text("deleted = 0")' in text
+    assert "from sqlalchemy.dialects import postgresql" in text
+
+
+@pytest.mark.parametrize("backend", configured_backends())
+def test_cycles_partial_indexes_and_postgresql_types_build_the_same_schema(
+    backend, edges, tmp_path
+):
+    assert_same_schema(*edges, backend, tmp_path)
+    with fresh_database(backend, tmp_path, "down") as url:
+        alembic = alembic_runner(edges[1], url)
+        assert alembic("upgrade", "head").returncode == 0
+        downgraded = alembic("downgrade", "base")
+        assert downgraded.returncode == 0, downgraded.stdout + downgraded.stderr

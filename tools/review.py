@@ -113,7 +113,7 @@ class Review:
     revisions: list[RevisionReview] = field(default_factory=list)
     graph_findings: list[lint.Finding] = field(default_factory=list)
     traces: dict[str, trace.DatabaseTrace] = field(default_factory=dict)
-    squash: squash_review.Squash | None = None
+    squash: squash_review.BranchSquash | None = None
 
     def findings(self) -> list[lint.Finding]:
         """Every finding, graph and revisions."""
@@ -175,9 +175,11 @@ def review(
         changed = changed_revisions(root, merge_base, folder, result)
     result.graph_findings += graph_findings(current, base_history, changed, root)
     if not everything:
-        servers = tracing.servers if tracing is not None else {"sqlite": None}
         recognise_squash(result, current, base_history, changed, root)
         if result.squash is not None:
+            # The schema check runs on the traced databases, else on SQLite and the
+            # servers of TEST_POSTGRESQL_URL and TEST_MYSQL_URL.
+            servers = tracing.servers if tracing else trace.server_urls(None, None)
             squash_review.compare_schemas(
                 result.squash, config_path, root, merge_base, folder, servers
             )
@@ -272,7 +274,7 @@ def recognise_squash(
         kept.append(item)
     result.graph_findings = kept
     messages = {source.revision: source.message for source in base.sources.values()}
-    result.squash = squash_review.Squash(
+    result.squash = squash_review.BranchSquash(
         baseline,
         relative(path, root),
         [(rev, messages[rev]) for rev in base.order() if rev in replaced_ids],

@@ -97,11 +97,13 @@ def table_lines(inspector, dialect, table: str) -> list[str]:
     constraints = []
     for key in inspector.get_foreign_keys(table):
         on_delete = (key.get("options") or {}).get("ondelete")
+        on_update = (key.get("options") or {}).get("onupdate")
         constraints.append(
             f"  foreign key {key.get('name') or '(unnamed)'} "
             f"({', '.join(key['constrained_columns'])}) -> {key['referred_table']} "
             f"({', '.join(key['referred_columns'])})"
             + (f" on delete {on_delete.lower()}" if on_delete else "")
+            + (f" on update {on_update.lower()}" if on_update else "")
         )
     uniques = inspector.get_unique_constraints(table)
     unique_names = {unique.get("name") for unique in uniques}
@@ -116,7 +118,7 @@ def table_lines(inspector, dialect, table: str) -> list[str]:
         )
     indexes = inspector.get_indexes(table)
     if dialect.name == "sqlite":
-        indexes += sqlite_expression_indexes(inspector, table, indexes)
+        indexes = with_sqlite_sql(indexes, sqlite_index_sql(inspector, table))
     for index in indexes:
         # The index behind a unique constraint is listed as the constraint.
         if index.get("duplicates_constraint") or index["name"] in unique_names:
@@ -128,14 +130,16 @@ def table_lines(inspector, dialect, table: str) -> list[str]:
             name or expression or "<expression>"
             for name, expression in zip(index["column_names"], expressions, strict=True)
         ]
-        constraints.append(f"  {kind} {index['name']} ({', '.join(columns)})")
+        constraints.append(
+            f"  {kind} {index['name']} ({', '.join(columns)}){index_options(index)}"
+        )
     return lines + sorted(constraints)
 
 
-def sqlite_expression_indexes(inspector, table: str, known: list[dict]) -> list[dict]:
-    """The indexes on expressions SQLAlchemy skips on SQLite, from the SQL that
-    created them, in the shape ``get_indexes`` gives."""
-    names = {index["name"] for index in known}
+def sqlite_index_sql(inspector, table: str) -> dict[str, dict]:
+    """Each index of a SQLite table made by ``CREATE INDEX``, by name, read from
+    its SQL: ``unique``, ``parts`` (columns or expressions) and ``where``. SQLAlchemy
+    skips indexes on expressions there, and reflects no WHERE clause."""
     bind = inspector.bind  # an Engine, or the Connection the caller has open
     opened = bind.connect() if isinstance(bind, sa.Engine) else nullcontext(bind)
     with opened as connection:
@@ -146,22 +150,53 @@ def sqlite_expression_indexes(inspector, table: str, known: list[dict]) -> list[
             ),
             {"table": table},
         ).all()
-    found = []
+    found = {}
     for name, sql in rows:
-        if name in names:
-            continue
         body, where = index_body(sql)
-        parts = top_level_parts(body)
-        found.append(
-            {
-                "name": name,
-                "unique": sql.lstrip().upper().startswith("CREATE UNIQUE"),
-                "column_names": [None] * len(parts),
-                "expressions": parts,
-                "where": where,
-            }
-        )
+        found[name] = {
+            "unique": sql.lstrip().upper().startswith("CREATE UNIQUE"),
+            "parts": top_level_parts(body),
+            "where": where,
+        }
     return found
+
+
+def with_sqlite_sql(indexes: list[dict], from_sql: dict[str, dict]) -> list[dict]:
+    """SQLite's reflected indexes with their WHERE clause, and the indexes on
+    expressions it skipped, in the shape ``get_indexes`` gives."""
+    for index in indexes:
+        where = from_sql.get(index["name"], {}).get("where")
+        if where:
+            index["dialect_options"] = {"sqlite_where": where}
+    known = {index["name"] for index in indexes}
+    for name, found in from_sql.items():
+        if name not in known:
+            indexes.append(
+                {
+                    "name": name,
+                    "unique": found["unique"],
+                    "column_names": [None] * len(found["parts"]),
+                    "expressions": found["parts"],
+                    "dialect_options": (
+                        {"sqlite_where": found["where"]} if found["where"] else {}
+                    ),
+                }
+            )
+    return indexes
+
+
+def index_options(index: dict) -> str:
+    """What an index line adds to its columns: a descending column, a WHERE
+    clause, a method other than btree, included columns."""
+    text = "".join(
+        f" {column} {' '.join(order)}"
+        for column, order in sorted((index.get("column_sorting") or {}).items())
+    )
+    for key, value in sorted((index.get("dialect_options") or {}).items()):
+        if value in (None, False, [], (), "btree"):
+            continue
+        text += f" {key.split('_', 1)[1]} {value}"
+    return text
 
 
 def index_body(sql: str) -> tuple[str, str | None]:
@@ -192,16 +227,20 @@ def top_level_parts(text: str) -> list[str]:
 
 
 def column_line(column: dict, dialect) -> str:
-    """A column: name, database type, NULL or NOT NULL, server default."""
+    """A column: name, database type, NULL or NOT NULL, then what it has of a server
+    default, a comment, a generated expression and an identity."""
     type_name = column["type"].compile(dialect=dialect)
     null = "NULL" if column["nullable"] else "NOT NULL"
-    default = column.get("default")
-    comment = column.get("comment")
-    return (
-        f"  column {column['name']} {type_name} {null}"
-        + (f" default {default}" if default is not None else "")
-        + (f" comment {comment!r}" if comment else "")
-    )
+    line = f"  column {column['name']} {type_name} {null}"
+    if column.get("default") is not None:
+        line += f" default {column['default']}"
+    if column.get("comment"):
+        line += f" comment {column['comment']!r}"
+    if column.get("computed"):
+        line += f" generated as ({column['computed']['sqltext']})"
+    if column.get("identity"):
+        line += " identity"
+    return line
 
 
 def snapshot_of(config_path: Path, url: sa.URL) -> str:

@@ -18,7 +18,6 @@ import argparse
 import ast
 import contextlib
 import io
-import logging
 import os
 import re
 import shutil
@@ -30,36 +29,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import render_python_code
 from alembic.config import Config
 from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import conv
 
-from app.migration.connection import add_connect_timeout
 from app.migration.rendering import render_item
 from app.migration.state import quiet_context
 from tools import gitrepo
 from tools.revision_source import RevisionSource, call_name
-from tools.snapshot import sqlite_expression_indexes
-from tools.trace import (
-    CONNECT_TIMEOUT,
-    TraceError,
-    alembic_config,
-    first_line,
-    run,
-    server_urls,
-    traced_database,
+from tools.snapshot import sqlite_index_sql
+from tools.squash_review import (
+    first_differences,
+    migrated_engine,
+    quiet_migrations,
+    schema_at,
 )
+from tools.trace import TraceError, first_line, server_urls
 from tools.trace_findings import DATABASE_NAMES
 
 # Revision code that asks for more than SQLite keeps: without PostgreSQL, the
 # baseline would lose an enum type, a time zone, a UUID type or a comment.
 NEEDS_POSTGRESQL = re.compile(
     r"\b(Enum|ENUM|Uuid|UUID|Interval|INTERVAL|ARRAY|JSONB)\s*\("
-    r"|\bcomment\s*=|\btimezone\s*=\s*True|\bpostgresql\."
+    r"|\bcomment\s*=|_comment\(|\btimezone\s*=\s*True|DateTime\(True"
+    r"|\bpostgresql[._]|create_enum_type"
 )
 
 # Calls in an ``upgrade()`` that do more than change the schema: the baseline does
@@ -81,9 +78,13 @@ GENERIC = {
     "TIME": lambda t: sa.Time(),
     "NUMERIC": lambda t: sa.Numeric(t.precision, t.scale),
     "FLOAT": lambda t: sa.Float(),
+    "DOUBLE": lambda t: sa.Double(),
     "JSON": lambda t: sa.JSON(),
     "BLOB": lambda t: sa.LargeBinary(),
 }
+
+# PostgreSQL's own types, kept for PostgreSQL next to the type the others have.
+POSTGRESQL_ONLY = {"JSONB", "ARRAY", "INET", "CIDR", "MACADDR", "CITEXT", "TSVECTOR"}
 
 # PostgreSQL's reflected types that say more than SQLite's, as generic types.
 RICHER = {
@@ -105,8 +106,10 @@ class Squash:
 
     target: Script
     replaced: list[Script]  # the first revision first
+    script_folder: str  # where script.py.mako is
     earlier_squashed: tuple[str, ...] = ()
     data_steps: list[str] = field(default_factory=list)
+    verified_on: list[str] = field(default_factory=list)
     baseline_name: str = ""
     baseline_text: str = ""
 
@@ -133,7 +136,11 @@ def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script
         target = script.get_revision(target_text)
     except CommandError:
         target = None
-    if target is None or target_text in ("base", ""):
+    if target_text == "base":
+        raise SquashError(
+            "base is the empty database, not a revision: nothing to squash"
+        )
+    if target is None or not target_text:
         raise SquashError(f"unknown revision: {target_text!r} is not in the history")
     if target.down_revision is None:
         raise SquashError(
@@ -182,7 +189,7 @@ def refuse_uncommitted(versions: Path) -> None:
         ) from None
     status = gitrepo.git(root, "status", "--porcelain", "--", str(versions))
     if status.strip():
-        first = status.strip().splitlines()[0][3:]
+        first = status.splitlines()[0][3:]  # after "XY ", the status letters
         raise SquashError(
             f"uncommitted changes under {versions.name}/ ({first}): commit or stash "
             "them first"
@@ -195,13 +202,14 @@ def data_steps(replaced: list[Script]) -> list[str]:
     over."""
     found = []
     for script in replaced:
-        upgrade = RevisionSource.parse(Path(script.path)).function("upgrade")
-        if upgrade is None:
-            continue
+        tree = RevisionSource.parse(Path(script.path)).tree
+        # upgrade() and the helpers it may call: everything but downgrade().
+        parts = [node for node in tree.body if getattr(node, "name", "") != "downgrade"]
         calls = sorted(
             {
                 (node.lineno, call_name(node))
-                for node in ast.walk(upgrade)
+                for part in parts
+                for node in ast.walk(part)
                 if isinstance(node, ast.Call) and call_name(node) in DATA_STEPS
             }
         )
@@ -219,95 +227,111 @@ def refuse_lost_types(replaced: list[Script], postgresql: sa.URL | None) -> None
         match = NEEDS_POSTGRESQL.search(Path(script.path).read_text(encoding="utf-8"))
         if match:
             raise SquashError(
-                f"{script.revision} uses {match[0].rstrip('( =')}, which SQLite does "
+                f"{script.revision} uses {match[0].strip('(=._ ')}, which SQLite does "
                 "not keep: give --postgresql SERVER_URL (or set TEST_POSTGRESQL_URL) "
                 "so that the baseline keeps it"
             )
 
 
-def schema_at(config_path: Path, revision: str, name: str, server) -> sa.MetaData:
+def reflected_at(config_path: Path, revision: str, name: str, server) -> sa.MetaData:
     """The schema a throw-away database has once the history reaches ``revision``,
-    reflected; on SQLite with the expression indexes SQLAlchemy skips."""
-    with traced_database(name, server, "squash") as url:
-        engine = sa.create_engine(url)
-        add_connect_timeout(engine, CONNECT_TIMEOUT)
-        try:
-            try:
-                run(alembic_config(config_path, engine), command.upgrade, revision)
-            except (CommandError, sa.exc.SQLAlchemyError) as error:
-                raise SquashError(
-                    f"the history up to {revision} fails on {DATABASE_NAMES[name]}: "
-                    f"{first_line(error)}"
-                ) from None
+    reflected; on SQLite with what SQLAlchemy skips there (indexes on expressions,
+    partial indexes) read from SQLite's own text."""
+    try:
+        with migrated_engine(config_path, revision, name, server) as engine:
             metadata = sa.MetaData()
             with warnings.catch_warnings():
-                # "Skipped unsupported reflection of expression-based index": read
-                # from sqlite_master below.
+                # "Skipped unsupported reflection of expression-based index".
                 warnings.simplefilter("ignore", sa.exc.SAWarning)
                 metadata.reflect(engine)
             metadata.remove(metadata.tables["alembic_version"])
             if name == "sqlite":
                 with engine.connect() as connection:
-                    add_expression_indexes(connection, metadata)
+                    add_sqlite_indexes(connection, metadata)
             return metadata
-        finally:
-            engine.dispose()
+    except (CommandError, sa.exc.SQLAlchemyError) as error:
+        raise SquashError(
+            f"the history up to {revision} fails on {DATABASE_NAMES[name]}: "
+            f"{first_line(error)}"
+        ) from None
 
 
-def add_expression_indexes(connection: sa.Connection, metadata: sa.MetaData) -> None:
-    """Add the indexes on expressions, which SQLite keeps as written."""
+def add_sqlite_indexes(connection: sa.Connection, metadata: sa.MetaData) -> None:
+    """Give SQLite's reflected indexes their WHERE clause, and add the indexes on
+    expressions it skipped, from the SQL SQLite keeps as written."""
     inspector = sa.inspect(connection)
     for table in metadata.tables.values():
-        known = [{"name": index.name} for index in table.indexes]
-        for found in sqlite_expression_indexes(inspector, table.name, known):
+        from_sql = sqlite_index_sql(inspector, table.name)
+        for index in table.indexes:
+            where = from_sql.get(index.name, {}).get("where")
+            if where:
+                index.dialect_kwargs["sqlite_where"] = sa.text(where)
+        known = {index.name for index in table.indexes}
+        for name, found in from_sql.items():
+            if name in known:
+                continue
             expressions = [
                 table.c[part.strip('"`')]
                 if part.strip('"`') in table.c
                 else sa.text(part)
-                for part in found["expressions"]
+                for part in found["parts"]
             ]
-            where = found["where"]
-            where_options = (
-                {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
-                if where
-                else {}
-            )
-            sa.Index(
-                found["name"],
-                *expressions,
-                unique=found["unique"],
-                _table=table,
-                **where_options,
-            )
+            where = {"sqlite_where": sa.text(found["where"])} if found["where"] else {}
+            sa.Index(name, *expressions, unique=found["unique"], _table=table, **where)
 
 
 def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.MetaData:
-    """SQLite's reflected schema, with generic types, and PostgreSQL's enum types,
-    time zones, UUIDs and comments where PostgreSQL was migrated too."""
+    """SQLite's reflected schema, with generic types, and what PostgreSQL keeps
+    that SQLite does not, where PostgreSQL was migrated too."""
     for table in sqlite.tables.values():
         # The names the database has, as they are: ``op.f()`` keeps the models'
         # naming convention from being applied to them again.
         for item in (*table.constraints, *table.indexes):
             if item.name:
                 item.name = conv(item.name)
-        other = postgresql.tables.get(table.name) if postgresql is not None else None
-        if other is not None:
-            table.comment = other.comment
+        for index in table.indexes:
+            index.unique = bool(index.unique)  # SQLite says 1
         for column in table.c:
             generic = GENERIC.get(type(column.type).__name__)
             if generic is not None:
                 column.type = generic(column.type)
-            if other is None or column.name not in other.c:
-                continue
-            found = other.c[column.name]
-            column.comment = found.comment
-            name = type(found.type).__name__
-            zoned = getattr(found.type, "timezone", False)
-            if name in RICHER and (name not in ("TIMESTAMP", "TIME") or zoned):
-                column.type = RICHER[name](found.type)
-            elif isinstance(column.type, sa.types.NullType):
-                column.type = found.type  # a type SQLite does not know
+            if column.computed is not None and not column.computed.persisted:
+                column.computed.persisted = None  # each database's default kind
+        other = postgresql.tables.get(table.name) if postgresql is not None else None
+        if other is not None:
+            with_postgresql_details(table, other)
     return sqlite
+
+
+def with_postgresql_details(table: sa.Table, other: sa.Table) -> None:
+    """The comments, enum types, time zones, UUIDs and PostgreSQL-only types of
+    ``other`` (PostgreSQL's reflection of ``table``), and its index options."""
+    table.comment = other.comment
+    for column in table.c:
+        if column.name not in other.c:
+            continue
+        found = other.c[column.name]
+        column.comment = found.comment
+        name = type(found.type).__name__
+        zoned = getattr(found.type, "timezone", False)
+        if name in RICHER and (name not in ("TIMESTAMP", "TIME") or zoned):
+            column.type = RICHER[name](found.type)
+        elif isinstance(column.type, sa.types.NullType):
+            column.type = found.type  # a type SQLite does not know
+        elif name in POSTGRESQL_ONLY:
+            # e.g. JSON on SQLite and MariaDB, JSONB on PostgreSQL
+            column.type = column.type.with_variant(found.type, "postgresql")
+    indexes = {index.name: index for index in other.indexes}
+    for index in table.indexes:
+        found = indexes.get(str(index.name))
+        if found is None:
+            continue
+        for key in ("where", "using", "include"):
+            value = found.dialect_options["postgresql"].get(key)
+            if value and value != "btree":
+                if key == "where":
+                    value = sa.text(str(value))
+                index.dialect_kwargs[f"postgresql_{key}"] = value
 
 
 def is_expression_index(index: sa.Index) -> bool:
@@ -315,32 +339,52 @@ def is_expression_index(index: sa.Index) -> bool:
     return any(not isinstance(item, sa.Column) for item in index.expressions)
 
 
-def rendered(container: ops.OpContainer) -> str:
+def rendered(container: ops.OpContainer, batch: bool = False) -> str:
     """Ops as the Python lines of a revision, as autogenerate renders them."""
-    context = quiet_context(dialect=sa.create_engine("sqlite://").dialect)
+    # PostgreSQL's renderer knows its own types (JSONB, ARRAY) in a variant.
+    context = quiet_context(dialect=postgresql.dialect())
     code = render_python_code(
-        container, render_item=render_item, migration_context=context
+        container,
+        render_item=render_item,
+        migration_context=context,
+        render_as_batch=batch,
     )
     lines = [line for line in code.splitlines() if not line.strip().startswith("# ###")]
     return "\n".join(lines).strip("\n")  # each line indented for a function body
 
 
 def baseline_ops(metadata: sa.MetaData) -> tuple[str, str, str]:
-    """The baseline's ``upgrade()`` and ``downgrade()`` bodies, and its imports."""
-    tables = metadata.sorted_tables
-    upgrade = ops.UpgradeOps(ops=[])
-    on_expressions = ops.UpgradeOps(ops=[])
+    """The baseline's ``upgrade()`` and ``downgrade()`` bodies, and its imports.
+
+    Tables in dependency order, each with its indexes; foreign keys that form a
+    cycle (two tables pointing at each other) are added once both tables exist,
+    and dropped first. Dropping a table drops its indexes (MariaDB refuses a
+    foreign key's index first) and, on PostgreSQL, the enum types no other column
+    uses.
+    """
+    ordered = sa.schema.sort_tables_and_constraints(metadata.tables.values())
+    cycles = [key for table, keys in ordered if table is None for key in keys]
+    for key in cycles:
+        key.parent.constraints.discard(key)
+    tables = [table for table, _ in ordered if table is not None]
+    upgrade, on_expressions = ops.UpgradeOps(ops=[]), ops.UpgradeOps(ops=[])
     for table in tables:
         upgrade.ops.append(ops.CreateTableOp.from_table(table))
         for index in sorted(table.indexes, key=lambda index: index.name):
             on = on_expressions if is_expression_index(index) else upgrade
             on.ops.append(ops.CreateIndexOp.from_index(index))
-    # Dropping a table drops its indexes (MariaDB refuses a foreign key's index
-    # first) and, on PostgreSQL, the enum types no other column uses.
+    later = ops.UpgradeOps(
+        ops=[per_table(key, ops.CreateForeignKeyOp) for key in cycles]
+    )
+    first = ops.DowngradeOps(
+        ops=[per_table(key, ops.DropConstraintOp) for key in cycles]
+    )
     downgrade = ops.DowngradeOps(
         ops=[ops.DropTableOp.from_table(table) for table in reversed(tables)]
     )
     upgrades = rendered(upgrade)
+    if later.ops:
+        upgrades += "\n\n" + rendered(later, batch=True)
     if on_expressions.ops:
         guarded = rendered(on_expressions).replace("\n", "\n    ")
         upgrades += (
@@ -349,9 +393,18 @@ def baseline_ops(metadata: sa.MetaData) -> tuple[str, str, str]:
             '    if op.get_context().dialect.name not in ("mysql", "mariadb"):\n'
             f"    {guarded}"
         )
+    downgrades = rendered(downgrade)
+    if first.ops:
+        downgrades = rendered(first, batch=True) + "\n\n" + downgrades
     dialects = sorted(set(re.findall(r"\b(postgresql|mysql|sqlite)\.", upgrades)))
     imports = "".join(f"from sqlalchemy.dialects import {name}\n" for name in dialects)
-    return upgrades.lstrip(), rendered(downgrade).lstrip(), imports
+    return upgrades.lstrip(), downgrades.lstrip(), imports
+
+
+def per_table(key: sa.ForeignKeyConstraint, op_class) -> ops.ModifyTableOps:
+    """A foreign key's create or drop op, in its table's batch (SQLite copies the
+    table to change its keys)."""
+    return ops.ModifyTableOps(key.parent.name, [op_class.from_constraint(key)])
 
 
 def baseline_file(
@@ -360,7 +413,7 @@ def baseline_file(
     """The baseline's file name and text, written by Alembic from the project's
     ``script.py.mako`` and run through its post-write hooks (ruff), in a scratch
     folder inside the project (so that ruff reads the project's settings)."""
-    script_folder = Path(squash.target.module.__file__).parents[1]
+    script_folder = Path(squash.script_folder)
     with tempfile.TemporaryDirectory(
         prefix=".migration-squash-", dir=config_path.parent
     ) as directory:
@@ -415,7 +468,12 @@ def shortened(line: str, longest: int = 76) -> str:
     return line if len(line) <= longest else line[: longest - 1] + "…"
 
 
-def plan(config_path: Path, target_text: str, postgresql_option: str | None) -> Squash:
+def plan(
+    config_path: Path,
+    target_text: str,
+    postgresql_option: str | None = None,
+    mysql_option: str | None = None,
+) -> Squash:
     """Everything a squash at ``target_text`` writes and deletes; nothing written."""
     try:
         script = ScriptDirectory.from_config(Config(str(config_path)))
@@ -425,28 +483,61 @@ def plan(config_path: Path, target_text: str, postgresql_option: str | None) -> 
     except CommandError as error:
         raise SquashError(first_line(error)) from None
     target = replaced[-1]
-    postgresql = server_urls(postgresql_option, None).get("postgresql")
-    refuse_lost_types(replaced, postgresql)
+    servers = server_urls(postgresql_option, mysql_option)
+    refuse_lost_types(replaced, servers.get("postgresql"))
     squash = Squash(
         target,
         replaced,
+        script.dir,
         earlier_squashed=tuple(getattr(replaced[0].module, "squashed", ())),
         data_steps=data_steps(replaced),
     )
-    previous_disable = logging.root.manager.disable
-    logging.disable(logging.INFO)  # env.py's "Running upgrade ..." lines
-    try:
-        schema = schema_at(config_path, target.revision, "sqlite", None)
+    with quiet_migrations():
+        schema = reflected_at(config_path, target.revision, "sqlite", None)
         details = None
-        if postgresql is not None:
-            details = schema_at(config_path, target.revision, "postgresql", postgresql)
-    finally:
-        logging.disable(previous_disable)
+        if servers.get("postgresql") is not None:
+            server = servers["postgresql"]
+            details = reflected_at(config_path, target.revision, "postgresql", server)
     bodies = baseline_ops(portable_schema(schema, details))
     squash.baseline_name, squash.baseline_text = baseline_file(
         squash, config_path, *bodies
     )
+    with quiet_migrations():
+        verify(squash, config_path, servers)
     return squash
+
+
+def verify(squash: Squash, config_path: Path, servers: dict) -> None:
+    """Refuse a baseline that does not build, on every database at hand, the schema
+    the old revisions build at its revision (``schema-snapshot``'s text)."""
+    versions = Path(squash.target.path).parent
+    replaced = {Path(each.path).name for each in squash.replaced}
+    revision = squash.target.revision
+    with tempfile.TemporaryDirectory(prefix="migration-squash-") as directory:
+        squashed = Path(directory)
+        for path in versions.glob("*.py"):
+            if path.name not in replaced:
+                shutil.copy(path, squashed / path.name)
+        (squashed / squash.baseline_name).write_text(
+            squash.baseline_text, encoding="utf-8"
+        )
+        for name, server in servers.items():
+            shown = DATABASE_NAMES[name]
+            before = schema_at(config_path, versions, revision, name, server)
+            try:
+                after = schema_at(config_path, squashed, revision, name, server)
+            except (CommandError, sa.exc.SQLAlchemyError) as error:
+                raise SquashError(
+                    f"the baseline fails on {shown}: {first_line(error)}; nothing "
+                    "written"
+                ) from None
+            if after != before:
+                raise SquashError(
+                    f"the baseline would not build the schema the old revisions "
+                    f"build on {shown} ({first_differences(before, after)}); nothing "
+                    "written: squash at another revision, or write the baseline by hand"
+                )
+        squash.verified_on = [DATABASE_NAMES[name] for name in servers]
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -469,6 +560,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="migrate a throw-away database here too, for the enum types, time "
         "zones, UUIDs and comments SQLite does not keep (default: "
         "$TEST_POSTGRESQL_URL)",
+    )
+    parser.add_argument(
+        "--mysql",
+        metavar="SERVER_URL",
+        help="check the baseline on a throw-away database here too (default: "
+        "$TEST_MYSQL_URL)",
     )
     parser.add_argument(
         "-c", "--config", default="alembic.ini", help="Alembic config file"
@@ -515,7 +612,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        squash = plan(config_path, arguments.revision, arguments.postgresql)
+        squash = plan(
+            config_path, arguments.revision, arguments.postgresql, arguments.mysql
+        )
     except (SquashError, TraceError, gitrepo.ReviewInputError) as error:
         print(f"migration-squash: error: {error}", file=sys.stderr)
         return 2

@@ -9,28 +9,33 @@ baseline's revision, each on an empty database (``schema-snapshot``'s text).
 """
 
 import difflib
-import io
 import logging
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from app.migration.connection import add_connect_timeout
 from tools import gitrepo
 from tools.graph import History
 from tools.revision_source import RevisionSource, module_assignments
 from tools.snapshot import schema_text
-from tools.trace import CONNECT_TIMEOUT, first_line, traced_database
+from tools.trace import (
+    CONNECT_TIMEOUT,
+    alembic_config,
+    first_line,
+    run,
+    traced_database,
+)
 from tools.trace_findings import DATABASE_NAMES
 
 
 @dataclass
-class Squash:
+class BranchSquash:
     """The squash a branch makes: the baseline and the revisions it replaced."""
 
     baseline: RevisionSource
@@ -60,33 +65,62 @@ def find_squash(
     return None
 
 
-def schema_at(config_path: Path, versions: Path, revision: str, name: str, server):
-    """The schema text of an empty database migrated to ``revision`` by the revision
-    files in ``versions``, with the project's env.py."""
-    with traced_database(name, server, "review") as url:
+@contextmanager
+def quiet_migrations() -> Iterator[None]:
+    """No "Running upgrade ..." lines from env.py while the block runs."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+@contextmanager
+def migrated_engine(
+    config_path: Path,
+    revision: str,
+    name: str,
+    server,
+    versions: Path | None = None,
+) -> Iterator[sa.Engine]:
+    """An engine on a throw-away database on ``server`` (SQLite when ``None``),
+    migrated to ``revision`` by the project's env.py and the revision files in
+    ``versions`` (default: the project's own)."""
+    with traced_database(name, server, "squash") as url:
         engine = sa.create_engine(url)
         add_connect_timeout(engine, CONNECT_TIMEOUT)
         try:
-            config = Config(str(config_path), stdout=io.StringIO())
-            config.set_main_option("version_locations", str(versions))
-            config.attributes["connection"] = engine
-            command.upgrade(config, revision)
-            return schema_text(engine, revision)
+            config = alembic_config(config_path, engine)
+            if versions is not None:
+                config.set_main_option("version_locations", str(versions))
+            run(config, command.upgrade, revision)
+            yield engine
         finally:
             engine.dispose()
 
 
-@contextmanager
-def restored_logging(level: int):
-    """Put ``logging.disable`` back to ``level`` when the block ends."""
-    try:
-        yield
-    finally:
-        logging.disable(level)
+def schema_at(config_path: Path, versions: Path, revision: str, name: str, server):
+    """The schema text of an empty database migrated to ``revision`` by the revision
+    files in ``versions``."""
+    with migrated_engine(config_path, revision, name, server, versions) as engine:
+        return schema_text(engine, revision)
+
+
+def first_differences(before: str, after: str, count: int = 4) -> str:
+    """The first lines two schema texts differ in, ``-`` before and ``+`` after."""
+    changes = [
+        line
+        for line in difflib.unified_diff(
+            before.splitlines(), after.splitlines(), lineterm="", n=0
+        )
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    return "; ".join(changes[:count])
 
 
 def compare_schemas(
-    squash: Squash,
+    squash: BranchSquash,
     config_path: Path,
     root: Path,
     merge_base: str,
@@ -97,11 +131,9 @@ def compare_schemas(
     to the baseline's revision, on each database; note where they differ."""
     revision = squash.baseline.revision
     current = (root / folder).resolve()
-    previous_disable = logging.root.manager.disable
-    logging.disable(logging.INFO)  # env.py's "Running upgrade ..." lines
     with (
         tempfile.TemporaryDirectory(prefix="migration-review-") as directory,
-        restored_logging(previous_disable),
+        quiet_migrations(),
     ):
         gitrepo.export_folder(root, merge_base, folder, Path(directory))
         old = Path(directory) / folder
@@ -115,12 +147,5 @@ def compare_schemas(
                 continue
             if before == after:
                 squash.schemas[shown] = "identical"
-                continue
-            changes = [
-                line
-                for line in difflib.unified_diff(
-                    before.splitlines(), after.splitlines(), lineterm="", n=0
-                )
-                if line[:1] in "+-" and line[:3] not in ("+++", "---")
-            ]
-            squash.differences[shown] = "; ".join(changes[:4])
+            else:
+                squash.differences[shown] = first_differences(before, after)

@@ -20,7 +20,7 @@ from app.migration.settings import seconds_text
 RAISEERR_HINT = "Run with --raiseerr for the traceback"
 
 # Alembic's wording for a revision id the history does not have (script/base.py).
-UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '(\w+)'")
+UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']+)'")
 
 
 class MigrationFailed(CommandError):
