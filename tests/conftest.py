@@ -26,6 +26,10 @@ from alembic.script import ScriptDirectory
 from app import create_app
 from app.config import database_url
 from app.db import db
+
+# The ops revision files use beyond Alembic's own (op.create_enum_type, ...), which
+# env.py registers: migrate_directly runs revisions without it.
+from app.migration import operations  # noqa: F401
 from tools.databases import throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -669,7 +669,8 @@ def test_a_squash_is_reported_as_one_with_the_schema_compared(repository, capsys
     next((repository / "alembic" / "versions").glob("*bb4b390c7d31*.py")).unlink()
     status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
     assert status == 1
+    assert out.startswith("## Migration review: 0 revisions and a squash changed")
     assert "❌ **squash-changed-schema** · `e5d5fd2d0a27`" in out
-    assert "On SQLite: -  column title VARCHAR(200) NOT NULL." in out
+    assert "On SQLite: - column title VARCHAR(200) NOT NULL (table posts)." in out
     assert "❌ **removed-revision** · `2026_11_25_010452-bb4b390c7d31" in out
     assert out.count("removed-revision") == 1

@@ -19,6 +19,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from test_errors import failed_line
 
+from app import create_app
+from app.db import db
 from conftest import (
     SERVER_URL_VARIABLES,
     alembic_runner,
@@ -253,6 +255,24 @@ def test_a_database_behind_the_baseline_is_refused_unchanged(
             ).scalar_one()
         engine.dispose()
         assert version == USERS
+        # The app's guard says the same, not "migrated by newer code".
+        app = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": url,
+                "ALEMBIC_CONFIG": str(squashed_at_posts / "alembic.ini"),
+            }
+        )
+        response = app.test_client().get("/healthz")
+        with app.app_context():
+            db.engine.dispose()
+        assert response.status_code == 503
+        assert response.json["status"] == "squashed"
+        assert response.json["error"] == (
+            f"The database is at revision {USERS}, which was squashed into the "
+            f"baseline {POSTS}; upgrade it to {POSTS} with a release that still has "
+            "the old revisions first."
+        )
 
 
 def test_a_command_naming_a_squashed_revision_is_told_where_history_starts(
@@ -269,8 +289,8 @@ def test_a_command_naming_a_squashed_revision_is_told_where_history_starts(
         )
     history = alembic("history")
     assert (
-        f"<base> -> {POSTS}, Squashed baseline: the schema at {POSTS}, replacing 3 "
-        "revisions" in history.stdout
+        f"<base> -> {POSTS}, Squashed baseline of 3 revisions"
+        in history.stdout.splitlines()
     )
 
 
@@ -335,7 +355,9 @@ def test_refusals(project, tmp_path, capsys):
     (versions / "2026_11_26_000000-b1a2c3d4e5f6_side.py").write_text(
         EMPTY_REVISION.format(revision="b1a2c3d4e5f6", down_revision=repr(USERS))
     )
-    assert refused(copy, POSTS).startswith("uncommitted changes under versions/")
+    assert refused(copy, POSTS).startswith(
+        "uncommitted changes under alembic/versions/ (alembic/versions/2026_11_26_"
+    )
     commit_all(copy, "a branch")
     assert refused(copy, POSTS) == (
         f"{POSTS} is not an ancestor of the head b1a2c3d4e5f6: squash at a revision "
@@ -363,8 +385,8 @@ def test_refusals(project, tmp_path, capsys):
     changed.write_text(original + "\n# edited\n")
     try:
         assert refused(project, POSTS) == (
-            f"uncommitted changes under versions/ (alembic/versions/{changed.name}): "
-            "commit or stash them first"
+            "uncommitted changes under alembic/versions/ "
+            f"(alembic/versions/{changed.name}): commit or stash them first"
         )
     finally:
         changed.write_text(original)
@@ -401,7 +423,8 @@ def test_without_postgresql_a_history_with_enum_types_is_refused(
         DISPLAY_NAME,
         [
             'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True),',
-            '    sa.Column("state", sa.Enum("a", "b", name="tag_state")))',
+            '    sa.Column("state", sa.Enum("a", "b", name="tag_state")),',
+            '    sa.Column("at", sa.DateTime(timezone=True), comment="when"))',
         ],
     )
     commit_all(copy, "tags")
@@ -409,9 +432,10 @@ def test_without_postgresql_a_history_with_enum_types_is_refused(
     status, _, err = run_squash(copy, "c0de00000001", capsys=capsys)
     assert status == 2
     assert err == (
-        "migration-squash: error: c0de00000001 uses Enum, which SQLite does not "
-        "keep: give --postgresql SERVER_URL (or set TEST_POSTGRESQL_URL) so that "
-        "the baseline keeps it\n"
+        "migration-squash: error: the revisions use what SQLite does not keep: Enum "
+        "(c0de00000001), timezone=True (c0de00000001), comment (c0de00000001); give "
+        "--postgresql SERVER_URL (or set TEST_POSTGRESQL_URL) so that the baseline "
+        "keeps it\n"
     )
 
 
@@ -640,7 +664,8 @@ def test_a_baseline_that_would_build_another_schema_is_refused(
     assert out == ""
     assert err.startswith(
         "migration-squash: error: the baseline would not build the schema the old "
-        "revisions build on SQLite (-  column title VARCHAR(200) NOT NULL); nothing "
+        "revisions build on SQLite (- column title VARCHAR(200) NOT NULL (table "
+        "posts)); nothing "
         "written"
     )
     assert git(project, "status", "--porcelain") == ""

@@ -207,6 +207,8 @@ def headline(review) -> str:
     """What was reviewed, against what."""
     count = len(review.revisions)
     revisions = f"{count} revision{'s' if count != 1 else ''}"
+    if review.squash is not None:
+        revisions += " and a squash"
     if review.base is None:
         return f"## Migration review: all {revisions}"
     return f"## Migration review: {revisions} changed since `{review.base}`"

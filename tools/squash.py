@@ -121,12 +121,9 @@ class Squash:
 
     @property
     def message(self) -> str:
-        """The baseline's message: the first line ``alembic history`` shows."""
-        count = len(self.replaced)
-        return (
-            f"Squashed baseline: the schema at {self.target.revision}, "
-            f"replacing {count} revision{'s' if count != 1 else ''}"
-        )
+        """The baseline's message: the first line ``alembic history`` shows, and
+        the end of its file name."""
+        return f"Squashed baseline of {len(self.replaced)} revisions"
 
 
 def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script]:
@@ -190,9 +187,9 @@ def refuse_uncommitted(versions: Path) -> None:
     status = gitrepo.git(root, "status", "--porcelain", "--", str(versions))
     if status.strip():
         first = status.splitlines()[0][3:]  # after "XY ", the status letters
+        folder = versions.resolve().relative_to(root.resolve()).as_posix()
         raise SquashError(
-            f"uncommitted changes under {versions.name}/ ({first}): commit or stash "
-            "them first"
+            f"uncommitted changes under {folder}/ ({first}): commit or stash them first"
         )
 
 
@@ -223,14 +220,17 @@ def refuse_lost_types(replaced: list[Script], postgresql: sa.URL | None) -> None
     """Without PostgreSQL, refuse a history whose types or comments SQLite loses."""
     if postgresql is not None:
         return
+    uses = {}
     for script in replaced:
-        match = NEEDS_POSTGRESQL.search(Path(script.path).read_text(encoding="utf-8"))
-        if match:
-            raise SquashError(
-                f"{script.revision} uses {match[0].strip('(=._ ')}, which SQLite does "
-                "not keep: give --postgresql SERVER_URL (or set TEST_POSTGRESQL_URL) "
-                "so that the baseline keeps it"
-            )
+        text = Path(script.path).read_text(encoding="utf-8")
+        for match in NEEDS_POSTGRESQL.finditer(text):
+            uses.setdefault(match[0].strip("(=._ "), script.revision)
+    if uses:
+        what = ", ".join(f"{name} ({revision})" for name, revision in uses.items())
+        raise SquashError(
+            f"the revisions use what SQLite does not keep: {what}; give --postgresql "
+            "SERVER_URL (or set TEST_POSTGRESQL_URL) so that the baseline keeps it"
+        )
 
 
 def reflected_at(config_path: Path, revision: str, name: str, server) -> sa.MetaData:

@@ -108,15 +108,33 @@ def schema_at(config_path: Path, versions: Path, revision: str, name: str, serve
 
 
 def first_differences(before: str, after: str, count: int = 4) -> str:
-    """The first lines two schema texts differ in, ``-`` before and ``+`` after."""
-    changes = [
-        line
-        for line in difflib.unified_diff(
-            before.splitlines(), after.splitlines(), lineterm="", n=0
-        )
-        if line[:1] in "+-" and line[:3] not in ("+++", "---")
-    ]
+    """The first lines two schema texts differ in, ``-`` before and ``+`` after,
+    each with the table it is in."""
+    old, new = before.splitlines(), after.splitlines()
+    changes = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, old_start, old_end, new_start, new_end in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        for sign, lines, start, end in (
+            ("-", old, old_start, old_end),
+            ("+", new, new_start, new_end),
+        ):
+            changes += [
+                f"{sign} {lines[index].strip()}{table_of(lines, index)}"
+                for index in range(start, end)
+            ]
     return "; ".join(changes[:count])
+
+
+def table_of(lines: list[str], index: int) -> str:
+    """`` (table x)`` for a line inside table ``x`` of a schema text, else ``""``."""
+    if not lines[index].startswith("  "):
+        return ""
+    for line in reversed(lines[:index]):
+        if line.startswith("table "):
+            return f" ({line})"
+    return ""
 
 
 def compare_schemas(

@@ -16,6 +16,7 @@ from alembic.util import CommandError
 
 from app.config import SettingError
 from app.migration.settings import seconds_text
+from app.migration.state import squashed_into
 
 RAISEERR_HINT = "Run with --raiseerr for the traceback"
 
@@ -146,16 +147,6 @@ def behind_head_explained(revision_now):
             f"the database is at {revision_now()}, behind head {heads}: "
             "run alembic upgrade head first"
         ) from error
-
-
-def squashed_into(script) -> dict[str, str]:
-    """Each revision id squashed away by ``migration-squash``, and the baseline that
-    replaced it (the ``squashed`` tuple of a first revision)."""
-    found = {}
-    for base in script.get_bases():
-        module = script.get_revision(base).module
-        found |= dict.fromkeys(getattr(module, "squashed", ()), base)
-    return found
 
 
 def squash_explained(error: CommandError, revision_now) -> CommandError | None:

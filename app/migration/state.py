@@ -19,6 +19,7 @@ OK = "ok"  # at the code's head
 EMPTY = "empty"  # never migrated: no revision recorded
 BEHIND = "behind"  # at a revision the code knows, older than head
 UNKNOWN = "unknown"  # at a revision the code does not know: newer code migrated it
+SQUASHED = "squashed"  # at a revision the code squashed into its baseline
 UNAVAILABLE = "unavailable"  # the revision could not be read
 
 
@@ -29,6 +30,7 @@ class MigrationState:
     status: str
     database: tuple[str, ...]
     head: tuple[str, ...]
+    baseline: str | None = None  # SQUASHED: the baseline that replaced the revision
 
     @property
     def ok(self) -> bool:
@@ -55,6 +57,12 @@ class MigrationState:
             return (
                 f"The database is at revision {database}, behind the code's head "
                 f"{head}; run `{UPGRADE_COMMAND}`."
+            )
+        if self.status == SQUASHED:
+            return (
+                f"The database is at revision {database}, which was squashed into the "
+                f"baseline {self.baseline}; upgrade it to {self.baseline} with a "
+                "release that still has the old revisions first."
             )
         if self.status == UNKNOWN:
             return (
@@ -99,6 +107,7 @@ class CodeRevisions:
 
     heads: tuple[str, ...]
     known: frozenset[str]
+    squashed: dict[str, str]  # a revision migration-squash replaced: its baseline
 
 
 @functools.cache
@@ -111,7 +120,18 @@ def code_revisions(alembic_config: str) -> CodeRevisions:
     return CodeRevisions(
         heads=tuple(sorted(script.get_heads())),
         known=frozenset(s.revision for s in script.walk_revisions()),
+        squashed=squashed_into(script),
     )
+
+
+def squashed_into(script: ScriptDirectory) -> dict[str, str]:
+    """Each revision id squashed away by ``migration-squash``, and the baseline that
+    replaced it (the ``squashed`` tuple of a first revision)."""
+    found = {}
+    for base in script.get_bases():
+        module = script.get_revision(base).module
+        found |= dict.fromkeys(getattr(module, "squashed", ()), base)
+    return found
 
 
 def quiet_context(connection=None, dialect=None) -> MigrationContext:
@@ -143,6 +163,9 @@ def compare(database: tuple[str, ...], code: CodeRevisions) -> MigrationState:
         status = EMPTY
     elif code.known.issuperset(database):
         status = BEHIND
+    elif all(revision in code.squashed for revision in database):
+        baseline = code.squashed[database[0]]
+        return MigrationState(SQUASHED, database, code.heads, baseline)
     else:
         status = UNKNOWN
     return MigrationState(status, database, code.heads)
