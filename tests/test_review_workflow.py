@@ -66,6 +66,7 @@ def test_every_command_it_calls_exists(workflow):
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["scripts"] == {
         "migration-review": "tools.review:main",
+        "migration-squash": "tools.squash:main",
         "schema-snapshot": "tools.snapshot:main",
     }
     for script in run_scripts(workflow):

@@ -29,7 +29,7 @@ from conftest import (
     copy_project,
     database_url_from,
 )
-from tools import squash
+from tools import baseline, squash
 from tools.databases import throwaway_database
 from tools.snapshot import schema_text
 
@@ -649,7 +649,7 @@ def test_the_stairway_and_data_tests_pass_on_the_squashed_history(
 def test_a_baseline_that_would_build_another_schema_is_refused(
     project, capsys, monkeypatch
 ):
-    real = squash.baseline_ops
+    real = baseline.baseline_ops
 
     def losing_a_column(metadata):
         upgrades, downgrades, imports = real(metadata)
@@ -658,7 +658,7 @@ def test_a_baseline_that_would_build_another_schema_is_refused(
         assert len(kept) == len(lines) - 1
         return "".join(kept), downgrades, imports
 
-    monkeypatch.setattr(squash, "baseline_ops", losing_a_column)
+    monkeypatch.setattr(baseline, "baseline_ops", losing_a_column)
     status, out, err = run_squash(project, POSTS, capsys=capsys)
     assert status == 2
     assert out == ""

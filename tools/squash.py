@@ -4,14 +4,10 @@ revision file, with REV's own id, that creates the schema as it is at REV.
 Databases at REV or past it keep working with no stamp: their ``alembic_version``
 names a revision that still exists. The revisions after REV are not touched.
 
-The schema comes from the old history, never from today's models: a throw-away
-SQLite database is migrated to REV and reflected. SQLite keeps CHECK constraints,
-expression indexes and server defaults as the revisions wrote them, in SQL every
-database takes. What SQLite cannot hold (PostgreSQL enum types, time zones, UUIDs,
-comments) comes from a throw-away PostgreSQL database migrated the same way. The
-file is written with Alembic's ops and renderer, the project's ``render_item``,
-``script.py.mako`` and post-write hooks, as autogenerate writes a revision (README,
-"Squashing the history").
+The schema comes from the old history, never from today's models: throw-away
+databases are migrated to REV and reflected (``baseline.py`` makes the ops). Before
+anything is written, the baseline must build the schema the old revisions build, on
+SQLite and every server at hand (README, "Squashing the history").
 """
 
 import argparse
@@ -21,6 +17,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import warnings
@@ -29,19 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.autogenerate import render_python_code
 from alembic.config import Config
-from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import conv
 
-from app.migration.rendering import render_item
-from app.migration.state import quiet_context
-from tools import gitrepo
+from tools import baseline, gitrepo
 from tools.revision_source import RevisionSource, call_name
-from tools.snapshot import sqlite_index_sql
 from tools.squash_review import (
     first_differences,
     migrated_engine,
@@ -62,38 +52,6 @@ NEEDS_POSTGRESQL = re.compile(
 # Calls in an ``upgrade()`` that do more than change the schema: the baseline does
 # not carry them over.
 DATA_STEPS = {"execute", "bulk_insert", "fill_column", "exec_driver_sql"}
-
-# The generic types that compile to the same DDL as SQLite's reflected ones on every
-# database; a reflected type not listed stays as it is (``sa.CHAR(length=32)``).
-GENERIC = {
-    "INTEGER": lambda t: sa.Integer(),
-    "BIGINT": lambda t: sa.BigInteger(),
-    "SMALLINT": lambda t: sa.SmallInteger(),
-    "VARCHAR": lambda t: sa.String(length=t.length),
-    "TEXT": lambda t: sa.Text(),
-    "BOOLEAN": lambda t: sa.Boolean(),
-    "DATETIME": lambda t: sa.DateTime(),
-    "TIMESTAMP": lambda t: sa.DateTime(),
-    "DATE": lambda t: sa.Date(),
-    "TIME": lambda t: sa.Time(),
-    "NUMERIC": lambda t: sa.Numeric(t.precision, t.scale),
-    "FLOAT": lambda t: sa.Float(),
-    "DOUBLE": lambda t: sa.Double(),
-    "JSON": lambda t: sa.JSON(),
-    "BLOB": lambda t: sa.LargeBinary(),
-}
-
-# PostgreSQL's own types, kept for PostgreSQL next to the type the others have.
-POSTGRESQL_ONLY = {"JSONB", "ARRAY", "INET", "CIDR", "MACADDR", "CITEXT", "TSVECTOR"}
-
-# PostgreSQL's reflected types that say more than SQLite's, as generic types.
-RICHER = {
-    "ENUM": lambda t: sa.Enum(*t.enums, name=t.name),
-    "UUID": lambda t: sa.Uuid(),
-    "INTERVAL": lambda t: sa.Interval(),
-    "TIMESTAMP": lambda t: sa.DateTime(timezone=True),
-    "TIME": lambda t: sa.Time(timezone=True),
-}
 
 
 class SquashError(Exception):
@@ -247,164 +205,13 @@ def reflected_at(config_path: Path, revision: str, name: str, server) -> sa.Meta
             metadata.remove(metadata.tables["alembic_version"])
             if name == "sqlite":
                 with engine.connect() as connection:
-                    add_sqlite_indexes(connection, metadata)
+                    baseline.add_sqlite_indexes(connection, metadata)
             return metadata
     except (CommandError, sa.exc.SQLAlchemyError) as error:
         raise SquashError(
             f"the history up to {revision} fails on {DATABASE_NAMES[name]}: "
             f"{first_line(error)}"
         ) from None
-
-
-def add_sqlite_indexes(connection: sa.Connection, metadata: sa.MetaData) -> None:
-    """Give SQLite's reflected indexes their WHERE clause, and add the indexes on
-    expressions it skipped, from the SQL SQLite keeps as written."""
-    inspector = sa.inspect(connection)
-    for table in metadata.tables.values():
-        from_sql = sqlite_index_sql(inspector, table.name)
-        for index in table.indexes:
-            where = from_sql.get(index.name, {}).get("where")
-            if where:
-                index.dialect_kwargs["sqlite_where"] = sa.text(where)
-        known = {index.name for index in table.indexes}
-        for name, found in from_sql.items():
-            if name in known:
-                continue
-            expressions = [
-                table.c[part.strip('"`')]
-                if part.strip('"`') in table.c
-                else sa.text(part)
-                for part in found["parts"]
-            ]
-            where = {"sqlite_where": sa.text(found["where"])} if found["where"] else {}
-            sa.Index(name, *expressions, unique=found["unique"], _table=table, **where)
-
-
-def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.MetaData:
-    """SQLite's reflected schema, with generic types, and what PostgreSQL keeps
-    that SQLite does not, where PostgreSQL was migrated too."""
-    for table in sqlite.tables.values():
-        # The names the database has, as they are: ``op.f()`` keeps the models'
-        # naming convention from being applied to them again.
-        for item in (*table.constraints, *table.indexes):
-            if item.name:
-                item.name = conv(item.name)
-        for index in table.indexes:
-            index.unique = bool(index.unique)  # SQLite says 1
-        for column in table.c:
-            generic = GENERIC.get(type(column.type).__name__)
-            if generic is not None:
-                column.type = generic(column.type)
-            if column.computed is not None and not column.computed.persisted:
-                column.computed.persisted = None  # each database's default kind
-        other = postgresql.tables.get(table.name) if postgresql is not None else None
-        if other is not None:
-            with_postgresql_details(table, other)
-    return sqlite
-
-
-def with_postgresql_details(table: sa.Table, other: sa.Table) -> None:
-    """The comments, enum types, time zones, UUIDs and PostgreSQL-only types of
-    ``other`` (PostgreSQL's reflection of ``table``), and its index options."""
-    table.comment = other.comment
-    for column in table.c:
-        if column.name not in other.c:
-            continue
-        found = other.c[column.name]
-        column.comment = found.comment
-        name = type(found.type).__name__
-        zoned = getattr(found.type, "timezone", False)
-        if name in RICHER and (name not in ("TIMESTAMP", "TIME") or zoned):
-            column.type = RICHER[name](found.type)
-        elif isinstance(column.type, sa.types.NullType):
-            column.type = found.type  # a type SQLite does not know
-        elif name in POSTGRESQL_ONLY:
-            # e.g. JSON on SQLite and MariaDB, JSONB on PostgreSQL
-            column.type = column.type.with_variant(found.type, "postgresql")
-    indexes = {index.name: index for index in other.indexes}
-    for index in table.indexes:
-        found = indexes.get(str(index.name))
-        if found is None:
-            continue
-        for key in ("where", "using", "include"):
-            value = found.dialect_options["postgresql"].get(key)
-            if value and value != "btree":
-                if key == "where":
-                    value = sa.text(str(value))
-                index.dialect_kwargs[f"postgresql_{key}"] = value
-
-
-def is_expression_index(index: sa.Index) -> bool:
-    """Whether an index is on an expression rather than on columns only."""
-    return any(not isinstance(item, sa.Column) for item in index.expressions)
-
-
-def rendered(container: ops.OpContainer, batch: bool = False) -> str:
-    """Ops as the Python lines of a revision, as autogenerate renders them."""
-    # PostgreSQL's renderer knows its own types (JSONB, ARRAY) in a variant.
-    context = quiet_context(dialect=postgresql.dialect())
-    code = render_python_code(
-        container,
-        render_item=render_item,
-        migration_context=context,
-        render_as_batch=batch,
-    )
-    lines = [line for line in code.splitlines() if not line.strip().startswith("# ###")]
-    return "\n".join(lines).strip("\n")  # each line indented for a function body
-
-
-def baseline_ops(metadata: sa.MetaData) -> tuple[str, str, str]:
-    """The baseline's ``upgrade()`` and ``downgrade()`` bodies, and its imports.
-
-    Tables in dependency order, each with its indexes; foreign keys that form a
-    cycle (two tables pointing at each other) are added once both tables exist,
-    and dropped first. Dropping a table drops its indexes (MariaDB refuses a
-    foreign key's index first) and, on PostgreSQL, the enum types no other column
-    uses.
-    """
-    ordered = sa.schema.sort_tables_and_constraints(metadata.tables.values())
-    cycles = [key for table, keys in ordered if table is None for key in keys]
-    for key in cycles:
-        key.parent.constraints.discard(key)
-    tables = [table for table, _ in ordered if table is not None]
-    upgrade, on_expressions = ops.UpgradeOps(ops=[]), ops.UpgradeOps(ops=[])
-    for table in tables:
-        upgrade.ops.append(ops.CreateTableOp.from_table(table))
-        for index in sorted(table.indexes, key=lambda index: index.name):
-            on = on_expressions if is_expression_index(index) else upgrade
-            on.ops.append(ops.CreateIndexOp.from_index(index))
-    later = ops.UpgradeOps(
-        ops=[per_table(key, ops.CreateForeignKeyOp) for key in cycles]
-    )
-    first = ops.DowngradeOps(
-        ops=[per_table(key, ops.DropConstraintOp) for key in cycles]
-    )
-    downgrade = ops.DowngradeOps(
-        ops=[ops.DropTableOp.from_table(table) for table in reversed(tables)]
-    )
-    upgrades = rendered(upgrade)
-    if later.ops:
-        upgrades += "\n\n" + rendered(later, batch=True)
-    if on_expressions.ops:
-        guarded = rendered(on_expressions).replace("\n", "\n    ")
-        upgrades += (
-            "\n\n    # MariaDB and MySQL have no indexes on expressions: the history "
-            "made\n    # these on the other databases only.\n"
-            '    if op.get_context().dialect.name not in ("mysql", "mariadb"):\n'
-            f"    {guarded}"
-        )
-    downgrades = rendered(downgrade)
-    if first.ops:
-        downgrades = rendered(first, batch=True) + "\n\n" + downgrades
-    dialects = sorted(set(re.findall(r"\b(postgresql|mysql|sqlite)\.", upgrades)))
-    imports = "".join(f"from sqlalchemy.dialects import {name}\n" for name in dialects)
-    return upgrades.lstrip(), downgrades.lstrip(), imports
-
-
-def per_table(key: sa.ForeignKeyConstraint, op_class) -> ops.ModifyTableOps:
-    """A foreign key's create or drop op, in its table's batch (SQLite copies the
-    table to change its keys)."""
-    return ops.ModifyTableOps(key.parent.name, [op_class.from_constraint(key)])
 
 
 def baseline_file(
@@ -498,7 +305,7 @@ def plan(
         if servers.get("postgresql") is not None:
             server = servers["postgresql"]
             details = reflected_at(config_path, target.revision, "postgresql", server)
-    bodies = baseline_ops(portable_schema(schema, details))
+    bodies = baseline.baseline_ops(baseline.portable_schema(schema, details))
     squash.baseline_name, squash.baseline_text = baseline_file(
         squash, config_path, *bodies
     )
@@ -601,6 +408,20 @@ def report(squash: Squash, versions: Path, root: Path, dry_run: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(squash: Squash, versions: Path) -> None:
+    """Write the baseline, then delete the files it replaces (Ctrl-C waits)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        (versions / squash.baseline_name).write_text(
+            squash.baseline_text, encoding="utf-8"
+        )
+        for each in squash.replaced:
+            if Path(each.path).name != squash.baseline_name:
+                Path(each.path).unlink()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Squash (or show what a squash would do); one line and exit 2 on a refusal."""
     arguments = parse_arguments(argv)
@@ -615,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         squash = plan(
             config_path, arguments.revision, arguments.postgresql, arguments.mysql
         )
-    except (SquashError, TraceError, gitrepo.ReviewInputError) as error:
+    except (SquashError, TraceError, gitrepo.ReviewInputError, ValueError) as error:
+        # ValueError: an index SQLite's text does not let us read.
         print(f"migration-squash: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -623,12 +445,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     versions = Path(squash.target.path).parent
     if not arguments.dry_run:
-        (versions / squash.baseline_name).write_text(
-            squash.baseline_text, encoding="utf-8"
-        )
-        for each in squash.replaced:
-            if Path(each.path).name != squash.baseline_name:
-                Path(each.path).unlink()
+        try:
+            write(squash, versions)
+        except OSError as error:
+            print(
+                f"migration-squash: error: cannot write {versions}: {error.strerror}; "
+                "`git checkout -- .` there puts the revisions back",
+                file=sys.stderr,
+            )
+            return 2
     sys.stdout.write(report(squash, versions, config_path.parent, arguments.dry_run))
     return 0
 
