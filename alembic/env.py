@@ -13,6 +13,7 @@ from app.db import db
 # (op.create_enum_type, op.alter_enum_values) and the checks added to Alembic's.
 from app.migration import operations  # noqa: F401
 from app.migration.autogenerate import autogenerate_options
+from app.migration.binds import bind_of, run_on_binds, runs_here
 from app.migration.connection import app_engine, connect
 from app.migration.errors import clear_errors
 from app.migration.offline import RenderedRevisions, write_timeouts
@@ -28,8 +29,12 @@ config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-# Every model's table: importing ``app`` imports the models, so autogenerate sees all.
-target_metadata = db.metadata
+# The database this run is about: the default one, or the Flask-SQLAlchemy bind
+# that the alembic.ini section names (``alembic -n audit ...``, README, "More than
+# one database"). Importing ``app`` imports the models, so autogenerate sees all
+# of its tables.
+BIND = bind_of(config)
+target_metadata = db.metadatas[BIND]
 
 # Options for both modes. Batch mode lets one revision file ALTER tables on SQLite
 # too; each revision commits on its own, so a failure stops at the last good one.
@@ -37,6 +42,7 @@ MIGRATION_OPTIONS = {
     "target_metadata": target_metadata,
     "render_as_batch": True,
     "transaction_per_migration": True,
+    "version_table": config.get_main_option("version_table", "alembic_version"),
     **autogenerate_options(),
 }
 
@@ -49,7 +55,7 @@ def run_migrations_offline() -> None:
     settings = Settings.from_environment()
     rendered = RenderedRevisions()
     context.configure(
-        url=app_engine().url,
+        url=app_engine(bind=BIND).url,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         on_version_apply=[rendered.note],
@@ -72,8 +78,13 @@ def run_migrations_online() -> None:
     # current and check only read, and never wait behind a migration.
     migrating = is_migrating(config)
     with (
-        connect(handed_in, settings) as connection,
-        run_lock(connection, settings, migrating=migrating) as run,
+        connect(handed_in, settings, BIND) as connection,
+        run_lock(
+            connection,
+            settings,
+            migrating=migrating,
+            version_table=MIGRATION_OPTIONS["version_table"],
+        ) as run,
     ):
         # A revision that gave up on a busy table was rolled back: run it again.
         for attempt in lock_retries(settings.lock_retries, run.kept_ddl):
@@ -85,9 +96,14 @@ def run_migrations_online() -> None:
                     context.run_migrations()
 
 
-# Failures become one line, ``FAILED: ...``, and a non-zero exit.
+# Failures become one line, ``FAILED: ...``, and a non-zero exit. A revision the
+# command names that is another database's is left to that database's run.
 with clear_errors(config):
-    if context.is_offline_mode():
+    if not runs_here(config, context.script):
+        pass
+    elif context.is_offline_mode():
         run_migrations_offline()
     else:
         run_migrations_online()
+    # Then the same command on each other database, in turn (binds.py).
+    run_on_binds(config)

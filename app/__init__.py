@@ -6,6 +6,7 @@ from flask import Flask
 from app import models  # noqa: F401  (importing the models registers their tables)
 from app.config import (
     DEFAULTS,
+    bind_urls,
     database_url,
     engine_error,
     from_environment,
@@ -28,6 +29,9 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     if config is None:
         app.config.from_prefixed_env()
         app.config.from_mapping(from_environment())
+        # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
+        # database").
+        app.config["SQLALCHEMY_BINDS"] = bind_urls()
     else:
         app.config.from_mapping(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(

@@ -50,7 +50,7 @@ class SettingError(click.ClickException):
     """
 
 
-def database_url(value: str | sa.URL | None) -> sa.URL:
+def database_url(value: str | sa.URL | None, variable: str = "DATABASE_URL") -> sa.URL:
     """Parse a database URL, filling in the driver this project installs.
 
     The result stays a ``URL`` object: turning it back into a string would either
@@ -59,23 +59,26 @@ def database_url(value: str | sa.URL | None) -> sa.URL:
     try:
         url = sa.make_url(value or DEFAULT_DATABASE_URL)
     except ValueError:  # SQLAlchemy's int() of the port
-        raise not_a_url("its port is not a number") from None
+        raise not_a_url("its port is not a number", variable) from None
     except sa.exc.ArgumentError:
-        raise not_a_url("it does not parse as scheme://user:password@host") from None
+        raise not_a_url(
+            "it does not parse as scheme://user:password@host", variable
+        ) from None
     if "@" in (url.host or "") or "@" in (url.database or ""):
         # The password held an @ that was not percent-encoded: what follows it was
         # taken for the host or the database, and a driver would print it.
         raise not_a_url(
             "its host has an @ in it: percent-encode special characters in the "
-            "password, %40 for @, %3A for :, %2F for /, %25 for %"
+            "password, %40 for @, %3A for :, %2F for /, %25 for %",
+            variable,
         )
     return url.set(drivername=DEFAULT_DRIVERS.get(url.drivername, url.drivername))
 
 
-def not_a_url(reason: str) -> SettingError:
-    """The error for a ``DATABASE_URL`` that is not a database URL."""
+def not_a_url(reason: str, variable: str = "DATABASE_URL") -> SettingError:
+    """The error for a ``DATABASE_URL`` (or a bind's) that is not a database URL."""
     return SettingError(
-        f"DATABASE_URL is not a database URL such as {URL_EXAMPLE} ({reason})"
+        f"{variable} is not a database URL such as {URL_EXAMPLE} ({reason})"
     )
 
 
@@ -115,4 +118,18 @@ def from_environment() -> dict:
         setting: os.environ[variable]
         for variable, setting in names.items()
         if os.environ.get(variable)
+    }
+
+
+# Each other database, a Flask-SQLAlchemy bind, has its URL in DATABASE_URL_<NAME>.
+BIND_URL_PREFIX = "DATABASE_URL_"
+
+
+def bind_urls() -> dict[str, sa.URL]:
+    """``SQLALCHEMY_BINDS`` from the environment: ``DATABASE_URL_AUDIT`` configures
+    the bind ``audit`` (README, "More than one database")."""
+    return {
+        variable.removeprefix(BIND_URL_PREFIX).lower(): database_url(value, variable)
+        for variable, value in sorted(os.environ.items())
+        if variable.startswith(BIND_URL_PREFIX) and value
     }

@@ -19,15 +19,16 @@ from app.migration.settings import Settings
 PSYCOPG_MIN_CONNECT_TIMEOUT = 2
 
 
-def app_engine(settings: Settings | None = None) -> sa.Engine:
-    """The engine Flask-SQLAlchemy builds from the app's config (``DATABASE_URL``),
-    giving up on a server that does not answer within ``MIGRATION_CONNECT_TIMEOUT``.
+def app_engine(settings: Settings | None = None, bind: str | None = None) -> sa.Engine:
+    """The engine Flask-SQLAlchemy builds from the app's config (``DATABASE_URL``,
+    or a ``bind``'s ``DATABASE_URL_<NAME>``), giving up on a server that does not
+    answer within ``MIGRATION_CONNECT_TIMEOUT``.
 
     The app is built without its web parts: a migration serves no requests.
     """
     app = create_app(web=False)
     with app.app_context():
-        engine = db.engine
+        engine = db.engines[bind]
     if settings is not None and settings.connect_timeout:
         add_connect_timeout(engine, settings.connect_timeout)
     return engine
@@ -72,7 +73,9 @@ def lift_read_timeout(dbapi_connection, connection_record) -> None:
 
 
 @contextmanager
-def connect(handed_in, settings: Settings) -> Iterator[sa.Connection]:
+def connect(
+    handed_in, settings: Settings, bind: str | None = None
+) -> Iterator[sa.Connection]:
     """The connection to migrate on.
 
     A caller may hand one in through ``config.attributes["connection"]``: a
@@ -83,7 +86,7 @@ def connect(handed_in, settings: Settings) -> Iterator[sa.Connection]:
     if isinstance(handed_in, sa.Connection):
         yield handed_in
         return
-    engine = handed_in if handed_in is not None else app_engine(settings)
+    engine = handed_in if handed_in is not None else app_engine(settings, bind)
     timeout = 0  # a caller's engine, or the URL's own connect_timeout, says its own
     if (
         handed_in is None

@@ -71,7 +71,11 @@ def is_migrating(config) -> bool:
 
 @contextmanager
 def run_lock(
-    connection: sa.Connection, settings: Settings, *, migrating: bool
+    connection: sa.Connection,
+    settings: Settings,
+    *,
+    migrating: bool,
+    version_table: str = VERSION_TABLE,
 ) -> Iterator[Run]:
     """Hold the database's run lock while the block runs, when the command migrates.
 
@@ -85,7 +89,7 @@ def run_lock(
         sqlite_ddl = (
             {"transactional_ddl": True} if connection.dialect.name == "sqlite" else {}
         )
-        with behind_head_explained(lambda: revision_of(connection)):
+        with behind_head_explained(lambda: revision_of(connection, version_table)):
             yield Run(sqlite_ddl)
         return
     if connection.in_transaction():
@@ -95,29 +99,35 @@ def run_lock(
     lock = RUN_LOCKS[connection.dialect.name]
     run = Run()
     try:
-        with lock(connection, settings) as run:
+        with lock(connection, settings, version_table) as run:
             yield run
     except sa.exc.DBAPIError as error:
         if error.statement is None:  # the connection itself failed
             raise
-        raise revision_failed(error, revision_of(connection), run.kept_ddl) from error
+        where = revision_of(connection, version_table)
+        raise revision_failed(error, where, run.kept_ddl) from error
     except MigrationFailed as error:  # refused by this package, in a revision
-        where = database_is_at(revision_of(connection), run.kept_ddl)
+        where = database_is_at(revision_of(connection, version_table), run.kept_ddl)
         raise MigrationFailed(f"{error}. {where}") from error
     except CommandError as error:  # Alembic's own, already one line
-        explained = squash_explained(error, lambda: revision_of(connection))
+        explained = squash_explained(
+            error, lambda: revision_of(connection, version_table)
+        )
         if explained is None:
             raise
         raise explained from error
     except Exception as error:  # a bug in a revision's Python code
-        raise revision_raised(error, revision_of(connection), run.kept_ddl) from error
+        where = revision_of(connection, version_table)
+        raise revision_raised(error, where, run.kept_ddl) from error
 
 
-def revision_of(connection: sa.Connection) -> str | None:
+def revision_of(
+    connection: sa.Connection, version_table: str = VERSION_TABLE
+) -> str | None:
     """The revision the database is at (``base`` when none), or ``None`` when the
     connection can no longer say."""
     try:
-        heads = database_heads(connection)
+        heads = database_heads(connection, version_table)
         connection.rollback()
     except sa.exc.DBAPIError:
         return None
@@ -146,14 +156,16 @@ def session(connection: sa.Connection, settings: Settings, release: str):
 
 
 @contextmanager
-def postgresql_run_lock(connection: sa.Connection, settings: Settings):
+def postgresql_run_lock(
+    connection: sa.Connection, settings: Settings, version_table: str
+):
     """A session advisory lock, keyed by the database's and version table's names.
 
     Waiting for it is bounded by ``MIGRATION_RUN_LOCK_WAIT`` alone: the migration's
     own timeouts are set once the lock is held.
     """
     database = connection.exec_driver_sql("SELECT current_database()").scalar()
-    digest = hashlib.sha256(f"{database}.{VERSION_TABLE}".encode()).digest()
+    digest = hashlib.sha256(f"{database}.{version_table}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     wait = max(milliseconds(settings.run_lock_wait), 1)
     connection.exec_driver_sql(f"SET lock_timeout = {wait}")
@@ -169,25 +181,25 @@ def postgresql_run_lock(connection: sa.Connection, settings: Settings):
 
 
 @contextmanager
-def mysql_run_lock(connection: sa.Connection, settings: Settings):
+def mysql_run_lock(connection: sa.Connection, settings: Settings, version_table: str):
     """A named lock (``GET_LOCK``). Lock names are server-wide, so the name includes
     the database's."""
     database = connection.exec_driver_sql("SELECT DATABASE()").scalar()
-    name = f"alembic.{database}.{VERSION_TABLE}"
+    name = f"alembic.{database}.{version_table}"
     if len(name) > 64:  # MySQL refuses longer lock names
         name = f"alembic.{hashlib.sha256(name.encode()).hexdigest()[:56]}"
     lock = sa.text("SELECT GET_LOCK(:name, :wait)")
     held = connection.execute(lock, {"name": name, "wait": settings.run_lock_wait})
     if held.scalar() != 1:
         raise run_lock_busy()
-    kept_ddl = KeptDdl(VERSION_TABLE)
+    kept_ddl = KeptDdl(version_table)
     release = f"DO RELEASE_LOCK('{name}')"
     with session(connection, settings, release), kept_ddl.watching(connection):
         yield Run({"on_version_apply": [kept_ddl.next_revision]}, kept_ddl)
 
 
 @contextmanager
-def sqlite_run_lock(connection: sa.Connection, settings: Settings):
+def sqlite_run_lock(connection: sa.Connection, settings: Settings, version_table: str):
     """The write lock of one ``BEGIN IMMEDIATE`` transaction, with transactional
     DDL and a savepoint after each revision (``sqlite.py``)."""
     with sqlite.write_lock(connection, settings) as options:

@@ -134,7 +134,7 @@ def squashed_into(script: ScriptDirectory) -> dict[str, str]:
     return found
 
 
-def quiet_context(connection=None, dialect=None) -> MigrationContext:
+def quiet_context(connection=None, dialect=None, opts=None) -> MigrationContext:
     """A migration context for reading the version table or rendering ops, made
     without the "Context impl ... / Will assume ... DDL" lines Alembic logs for a
     new one: in the middle of a command, they would contradict its own."""
@@ -142,17 +142,21 @@ def quiet_context(connection=None, dialect=None) -> MigrationContext:
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        return MigrationContext.configure(connection, dialect=dialect)
+        return MigrationContext.configure(connection, dialect=dialect, opts=opts)
     finally:
         logger.setLevel(level)
 
 
-def database_heads(connection: sa.Connection) -> tuple[str, ...]:
-    """The revision(s) recorded in the database's ``alembic_version`` table.
+def database_heads(
+    connection: sa.Connection, version_table: str = "alembic_version"
+) -> tuple[str, ...]:
+    """The revision(s) recorded in the database's ``alembic_version`` table (or a
+    bind's own version table).
 
     Empty when the table does not exist or has no row.
     """
-    return tuple(sorted(quiet_context(connection).get_current_heads()))
+    context = quiet_context(connection, opts={"version_table": version_table})
+    return tuple(sorted(context.get_current_heads()))
 
 
 def compare(database: tuple[str, ...], code: CodeRevisions) -> MigrationState:
