@@ -27,7 +27,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from app.db import db
 from app.migration.state import (
-    UNAVAILABLE,
+    DatabaseStates,
     MigrationState,
     read_state,
     scripts_unavailable_state,
@@ -52,43 +52,52 @@ class MigrationGuard:
         """A guard in ``mode`` (on, warn, off) for ``alembic_config``'s revisions."""
         self.mode = mode
         self.alembic_config = alembic_config
-        self.settled: MigrationState | None = None  # kept: no need to check again
-        self.last_seen: MigrationState | None = None
+        self.settled: DatabaseStates | None = None  # kept: no need to check again
+        self.last_seen: DatabaseStates | None = None
         self.lock = threading.Lock()
 
-    def state(self) -> MigrationState:
+    def state(self) -> DatabaseStates:
         """The kept state, or a fresh reading when there is none."""
         return self.settled or self.check()
 
-    def check(self, cause: str = "") -> MigrationState:
-        """Read the database's revision now, and remember what was found; ``cause``
+    def check(self, cause: str = "") -> DatabaseStates:
+        """Read each database's revision now, and remember what was found; ``cause``
         says what made the app look again, for the log."""
+        states, reasons = [], []
+        for name, bind in databases():
+            state, reason = self.read(bind)
+            states.append((name, state))
+            reasons += [reason] if reason else []
+        state = DatabaseStates(tuple(states))
+        self.remember(state, " ".join(reasons), cause)
+        return state
+
+    def read(self, bind: str | None) -> tuple[MigrationState, str]:
+        """One database's state, and why it could not be read, for the log."""
+        section = bind or "alembic"
         try:
-            state = read_state(db.engine, self.alembic_config)
-            reason = ""
+            return read_state(db.engines[bind], self.alembic_config, section), ""
         except sa.exc.SQLAlchemyError as error:
             # The driver's message names the host at most, never the password; it goes
             # to the log only, never into an answer.
-            state = unavailable_state(self.alembic_config)
-            reason = f"Cause: {first_line(getattr(error, 'orig', None) or error)}"
+            state = unavailable_state(self.alembic_config, section)
+            return state, f"Cause: {first_line(getattr(error, 'orig', None) or error)}"
         except CommandError as error:
             # Alembic found no revision scripts where ALEMBIC_CONFIG points, as with a
             # non-editable install, which has no alembic.ini next to the package. The
             # path goes to the log only.
-            state = scripts_unavailable_state()
             reason = f"ALEMBIC_CONFIG is {self.alembic_config!r}: {first_line(error)}"
-        self.remember(state, reason, cause)
-        return state
+            return scripts_unavailable_state(), reason
 
     def remember(
-        self, state: MigrationState, reason: str = "", cause: str = ""
+        self, state: DatabaseStates, reason: str = "", cause: str = ""
     ) -> None:
         """Keep ``state`` when no further check is needed; log it when it is new.
 
         Refusing is an error, serving anyway a warning; so is a mismatch that a
         failed request found (``cause``): its client is answered, nothing crashed.
         """
-        keep = state.ok or (self.mode == "warn" and state.status != UNAVAILABLE)
+        keep = state.ok or (self.mode == "warn" and not state.unavailable)
         self.settled = state if keep else None
         with self.lock:
             is_new, self.last_seen = state != self.last_seen, state
@@ -101,6 +110,13 @@ class MigrationGuard:
         level = logging.ERROR if refusing and not cause else logging.WARNING
         outcome = REFUSING if refusing else SERVING
         log.log(level, " ".join(filter(None, [cause, state.message, reason, outcome])))
+
+
+def databases() -> list[tuple[str, str | None]]:
+    """Each database of the app, by name and bind: the default one, then the
+    binds (``DATABASE_URL_<NAME>``)."""
+    binds = sorted(current_app.config.get("SQLALCHEMY_BINDS") or {})
+    return [("default", None), *((name, name) for name in binds)]
 
 
 def first_line(error: BaseException) -> str:
@@ -139,7 +155,7 @@ def refused_after_database_error(error: BaseException | None):
     return None if state.ok or guard.mode != "on" else refusal(state)
 
 
-def refusal(state: MigrationState):
+def refusal(state: DatabaseStates):
     """The guard's 503: the state's fields, its message as the ``error``."""
     return jsonify(state.as_json()), 503
 
@@ -153,7 +169,7 @@ def healthz():
     """
     guard = guard_of(current_app)
     state = guard.check()
-    serving = state.ok or (guard.mode != "on" and state.status != UNAVAILABLE)
+    serving = state.ok or (guard.mode != "on" and not state.unavailable)
     return jsonify(state.as_json()), 200 if serving else 503
 
 

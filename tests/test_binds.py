@@ -9,7 +9,10 @@ applied to each pair of databases.
 """
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -17,6 +20,8 @@ import pytest
 import sqlalchemy as sa
 from test_errors import failed_line
 
+from app import create_app
+from app.db import db
 from conftest import (
     SERVER_URL_VARIABLES,
     alembic_runner,
@@ -262,3 +267,78 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
         "alembic.ini has no [reports] section for its history: add one (README, "
         '"More than one database")'
     )
+
+
+def test_healthz_reports_every_database(project, tmp_path):
+    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
+    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    alembic = runner(project, default, audit)
+    assert alembic("upgrade", "head").returncode == 0
+    assert alembic("-n", "audit", "downgrade", "base").returncode == 0
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": default,
+            "SQLALCHEMY_BINDS": {"audit": audit},
+            "ALEMBIC_CONFIG": str(project / "alembic.ini"),
+        }
+    )
+    client = app.test_client()
+    behind = client.get("/healthz")
+    assert behind.status_code == 503
+    assert behind.json["status"] == "empty"
+    assert behind.json["databases"]["default"]["status"] == "ok"
+    assert behind.json["databases"]["audit"]["status"] == "empty"
+    assert behind.json["error"].startswith("Database audit: The database has no ")
+    assert client.get("/api/users").status_code == 503  # the guard, too
+    assert alembic("upgrade", "head").returncode == 0
+    at_head = client.get("/healthz")
+    assert at_head.status_code == 200
+    assert {
+        name: body["status"] for name, body in at_head.json["databases"].items()
+    } == {
+        "default": "ok",
+        "audit": "ok",
+    }
+    assert client.get("/api/users").status_code == 200
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+SERVERS = [name for name in ("postgresql", "mysql") if name in configured_backends()]
+
+
+@pytest.mark.parametrize("backend", SERVERS)
+def test_four_migrators_with_both_databases_on_one_server(project, backend, tmp_path):
+    """Both databases on one server, four ``alembic upgrade head`` at once: each
+    database's run lock is its own (keyed by database and version table), and a
+    process holds one at a time, so none waits for itself or deadlocks."""
+    with ExitStack() as stack:
+        default = fresh(backend, stack, tmp_path, "default")
+        audit = fresh(backend, stack, tmp_path, "audit")
+        environment = {
+            **os.environ,
+            "DATABASE_URL": default.render_as_string(hide_password=False),
+            "DATABASE_URL_AUDIT": audit.render_as_string(hide_password=False),
+        }
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "alembic", "upgrade", "head"],
+                cwd=project,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for process in processes:
+            _, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, stderr
+        assert tables(default) == {"alembic_version", "users", "posts"}
+        assert tables(audit) == {"alembic_version_audit", "audit_events"}
+        current = runner(project, default, audit)("current").stdout.splitlines()
+        assert current[0] == "bb4b390c7d31 (head)"
+        assert current[2].endswith("(head)")

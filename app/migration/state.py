@@ -108,19 +108,23 @@ class CodeRevisions:
     heads: tuple[str, ...]
     known: frozenset[str]
     squashed: dict[str, str]  # a revision migration-squash replaced: its baseline
+    version_table: str = "alembic_version"
 
 
 @functools.cache
-def code_revisions(alembic_config: str) -> CodeRevisions:
-    """Read the revision scripts named by an ``alembic.ini``, once per process.
+def code_revisions(alembic_config: str, section: str = "alembic") -> CodeRevisions:
+    """Read the revision scripts named by an ``alembic.ini`` (the default database's
+    section, or a bind's), once per process.
 
     They cannot change while the process runs, so the files are parsed only once.
     """
-    script = ScriptDirectory.from_config(Config(alembic_config))
+    config = Config(alembic_config, ini_section=section)
+    script = ScriptDirectory.from_config(config)
     return CodeRevisions(
         heads=tuple(sorted(script.get_heads())),
         known=frozenset(s.revision for s in script.walk_revisions()),
         squashed=squashed_into(script),
+        version_table=config.get_main_option("version_table", "alembic_version"),
     )
 
 
@@ -175,22 +179,78 @@ def compare(database: tuple[str, ...], code: CodeRevisions) -> MigrationState:
     return MigrationState(status, database, code.heads)
 
 
-def read_state(engine: sa.Engine, alembic_config: str) -> MigrationState:
+def read_state(
+    engine: sa.Engine, alembic_config: str, section: str = "alembic"
+) -> MigrationState:
     """Connect, read the database's revision and compare it with the code's head.
 
     Errors reaching the database propagate: the caller decides how to answer.
     """
-    code = code_revisions(alembic_config)
+    code = code_revisions(alembic_config, section)
     with engine.connect() as connection:
-        return compare(database_heads(connection), code)
+        return compare(database_heads(connection, code.version_table), code)
 
 
-def unavailable_state(alembic_config: str) -> MigrationState:
+def unavailable_state(alembic_config: str, section: str = "alembic") -> MigrationState:
     """The state of a database whose revision could not be read."""
-    return MigrationState(UNAVAILABLE, (), code_revisions(alembic_config).heads)
+    heads = code_revisions(alembic_config, section).heads
+    return MigrationState(UNAVAILABLE, (), heads)
 
 
 def scripts_unavailable_state() -> MigrationState:
     """The state when the code's own revision scripts could not be read: no head to
     compare with, so nothing can be said about the database either."""
     return MigrationState(UNAVAILABLE, (), ())
+
+
+@dataclass(frozen=True)
+class DatabaseStates:
+    """The state of each database the app uses: the default one, then each
+    Flask-SQLAlchemy bind (README, "More than one database"). It answers as one
+    state: ok when every database is at its head, else as the first that is not."""
+
+    states: tuple[tuple[str, MigrationState], ...]  # ("default", ...), ("audit", ...)
+
+    @property
+    def first_wrong(self) -> MigrationState:
+        """The first database's state that is not at head, else the default's."""
+        wrong = [state for _, state in self.states if not state.ok]
+        return wrong[0] if wrong else self.states[0][1]
+
+    @property
+    def ok(self) -> bool:
+        """True when every database is at its head."""
+        return all(state.ok for _, state in self.states)
+
+    @property
+    def status(self) -> str:
+        """The status of the first database that is not at head."""
+        return self.first_wrong.status
+
+    @property
+    def unavailable(self) -> bool:
+        """True when a database's revision could not be read."""
+        return any(state.status == UNAVAILABLE for _, state in self.states)
+
+    @property
+    def message(self) -> str:
+        """One line: the default database's, or each database that is not at
+        head, named."""
+        if len(self.states) == 1:
+            return self.states[0][1].message
+        wrong = [(name, state) for name, state in self.states if not state.ok]
+        return " ".join(
+            f"Database {name}: {state.message}"
+            for name, state in (wrong or self.states[:1])
+        )
+
+    def as_json(self) -> dict:
+        """The single database's fields, as ever; with binds, those of the first
+        database not at head, and each database's under ``databases``."""
+        if len(self.states) == 1:
+            return self.states[0][1].as_json()
+        body = self.first_wrong.as_json()
+        if not self.ok:
+            body["error"] = self.message
+        body["databases"] = {name: state.as_json() for name, state in self.states}
+        return body
