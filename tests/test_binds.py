@@ -310,7 +310,9 @@ SERVERS = [name for name in ("postgresql", "mysql") if name in configured_backen
 
 
 @pytest.mark.parametrize("backend", SERVERS)
-def test_four_migrators_with_both_databases_on_one_server(project, backend, tmp_path):
+def test_concurrent_migrators_with_both_databases_on_one_server(
+    project, backend, tmp_path
+):
     """Both databases on one server, four ``alembic upgrade head`` at once: each
     database's run lock is its own (keyed by database and version table), and a
     process holds one at a time, so none waits for itself or deadlocks."""
