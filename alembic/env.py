@@ -13,7 +13,7 @@ from app.db import db
 # (op.create_enum_type, op.alter_enum_values) and the checks added to Alembic's.
 from app.migration import operations  # noqa: F401
 from app.migration.autogenerate import autogenerate_options
-from app.migration.binds import bind_of, run_on_binds, runs_here
+from app.migration.binds import bind_of, other_databases, run_on_binds, runs_here
 from app.migration.connection import app_engine, connect
 from app.migration.errors import clear_errors
 from app.migration.offline import RenderedRevisions, write_timeouts
@@ -99,11 +99,12 @@ def run_migrations_online() -> None:
 # Failures become one line, ``FAILED: ...``, and a non-zero exit. A revision the
 # command names that is another database's is left to that database's run.
 with clear_errors(config):
-    if not runs_here(config, context.script):
+    # The other databases the command runs on, after this one (binds.py).
+    others = other_databases(config)
+    if not runs_here(config, context.script, others):
         pass
     elif context.is_offline_mode():
         run_migrations_offline()
     else:
         run_migrations_online()
-    # Then the same command on each other database, in turn (binds.py).
-    run_on_binds(config)
+    run_on_binds(config, others)

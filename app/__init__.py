@@ -15,6 +15,11 @@ from app.config import (
 from app.db import db
 
 
+def bind_keys() -> list[str]:
+    """The binds the models use (their ``__bind_key__``)."""
+    return sorted(key for key in db.metadatas if key)
+
+
 def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     """Build the app: defaults, then the environment or the given config, then the
     db, and (``web``) the error handlers, the migration guard and the blueprints.
@@ -31,7 +36,7 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         app.config.from_mapping(from_environment())
         # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
         # database").
-        app.config["SQLALCHEMY_BINDS"] = bind_urls()
+        app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys())
     else:
         app.config.from_mapping(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(

@@ -125,11 +125,18 @@ def from_environment() -> dict:
 BIND_URL_PREFIX = "DATABASE_URL_"
 
 
-def bind_urls() -> dict[str, sa.URL]:
-    """``SQLALCHEMY_BINDS`` from the environment: ``DATABASE_URL_AUDIT`` configures
-    the bind ``audit`` (README, "More than one database")."""
-    return {
-        variable.removeprefix(BIND_URL_PREFIX).lower(): database_url(value, variable)
-        for variable, value in sorted(os.environ.items())
-        if variable.startswith(BIND_URL_PREFIX) and value
-    }
+def bind_variable(name: str) -> str:
+    """The variable that holds a bind's URL: ``DATABASE_URL_AUDIT`` for ``audit``."""
+    return f"{BIND_URL_PREFIX}{name.upper()}"
+
+
+def bind_urls(names) -> dict[str, sa.URL]:
+    """``SQLALCHEMY_BINDS`` for the binds the models use (``names``), from the
+    environment (README, "More than one database"). Another ``DATABASE_URL_*`` a
+    platform sets means nothing here."""
+    urls = {}
+    for name in sorted(names):
+        value = os.environ.get(bind_variable(name))
+        if value:
+            urls[name] = database_url(value, bind_variable(name))
+    return urls

@@ -249,24 +249,77 @@ def test_a_failing_revision_stops_at_its_database(project, tmp_path):
 
 def test_one_line_errors_for_a_bind(project, tmp_path):
     default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    alembic = alembic_runner(
-        project, default, DATABASE_URL_AUDIT="postgresql://u:s3cret@db:port/x"
-    )
-    failed = alembic("current")
-    output = failed.stdout + failed.stderr
-    assert failed_line(output) == (
+    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+
+    def failed(project: Path, **variables: str) -> str:
+        """The one line a failing ``alembic current`` prints, nothing written."""
+        result = alembic_runner(project, default, **variables)("current")
+        assert result.returncode != 0
+        assert not Path(default.database).exists()
+        return failed_line(result.stdout + result.stderr)
+
+    bad = failed(project, DATABASE_URL_AUDIT="postgresql://u:s3cret@db:port/x")
+    assert bad == (
         "FAILED: DATABASE_URL_AUDIT is not a database URL such as "
         "postgresql://user:password@host:5432/name (its port is not a number)"
     )
-    assert "s3cret" not in output
-    missing = alembic_runner(
-        project, default, DATABASE_URL_REPORTS="sqlite:///reports.sqlite"
-    )("current")
-    assert failed_line(missing.stdout + missing.stderr) == (
-        "FAILED: DATABASE_URL_REPORTS configures the database 'reports', but "
-        "alembic.ini has no [reports] section for its history: add one (README, "
+    assert failed(project) == (
+        "FAILED: the models use the database 'audit' (__bind_key__): set "
+        "DATABASE_URL_AUDIT to its URL"
+    )
+    same = default.render_as_string(hide_password=False)
+    assert failed(project, DATABASE_URL_AUDIT=same) == (
+        "FAILED: DATABASE_URL_AUDIT names the default database: give the database "
+        "'audit' a database of its own"
+    )
+    no_section = tmp_path / "no-section"
+    shutil.copytree(project, no_section)
+    ini = no_section / "alembic.ini"
+    ini.write_text(ini.read_text().replace("[audit]", "[audit-history]"))
+    url = audit.render_as_string(hide_password=False)
+    assert failed(no_section, DATABASE_URL_AUDIT=url) == (
+        "FAILED: the models use the database 'audit' (__bind_key__), but "
+        "alembic.ini has no [audit] section for its history: add one (README, "
         '"More than one database")'
     )
+
+
+def test_a_database_url_no_model_uses_is_left_alone(tmp_path):
+    """A platform's own DATABASE_URL_UNPOOLED is not a bind: nothing changes."""
+    project = copy_project(tmp_path / "project")
+    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
+    alembic = alembic_runner(
+        project, default, DATABASE_URL_UNPOOLED="postgresql://u:p@elsewhere/x"
+    )
+    upgraded = alembic("upgrade", "head")
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert alembic("current").stdout == "bb4b390c7d31 (head)\n"
+
+
+def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
+    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
+    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    alembic = runner(project, default, audit)
+    (first,) = (project / "alembic" / "binds" / "audit").glob("*.py")
+    audit_revision = first.name.split("-")[1].split("_")[0]
+    assert alembic("upgrade", audit_revision).returncode == 0
+    assert alembic("current").stdout.splitlines() == [
+        "# database audit",
+        f"{audit_revision} (head)",
+    ]
+    assert alembic("upgrade", "e5d5fd2d0a27").returncode == 0
+    assert alembic("downgrade", audit_revision[:6] + "-1").returncode == 0
+    assert alembic("current").stdout.splitlines() == [
+        "e5d5fd2d0a27",
+        "# database audit",
+    ]
+    assert alembic("stamp", "bb4b390c7d31").returncode == 0
+    assert alembic("current").stdout.splitlines()[0] == "bb4b390c7d31 (head)"
+    # -x bind=default: the default database alone.
+    assert alembic("-x", "bind=default", "upgrade", "head").returncode == 0
+    assert tables(audit) == {"alembic_version_audit"}
+    assert alembic("upgrade", "head").returncode == 0
+    assert "audit_events" in tables(audit)
 
 
 def test_healthz_reports_every_database(project, tmp_path):

@@ -12,15 +12,16 @@ same arguments, on each bind in turn: each database is migrated under its own ru
 lock, one at a time, and a failure names the database and stops there.
 """
 
+import os
 import re
-from collections.abc import Iterator
 
 from alembic import context
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from app.config import BIND_URL_PREFIX, bind_urls
+from app.config import bind_urls, bind_variable, database_url
+from app.db import db
 
 DEFAULT_SECTION = "alembic"
 
@@ -53,56 +54,83 @@ def has_revisions(script: ScriptDirectory, revisions: list[str]) -> bool:
         return False
 
 
-def runs_here(config: Config, script: ScriptDirectory) -> bool:
+def named_by(options) -> list[str]:
+    """The revision ids a command names: ``upgrade ab12``, ``stamp ab12 cd34``."""
+    arguments = getattr(options, "revisions", None) or [
+        getattr(options, "revision", None)
+    ]
+    return [name for argument in arguments for name in names_revisions(argument)]
+
+
+def runs_here(config: Config, script: ScriptDirectory, others: list[Config]) -> bool:
     """Whether the command is about this database: not when the revision it names
     (``alembic downgrade ab12``) is in another database's history instead. A
     revision no history has is left to Alembic, which says so."""
-    named = names_revisions(getattr(config.cmd_opts, "revision", None))
-    if not named or has_revisions(script, named) or not bind_urls():
+    named = named_by(config.cmd_opts)
+    if not named or has_revisions(script, named) or not others:
         return True
-    sections = [DEFAULT_SECTION, *bind_urls()]
     return not any(
-        has_revisions(
-            ScriptDirectory.from_config(Config(config.config_file_name, section)),
-            named,
-        )
-        for section in sections
-        if section != config.config_ini_section
+        has_revisions(ScriptDirectory.from_config(other), named) for other in others
     )
 
 
-def each_bind(config: Config) -> Iterator[Config]:
-    """The config of each bind the default database's command also runs on."""
+def other_databases(config: Config) -> list[Config]:
+    """The config of each bind a command on the default database also runs on,
+    every one checked before any database is touched. None for a bind's own run
+    (``-n audit``), a caller's connection, or ``-x bind=default``."""
     if bind_of(config) is not None or config.cmd_opts is None:
-        return
+        return []
     if "connection" in config.attributes:  # a caller's one database
-        return
+        return []
+    if context.get_x_argument(as_dictionary=True).get("bind") == "default":
+        return []
+    names = sorted(key for key in db.metadatas if key)
+    urls = bind_urls(names)
+    default_url = database_url(os.environ.get("DATABASE_URL"))
     sections = set(config.file_config.sections())
-    for name in bind_urls():
-        if name not in sections:
+    configs = []
+    for name in names:
+        if name == DEFAULT_SECTION or name not in sections:
             raise CommandError(
-                f"{BIND_URL_PREFIX}{name.upper()} configures the database "
-                f"{name!r}, but alembic.ini has no [{name}] section for its "
-                'history: add one (README, "More than one database")'
+                f"the models use the database {name!r} (__bind_key__), but "
+                f"alembic.ini has no [{name}] section for its history: add one "
+                '(README, "More than one database")'
             )
-        yield Config(
-            config.config_file_name,
-            ini_section=name,
-            cmd_opts=config.cmd_opts,
-            stdout=config.stdout,
+        if name not in urls:
+            raise CommandError(
+                f"the models use the database {name!r} (__bind_key__): set "
+                f"{bind_variable(name)} to its URL"
+            )
+        if urls[name] == default_url:
+            raise CommandError(
+                f"{bind_variable(name)} names the default database: give the "
+                f"database {name!r} a database of its own"
+            )
+        configs.append(
+            Config(
+                config.config_file_name,
+                ini_section=name,
+                cmd_opts=config.cmd_opts,
+                stdout=config.stdout,
+            )
         )
+    return configs
 
 
-def run_on_binds(config: Config) -> None:
-    """Run the command the user ran on each bind in turn, after the default
-    database: the same function with the same arguments, and the bind's config."""
-    for bind_config in each_bind(config):
+def run_on_binds(config: Config, others: list[Config]) -> None:
+    """Run the command the user ran on each other database in turn, after the
+    default one: the same function with the same arguments, and the bind's config."""
+    options = config.cmd_opts
+    for bind_config in others:
         name = bind_config.config_ini_section
-        options = config.cmd_opts
-        function, positional, keywords = options.cmd
+        histories = [config, *(other for other in others if other is not bind_config)]
+        script = ScriptDirectory.from_config(bind_config)
+        if not runs_here(bind_config, script, histories):
+            continue  # the revision the command names is another database's
         # A heading per database; a SQL comment in a --sql script.
         comment = "--" if getattr(options, "sql", False) else "#"
         config.print_stdout(f"{comment} database {name}")
+        function, positional, keywords = options.cmd
         outer = context._proxy  # Alembic's module-level context, of the default run
         try:
             function(
