@@ -13,7 +13,13 @@ from app.db import db
 # (op.create_enum_type, op.alter_enum_values) and the checks added to Alembic's.
 from app.migration import operations  # noqa: F401
 from app.migration.autogenerate import autogenerate_options
-from app.migration.binds import bind_of, other_databases, run_on_binds, runs_here
+from app.migration.binds import (
+    bind_of,
+    heading,
+    other_databases,
+    run_on_binds,
+    runs_here,
+)
 from app.migration.connection import app_engine, connect
 from app.migration.errors import clear_errors
 from app.migration.offline import RenderedRevisions, write_timeouts
@@ -101,6 +107,8 @@ def run_migrations_online() -> None:
 with clear_errors(config):
     # The other databases the command runs on, after this one (binds.py).
     others = other_databases(config)
+    if others:
+        heading(config, "default")
     if not runs_here(config, context.script, others):
         pass
     elif context.is_offline_mode():

@@ -153,9 +153,12 @@ def test_each_database_has_its_own_tables_and_history(
         assert tables(audit) == {"alembic_version_audit", "audit_events"}
         current = alembic("current")
         lines = current.stdout.splitlines()
-        assert lines[0] == "bb4b390c7d31 (head)"
-        assert lines[1] == "# database audit"
-        assert lines[2].endswith(" (head)")
+        assert lines[:3] == [
+            "# database default",
+            "bb4b390c7d31 (head)",
+            "# database audit",
+        ]
+        assert lines[3].endswith(" (head)")
         checked = alembic("check")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         # Down and up again, both databases; then the audit one alone.
@@ -244,7 +247,12 @@ def test_a_failing_revision_stops_at_its_database(project, tmp_path):
         "completed"
     )
     current = alembic("current").stdout.splitlines()
-    assert current == ["bb4b390c7d31 (head)", "# database audit", revision]
+    assert current == [
+        "# database default",
+        "bb4b390c7d31 (head)",
+        "# database audit",
+        revision,
+    ]
 
 
 def test_one_line_errors_for_a_bind(project, tmp_path):
@@ -304,17 +312,19 @@ def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
     audit_revision = first.name.split("-")[1].split("_")[0]
     assert alembic("upgrade", audit_revision).returncode == 0
     assert alembic("current").stdout.splitlines() == [
+        "# database default",
         "# database audit",
         f"{audit_revision} (head)",
     ]
     assert alembic("upgrade", "e5d5fd2d0a27").returncode == 0
     assert alembic("downgrade", audit_revision[:6] + "-1").returncode == 0
     assert alembic("current").stdout.splitlines() == [
+        "# database default",
         "e5d5fd2d0a27",
         "# database audit",
     ]
     assert alembic("stamp", "bb4b390c7d31").returncode == 0
-    assert alembic("current").stdout.splitlines()[0] == "bb4b390c7d31 (head)"
+    assert alembic("current").stdout.splitlines()[1] == "bb4b390c7d31 (head)"
     # -x bind=default: the default database alone.
     assert alembic("-x", "bind=default", "upgrade", "head").returncode == 0
     assert tables(audit) == {"alembic_version_audit"}
@@ -395,5 +405,5 @@ def test_concurrent_migrators_with_both_databases_on_one_server(
         assert tables(default) == {"alembic_version", "users", "posts"}
         assert tables(audit) == {"alembic_version_audit", "audit_events"}
         current = runner(project, default, audit)("current").stdout.splitlines()
-        assert current[0] == "bb4b390c7d31 (head)"
-        assert current[2].endswith("(head)")
+        assert current[1] == "bb4b390c7d31 (head)"
+        assert current[3].endswith("(head)")

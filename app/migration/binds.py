@@ -117,6 +117,13 @@ def other_databases(config: Config) -> list[Config]:
     return configs
 
 
+def heading(config: Config, name: str) -> None:
+    """Say which database the lines that follow are about: a line of its own, a SQL
+    comment in a ``--sql`` script."""
+    comment = "--" if getattr(config.cmd_opts, "sql", False) else "#"
+    config.print_stdout(f"{comment} database {name}")
+
+
 def run_on_binds(config: Config, others: list[Config]) -> None:
     """Run the command the user ran on each other database in turn, after the
     default one: the same function with the same arguments, and the bind's config."""
@@ -127,9 +134,7 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
         script = ScriptDirectory.from_config(bind_config)
         if not runs_here(bind_config, script, histories):
             continue  # the revision the command names is another database's
-        # A heading per database; a SQL comment in a --sql script.
-        comment = "--" if getattr(options, "sql", False) else "#"
-        config.print_stdout(f"{comment} database {name}")
+        heading(config, name)
         function, positional, keywords = options.cmd
         outer = context._proxy  # Alembic's module-level context, of the default run
         try:
