@@ -16,6 +16,7 @@ from app.migration.autogenerate import autogenerate_options
 from app.migration.binds import (
     bind_of,
     heading,
+    metadata_of,
     other_databases,
     run_on_binds,
     runs_here,
@@ -40,7 +41,7 @@ if config.config_file_name is not None:
 # one database"). Importing ``app`` imports the models, so autogenerate sees all
 # of its tables.
 BIND = bind_of(config)
-target_metadata = db.metadatas[BIND]
+target_metadata = db.metadata if BIND is None else metadata_of(BIND)
 
 # Options for both modes. Batch mode lets one revision file ALTER tables on SQLite
 # too; each revision commits on its own, so a failure stops at the last good one.

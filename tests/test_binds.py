@@ -285,6 +285,12 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
     ini = no_section / "alembic.ini"
     ini.write_text(ini.read_text().replace("[audit]", "[audit-history]"))
     url = audit.render_as_string(hide_password=False)
+    no_model = alembic_runner(no_section, default, DATABASE_URL_AUDIT=url)
+    result = no_model("-n", "audit-history", "current")
+    assert failed_line(result.stdout + result.stderr) == (
+        "FAILED: no model uses the database 'audit-history': give the models of "
+        "alembic.ini's [audit-history] section __bind_key__ = 'audit-history'"
+    )
     assert failed(no_section, DATABASE_URL_AUDIT=url) == (
         "FAILED: the models use the database 'audit' (__bind_key__), but "
         "alembic.ini has no [audit] section for its history: add one (README, "

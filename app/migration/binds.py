@@ -37,6 +37,16 @@ def bind_of(config: Config) -> str | None:
     return None if section == DEFAULT_SECTION else section
 
 
+def metadata_of(bind: str | None):
+    """The models' tables of a database: the default one's, or a bind's."""
+    if bind not in db.metadatas:
+        raise CommandError(
+            f"no model uses the database {bind!r}: give the models of alembic.ini's "
+            f"[{bind}] section __bind_key__ = {bind!r}"
+        )
+    return db.metadatas[bind]
+
+
 def names_revisions(argument: str | None) -> list[str]:
     """The revision ids a command's argument names: ``ab12:cd34`` names two,
     ``ab12@head`` and ``ab12-1`` one; ``head``, ``base`` and ``-1`` none."""
