@@ -23,6 +23,7 @@ from test_errors import failed_line
 from app import create_app
 from app.db import db
 from conftest import (
+    ROOT,
     SERVER_URL_VARIABLES,
     alembic_runner,
     configured_backends,
@@ -413,3 +414,29 @@ def test_concurrent_migrators_with_both_databases_on_one_server(
         current = runner(project, default, audit)("current").stdout.splitlines()
         assert current[1] == "bb4b390c7d31 (head)"
         assert current[3].endswith("(head)")
+
+
+def test_schema_snapshot_writes_one_file_per_database_and_backend(project, tmp_path):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    servers = [
+        f"--{backend}={os.environ[variable]}"
+        for backend, variable in SERVER_URL_VARIABLES.items()
+        if backend in configured_backends()
+    ]
+    written = subprocess.run(
+        [sys.executable, "-m", "tools.snapshot", *servers],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert written.returncode == 0, written.stderr
+    for backend in configured_backends():
+        default = (copy / "schema" / f"{backend}.txt").read_text()
+        audit = (copy / "schema" / "audit" / f"{backend}.txt").read_text()
+        # The default database's snapshot is the project's own, unchanged.
+        assert default == (ROOT / "schema" / f"{backend}.txt").read_text()
+        assert "\ntable audit_events\n" in audit
+        assert "users" not in audit
+        assert "alembic_version" not in audit

@@ -8,6 +8,7 @@ pull request, the diff of these files shows the schema change next to the revisi
 """
 
 import argparse
+import itertools
 import os
 import re
 import sys
@@ -42,32 +43,53 @@ def backend_of(engine: sa.Engine) -> str:
     return "mysql" if name == "mariadb" else name
 
 
-def snapshot_path(config_path: Path, backend: str) -> Path:
-    """Where a backend's snapshot is committed: ``schema/<backend>.txt``."""
-    return config_path.resolve().parent / SNAPSHOT_FOLDER / f"{backend}.txt"
+def snapshot_path(config_path: Path, backend: str, bind: str | None = None) -> Path:
+    """Where a backend's snapshot is committed: ``schema/<backend>.txt``, and
+    ``schema/<bind>/<backend>.txt`` for another database (README, "More than one
+    database")."""
+    folder = config_path.resolve().parent / SNAPSHOT_FOLDER
+    return (folder / bind if bind else folder) / f"{backend}.txt"
 
 
-def head_of(config_path: Path) -> str:
+def config_of(config_path: Path, bind: str | None = None) -> Config:
+    """The Alembic config of the default database's history, or of a bind's."""
+    return Config(str(config_path), ini_section=bind or "alembic")
+
+
+def head_of(config_path: Path, bind: str | None = None) -> str:
     """The head revision of the history (one, or several joined by commas)."""
-    script = ScriptDirectory.from_config(Config(str(config_path)))
+    script = ScriptDirectory.from_config(config_of(config_path, bind))
     return ",".join(sorted(script.get_heads()))
 
 
-def migrate_to_head(config_path: Path, engine: sa.Engine) -> None:
+def migrate_to_head(
+    config_path: Path, engine: sa.Engine, bind: str | None = None
+) -> None:
     """``alembic upgrade head`` on the engine's (empty) database."""
-    config = Config(str(config_path))
+    config = config_of(config_path, bind)
     config.attributes["connection"] = engine
     command.upgrade(config, "head")
 
 
-def schema_text(engine: sa.Engine, head: str) -> str:
+def binds_of(config_path: Path) -> list[str]:
+    """The other databases: the binds the models use that alembic.ini has a
+    section for (env.py refuses a bind without one)."""
+    from app.db import db  # the models of the project the command runs in
+
+    sections = set(config_of(config_path).file_config.sections())
+    return sorted(key for key in db.metadatas if key and key in sections)
+
+
+def schema_text(
+    engine: sa.Engine, head: str, version_table: str = "alembic_version"
+) -> str:
     """The schema of the engine's database as sorted, readable text."""
     inspector = sa.inspect(engine)
     lines = [
         f"# The schema at head ({head}) on {backend_of(engine)}, made by migrating",
         f"# an empty database. Regenerate: {regenerate_command(backend_of(engine))}",
     ]
-    tables = sorted(set(inspector.get_table_names()) - {"alembic_version"})
+    tables = sorted(set(inspector.get_table_names()) - {version_table})
     for table in tables:
         lines += ["", f"table {table}"]
         with warnings.catch_warnings():
@@ -243,25 +265,30 @@ def column_line(column: dict, dialect) -> str:
     return line
 
 
-def snapshot_of(config_path: Path, url: sa.URL) -> str:
+def snapshot_of(config_path: Path, url: sa.URL, bind: str | None = None) -> str:
     """Migrate the empty database at ``url`` to head and dump its schema."""
     engine = sa.create_engine(url)
+    version_table = config_of(config_path, bind).get_main_option(
+        "version_table", "alembic_version"
+    )
     try:
-        migrate_to_head(config_path, engine)
-        return schema_text(engine, head_of(config_path))
+        migrate_to_head(config_path, engine, bind)
+        return schema_text(engine, head_of(config_path, bind), version_table)
     finally:
         engine.dispose()
 
 
-def snapshot(config_path: Path, backend: str, server_url: str | None) -> str:
+def snapshot(
+    config_path: Path, backend: str, server_url: str | None, bind: str | None = None
+) -> str:
     """The snapshot of one backend: SQLite in a temporary file, a server in a
     throw-away database."""
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="schema-snapshot-") as directory:
             url = sa.URL.create("sqlite", database=str(Path(directory) / "s.sqlite"))
-            return snapshot_of(config_path, url)
+            return snapshot_of(config_path, url, bind)
     with throwaway_database(database_url(server_url), "schema_snapshot") as url:
-        return snapshot_of(config_path, url)
+        return snapshot_of(config_path, url, bind)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -306,16 +333,18 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(arguments, name)
     }
     stale = False
-    for backend, server_url in backends.items():
+    databases = [None, *binds_of(config_path)]
+    for bind, (backend, server_url) in itertools.product(databases, backends.items()):
         try:
-            text = snapshot(config_path, backend, server_url)
+            text = snapshot(config_path, backend, server_url, bind)
         except (sa.exc.SQLAlchemyError, ValueError, CommandError) as error:
             # CommandError: env.py refused to migrate (a bad MIGRATION_* value, the
             # run lock busy, a failed revision) and said why in its message.
             first = str(error).strip().splitlines()[0]
-            print(f"schema-snapshot: error: {backend}: {first}", file=sys.stderr)
+            where = f"{bind} on {backend}" if bind else backend
+            print(f"schema-snapshot: error: {where}: {first}", file=sys.stderr)
             return 2
-        path = snapshot_path(config_path, backend)
+        path = snapshot_path(config_path, backend, bind)
         current = path.read_text(encoding="utf-8") if path.exists() else None
         relative_path = os.path.relpath(path)
         if arguments.check:
@@ -328,11 +357,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{regenerate_command(backend)}"
                 )
             continue
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"{relative_path}: {'unchanged' if current == text else 'written'}")
-    for backend in SERVER_OPTIONS.keys() - backends.keys():
-        path = snapshot_path(config_path, backend)
+    for bind, backend in itertools.product(
+        databases, SERVER_OPTIONS.keys() - backends.keys()
+    ):
+        path = snapshot_path(config_path, backend, bind)
         if arguments.check and path.exists():
             print(f"{os.path.relpath(path)}: not checked; give --{backend} SERVER_URL")
     return 1 if stale else 0
