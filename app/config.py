@@ -82,12 +82,12 @@ def not_a_url(reason: str, variable: str = "DATABASE_URL") -> SettingError:
     )
 
 
-def engine_error(error: Exception) -> SettingError:
-    """The error for a ``DATABASE_URL`` that parses but gives no engine: an unknown
-    database or a driver that is not installed."""
+def engine_error(error: Exception, variable: str = "DATABASE_URL") -> SettingError:
+    """The error for a ``DATABASE_URL`` (or a bind's) that parses but gives no
+    engine: an unknown database or a driver that is not installed."""
     if isinstance(error, ImportError):
-        return SettingError(f"DATABASE_URL needs a driver: {error}")
-    return not_a_url(str(error))
+        return SettingError(f"{variable} needs a driver: {error}")
+    return not_a_url(str(error), variable)
 
 
 def guard_mode(value: str | None) -> str:
@@ -136,7 +136,11 @@ def bind_urls(names) -> dict[str, sa.URL]:
     platform sets means nothing here."""
     urls = {}
     for name in sorted(names):
-        value = os.environ.get(bind_variable(name))
-        if value:
-            urls[name] = database_url(value, bind_variable(name))
+        variable = bind_variable(name)
+        if os.environ.get(variable):
+            urls[name] = database_url(os.environ[variable], variable)
+            try:  # its database and driver, named here rather than as DATABASE_URL's
+                urls[name].get_dialect().import_dbapi()
+            except (sa.exc.ArgumentError, ImportError) as error:
+                raise engine_error(error, variable) from None
     return urls

@@ -272,6 +272,9 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
         "FAILED: DATABASE_URL_AUDIT is not a database URL such as "
         "postgresql://user:password@host:5432/name (its port is not a number)"
     )
+    assert failed(project, DATABASE_URL_AUDIT="postgresql+psycopg2://u:p@h/x") == (
+        "FAILED: DATABASE_URL_AUDIT needs a driver: No module named 'psycopg2'"
+    )
     assert failed(project) == (
         "FAILED: the models use the database 'audit' (__bind_key__): set "
         "DATABASE_URL_AUDIT to its URL"
