@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -105,21 +106,8 @@ def upgraded_schema(project: Path, url: sa.URL, revision: str = "head") -> str:
 def fresh_database(backend: str, tmp_path: Path, name: str):
     """A context giving the URL of a fresh database on ``backend``."""
     if backend == "sqlite":
-        return _sqlite(tmp_path / f"{name}.sqlite")
+        return nullcontext(sa.URL.create("sqlite", database=str(tmp_path / name)))
     return throwaway_database(database_url_from(SERVER_URL_VARIABLES[backend]))
-
-
-class _sqlite:
-    """A SQLite file as a context, like ``throwaway_database``."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> sa.URL:
-        return sa.URL.create("sqlite", database=str(self.path))
-
-    def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def assert_same_schema(old: Path, new: Path, backend: str, tmp_path: Path) -> None:

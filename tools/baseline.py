@@ -78,9 +78,9 @@ def add_sqlite_indexes(connection: sa.Connection, metadata: sa.MetaData) -> None
             sa.Index(name, *expressions, unique=found["unique"], _table=table, **where)
 
 
-def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.MetaData:
+def portable_schema(sqlite: sa.MetaData, details: sa.MetaData | None) -> sa.MetaData:
     """SQLite's reflected schema, with generic types, and what PostgreSQL keeps
-    that SQLite does not, where PostgreSQL was migrated too."""
+    that SQLite does not (``details``: its reflection, where it was migrated too)."""
     for table in sqlite.tables.values():
         # The names the database has, as they are: ``op.f()`` keeps the models'
         # naming convention from being applied to them again.
@@ -95,7 +95,7 @@ def portable_schema(sqlite: sa.MetaData, postgresql: sa.MetaData | None) -> sa.M
                 column.type = generic(column.type)
             if column.computed is not None and not column.computed.persisted:
                 column.computed.persisted = None  # each database's default kind
-        other = postgresql.tables.get(table.name) if postgresql is not None else None
+        other = details.tables.get(table.name) if details is not None else None
         if other is not None:
             with_postgresql_details(table, other)
     return sqlite

@@ -95,6 +95,8 @@ def other_databases(config: Config) -> list[Config]:
     if context.get_x_argument(as_dictionary=True).get("bind") == "default":
         return []
     names = sorted(key for key in db.metadatas if key)
+    if not names:
+        return []  # one database: nothing more to read
     urls = bind_urls(names)
     default_url = database_url(os.environ.get("DATABASE_URL"))
     sections = set(config.file_config.sections())
