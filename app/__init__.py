@@ -59,7 +59,7 @@ def register_web_parts(app: Flask) -> None:
     command builds the app, and would otherwise pay ~20 ms for request handling it
     never uses.
     """
-    from app import errors, guard, posts, users
+    from app import audit, errors, guard, posts, users
     from app.validation import RowIdConverter
 
     errors.init_app(app)
@@ -67,3 +67,4 @@ def register_web_parts(app: Flask) -> None:
     app.url_map.converters["id"] = RowIdConverter
     app.register_blueprint(users.bp)
     app.register_blueprint(posts.bp)
+    app.register_blueprint(audit.bp)

@@ -130,6 +130,12 @@ def bind_variable(name: str) -> str:
     return f"{BIND_URL_PREFIX}{name.upper()}"
 
 
+def default_bind_url(name: str) -> str:
+    """A bind's database when its variable is unset: an SQLite file of its own in
+    the instance folder (``sqlite:///audit.sqlite``), as ``DATABASE_URL``'s is."""
+    return f"sqlite:///{name}.sqlite"
+
+
 def bind_urls(names) -> dict[str, sa.URL]:
     """``SQLALCHEMY_BINDS`` for the binds the models use (``names``), from the
     environment (README, "More than one database"). Another ``DATABASE_URL_*`` a
@@ -137,10 +143,10 @@ def bind_urls(names) -> dict[str, sa.URL]:
     urls = {}
     for name in sorted(names):
         variable = bind_variable(name)
-        if os.environ.get(variable):
-            urls[name] = database_url(os.environ[variable], variable)
-            try:  # its database and driver, named here rather than as DATABASE_URL's
-                urls[name].get_dialect().import_dbapi()
-            except (sa.exc.ArgumentError, ImportError) as error:
-                raise engine_error(error, variable) from None
+        value = os.environ.get(variable) or default_bind_url(name)
+        urls[name] = database_url(value, variable)
+        try:  # its database and driver, named here rather than as DATABASE_URL's
+            urls[name].get_dialect().import_dbapi()
+        except (sa.exc.ArgumentError, ImportError) as error:
+            raise engine_error(error, variable) from None
     return urls

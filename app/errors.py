@@ -80,15 +80,16 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InternalServerError, internal_error_as_json)
 
 
-def commit(table: sa.Table, missing_parent: str = "not found") -> None:
-    """Commit the session; a violated constraint becomes an API error.
+def flush(table: sa.Table, missing_parent: str = "not found") -> None:
+    """Send the session's change to the database, uncommitted; a violated
+    constraint becomes an API error.
 
     A unique constraint answers 409 naming its fields, a foreign key 404 with
     ``missing_parent`` (the parent row was deleted meanwhile). The session is rolled
     back first, so nothing of the failed write remains; anything else propagates.
     """
     try:
-        db.session.commit()
+        db.session.flush()
     except sa.exc.IntegrityError as error:
         db.session.rollback()
         constraint = violated_constraint(error, table)

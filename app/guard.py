@@ -69,7 +69,8 @@ class MigrationGuard:
             states.append((name, state))
             reasons += [reason] if reason else []
         state = DatabaseStates(tuple(states))
-        self.remember(state, " ".join(reasons), cause)
+        # A reason the databases share (ALEMBIC_CONFIG) is said once.
+        self.remember(state, " ".join(dict.fromkeys(reasons)), cause)
         return state
 
     def read(self, bind: str | None) -> tuple[MigrationState, str]:

@@ -42,3 +42,21 @@ class Post(db.Model):
     created_at: orm.Mapped[datetime] = orm.mapped_column(default=utc_now)
 
     author: orm.Mapped[User] = orm.relationship(back_populates="posts")
+
+
+class AuditEvent(db.Model):
+    """One change the API made, kept in the audit database (the ``audit`` bind):
+    appended in the same request as the change, never updated (README, "More than
+    one database")."""
+
+    __bind_key__ = "audit"
+    __tablename__ = "audit_events"
+
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    occurred_at: orm.Mapped[datetime] = orm.mapped_column(default=utc_now)
+    # What happened, as "<entity>.<verb>": user.created, post.deleted, ...
+    action: orm.Mapped[str] = orm.mapped_column(sa.String(40))
+    entity: orm.Mapped[str] = orm.mapped_column(sa.String(40))
+    entity_id: orm.Mapped[int]
+    # A few fields of the change, e.g. {"username": "ada"} or {"fields": ["title"]}.
+    detail: orm.Mapped[dict] = orm.mapped_column(sa.JSON, default=dict)

@@ -4,8 +4,8 @@ deleted under that user."""
 import sqlalchemy as sa
 from flask import Blueprint, url_for
 
+from app.audit import commit_audited
 from app.db import db
-from app.errors import commit
 from app.models import Post
 from app.users import user_or_404
 from app.validation import TextField, json_body, page_arguments, page_json, validated
@@ -59,7 +59,13 @@ def create_post(user_id: int):
     values = validated(json_body(), POST_FIELDS, REQUIRED_ON_CREATE)
     post = Post(user_id=user_id, **values)
     db.session.add(post)
-    commit(Post.__table__, missing_parent=f"user {user_id} not found")
+    commit_audited(
+        Post.__table__,
+        "post.created",
+        post,
+        {"user_id": user_id, "title": post.title},
+        missing_parent=f"user {user_id} not found",
+    )
     location = url_for(".get_post", user_id=user_id, post_id=post.id)
     return post_json(post), 201, {"Location": location}
 
@@ -74,15 +80,19 @@ def get_post(user_id: int, post_id: int):
 def update_post(user_id: int, post_id: int):
     """Change the fields the body names; the others stay as they are."""
     post = post_or_404(user_id, post_id)
-    for name, value in validated(json_body(), POST_FIELDS).items():
+    values = validated(json_body(), POST_FIELDS)
+    if not values:
+        return post_json(post)  # nothing to change, nothing to audit
+    for name, value in values.items():
         setattr(post, name, value)
-    commit(Post.__table__)
+    commit_audited(Post.__table__, "post.updated", post, {"fields": sorted(values)})
     return post_json(post)
 
 
 @bp.delete("/<id:post_id>")
 def delete_post(user_id: int, post_id: int):
     """Delete one of the user's posts."""
-    db.session.delete(post_or_404(user_id, post_id))
-    commit(Post.__table__)
+    post = post_or_404(user_id, post_id)
+    db.session.delete(post)
+    commit_audited(Post.__table__, "post.deleted", post, {"user_id": user_id})
     return "", 204

@@ -5,8 +5,8 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, url_for
 
+from app.audit import commit_audited
 from app.db import db
-from app.errors import commit
 from app.models import User
 from app.validation import TextField, json_body, page_arguments, page_json, validated
 
@@ -65,7 +65,7 @@ def create_user():
     values.setdefault("display_name", values["username"])
     user = User(**values)
     db.session.add(user)
-    commit(User.__table__)
+    commit_audited(User.__table__, "user.created", user, {"username": user.username})
     return user_json(user), 201, {"Location": url_for(".get_user", user_id=user.id)}
 
 
@@ -79,15 +79,19 @@ def get_user(user_id: int):
 def update_user(user_id: int):
     """Change the fields the body names; the others stay as they are."""
     user = user_or_404(user_id)
-    for name, value in validated(json_body(), USER_FIELDS).items():
+    values = validated(json_body(), USER_FIELDS)
+    if not values:
+        return user_json(user)  # nothing to change, nothing to audit
+    for name, value in values.items():
         setattr(user, name, value)
-    commit(User.__table__)
+    commit_audited(User.__table__, "user.updated", user, {"fields": sorted(values)})
     return user_json(user)
 
 
 @bp.delete("/<id:user_id>")
 def delete_user(user_id: int):
     """Delete a user and, by the foreign key's ON DELETE CASCADE, their posts."""
-    db.session.delete(user_or_404(user_id))
-    commit(User.__table__)
+    user = user_or_404(user_id)
+    db.session.delete(user)
+    commit_audited(User.__table__, "user.deleted", user, {"username": user.username})
     return "", 204

@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,33 +51,50 @@ def configured_backends() -> list[str]:
     ]
 
 
-def alembic_config(connection: sa.Engine | sa.Connection | None = None) -> Config:
-    """The project's ``alembic.ini``, with a connection handed in when given."""
-    config = Config(ROOT / "alembic.ini")
+# The alembic.ini section of each database's history: the default one's, and the
+# audit bind's (README, "More than one database").
+DEFAULT = "alembic"
+AUDIT = "audit"
+SECTIONS = (DEFAULT, AUDIT)
+
+
+def alembic_config(
+    connection: sa.Engine | sa.Connection | None = None, section: str = DEFAULT
+) -> Config:
+    """The project's ``alembic.ini`` (the ``section`` of one database's history),
+    with a connection handed in when given."""
+    config = Config(ROOT / "alembic.ini", ini_section=section)
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
 @functools.cache
-def script_directory() -> ScriptDirectory:
-    """The project's revisions, read once per test run.
+def script_directory(section: str = DEFAULT) -> ScriptDirectory:
+    """The revisions of one database's history, read once per test run.
 
     ``command.upgrade`` reads every revision file again on each call; a stairway over
     n revisions makes 3n calls, so its cost would grow with the square of the history.
     """
-    return ScriptDirectory.from_config(alembic_config())
+    return ScriptDirectory.from_config(alembic_config(section=section))
 
 
-def revisions() -> list:
-    """Every revision of the history, from the first one to head."""
-    return list(reversed(list(script_directory().walk_revisions())))
+@functools.cache
+def version_table(section: str = DEFAULT) -> str:
+    """The version table of one database's history."""
+    config = alembic_config(section=section)
+    return config.get_main_option("version_table", "alembic_version")
 
 
-def planned_steps(target: str, down: bool) -> Callable:
+def revisions(section: str = DEFAULT) -> list:
+    """Every revision of one database's history, from the first one to head."""
+    return list(reversed(list(script_directory(section).walk_revisions())))
+
+
+def planned_steps(target: str, down: bool, section: str = DEFAULT) -> Callable:
     """The ``fn`` Alembic calls with the current revision: the revisions to run to
     ``target``, planned as ``alembic.command`` plans them (``_upgrade_revs``)."""
-    script = script_directory()
+    script = script_directory(section)
 
     def steps(current, context) -> list:
         """The revisions from ``current`` to ``target``."""
@@ -86,20 +105,29 @@ def planned_steps(target: str, down: bool) -> Callable:
     return steps
 
 
-def migrate(connection: sa.Engine | sa.Connection, target: str, *, down=False) -> None:
+def migrate(
+    connection: sa.Engine | sa.Connection,
+    target: str,
+    *,
+    down=False,
+    section: str = DEFAULT,
+) -> None:
     """``alembic upgrade <target>`` (or ``downgrade``) on ``connection``, run through
     env.py (run lock, SQLite's foreign keys, timeouts) as the command runs it, but on
-    the revisions read once."""
+    the revisions read once. ``section``: the database's history (``alembic -n``)."""
     # A Config without a file: env.py then leaves logging alone (no fileConfig).
-    config = Config()
+    config = Config(ini_section=section)
+    config.set_main_option("version_table", version_table(section))
     config.attributes["connection"] = connection
-    script = script_directory()
-    steps = planned_steps(target, down)
+    script = script_directory(section)
+    steps = planned_steps(target, down, section)
     with EnvironmentContext(config, script, fn=steps, destination_rev=target):
         script.run_env()
 
 
-def migrate_directly(connection: sa.Connection, target: str, *, down=False) -> str:
+def migrate_directly(
+    connection: sa.Connection, target: str, *, down=False, section: str = DEFAULT
+) -> str:
     """Run the revisions to ``target`` on ``connection`` directly, without env.py:
     one transaction per revision, as env.py configures it. For many steps on one
     connection (the stairway); the caller prepares the connection as env.py would.
@@ -110,9 +138,10 @@ def migrate_directly(connection: sa.Connection, target: str, *, down=False) -> s
     context = MigrationContext.configure(
         connection,
         opts={
-            "script": script_directory(),
-            "fn": planned_steps(target, down),
+            "script": script_directory(section),
+            "fn": planned_steps(target, down, section),
             "transaction_per_migration": True,
+            "version_table": version_table(section),
         },
     )
     with Operations.context(context), context.begin_transaction():
@@ -133,15 +162,43 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+# Where alembic_runner puts the audit database of a test that names none: each its
+# own, never the instance folder's, removed when the test run ends.
+AUDIT_FOLDERS = tempfile.TemporaryDirectory(prefix="audit-databases-")
+
+
+@functools.cache
+def audit_database_at_head() -> Path:
+    """An SQLite audit database migrated to its head once per test run, which
+    alembic_runner copies: a test about the default database finds the audit one
+    ready, as after the user's own ``alembic upgrade head``."""
+    path = Path(AUDIT_FOLDERS.name) / "head.sqlite"
+    engine = sa.create_engine(sa.URL.create("sqlite", database=str(path)))
+    try:
+        migrate(engine, "head", section=AUDIT)
+    finally:
+        engine.dispose()
+    return path
+
+
+def audit_url_at_head() -> str:
+    """The URL of an audit database of its own (an SQLite file) at its head."""
+    audit = Path(tempfile.mkdtemp(dir=AUDIT_FOLDERS.name)) / "audit.sqlite"
+    shutil.copy(audit_database_at_head(), audit)
+    return f"sqlite:///{audit}"
+
+
 def alembic_runner(
     cwd: Path, url: sa.URL | str, **settings: str
 ) -> Callable[..., subprocess.CompletedProcess]:
     """A function running the real ``alembic`` command line in ``cwd``, configured by
     ``DATABASE_URL`` (and any ``settings``, e.g. ``MIGRATION_*``) alone, as a user
     runs it. A string URL is passed as it is, so that tests can hand in malformed
-    ones."""
+    ones. Unless ``settings`` names ``DATABASE_URL_AUDIT``, the audit database is an
+    SQLite file of the runner's own, at its head."""
     if isinstance(url, sa.URL):
         url = url.render_as_string(hide_password=False)
+    settings.setdefault("DATABASE_URL_AUDIT", audit_url_at_head())
     environment = {**os.environ, **settings, "DATABASE_URL": url}
 
     def alembic(*args: str) -> subprocess.CompletedProcess:
@@ -176,6 +233,7 @@ class Database:
 
     url: sa.URL
     engine: sa.Engine
+    section: str = DEFAULT  # its history in alembic.ini (``alembic -n``)
 
     @property
     def backend(self) -> str:
@@ -188,16 +246,18 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """``alembic upgrade <revision>``, with the engine handed in."""
-        migrate(self.engine, revision)
+        migrate(self.engine, revision, section=self.section)
 
     def downgrade(self, revision: str) -> None:
         """``alembic downgrade <revision>``, with the engine handed in."""
-        migrate(self.engine, revision, down=True)
+        migrate(self.engine, revision, down=True, section=self.section)
 
     def current(self) -> str | None:
         """The revision the database is stamped with."""
+        options = {"version_table": version_table(self.section)}
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            context = MigrationContext.configure(connection, opts=options)
+            return context.get_current_revision()
 
     def tables(self) -> set[str]:
         """The names of the tables in the database."""
@@ -216,18 +276,25 @@ class Database:
                     ).mappings()
                 ]
                 for table in metadata.sorted_tables
-                if table.name != "alembic_version"
+                if table.name != version_table(self.section)
             }
+
+
+@contextmanager
+def fresh_url(backend: str, path: Path) -> Iterator[sa.URL]:
+    """The URL of a fresh, empty database on ``backend``: the SQLite file ``path``,
+    or a throw-away database on the configured server, dropped afterwards."""
+    if backend == "sqlite":
+        yield sa.URL.create("sqlite", database=str(path))
+        return
+    with throwaway_database(database_url_from(SERVER_URL_VARIABLES[backend])) as url:
+        yield url
 
 
 @pytest.fixture(params=configured_backends())
 def fresh_database_url(request, tmp_path):
     """The URL of a fresh, empty database on each configured backend."""
-    if request.param == "sqlite":
-        yield sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
-        return
-    server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
-    with throwaway_database(server_url) as url:
+    with fresh_url(request.param, tmp_path / "test.sqlite") as url:
         yield url
 
 
@@ -245,13 +312,35 @@ def database(fresh_database_url):
 
 
 @pytest.fixture
-def app(database):
-    """The Flask app on a fresh database migrated to head by Alembic."""
+def audit_database(database, tmp_path):
+    """A fresh, empty audit database (the ``audit`` bind), on the backend of the
+    ``database`` it goes with."""
+    with fresh_url(database.backend, tmp_path / "audit.sqlite") as url:
+        engine = sa.create_engine(url)
+        yield Database(url, engine, section=AUDIT)
+        engine.dispose()
+
+
+def app_config(database: Database, audit_database: Database, **config) -> dict:
+    """A test app's config: both databases, and ``config``."""
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database.url,
+        "SQLALCHEMY_BINDS": {AUDIT: audit_database.url},
+        **config,
+    }
+
+
+@pytest.fixture
+def app(database, audit_database):
+    """The Flask app on fresh databases migrated to head by Alembic."""
     database.upgrade("head")
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database.url})
+    audit_database.upgrade("head")
+    app = create_app(app_config(database, audit_database))
     yield app
     with app.app_context():
-        db.engine.dispose()
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from conftest import (
     SERVER_URL_VARIABLES,
     alembic_runner,
     assert_ruff_clean,
+    audit_url_at_head,
     configured_backends,
     copy_project,
     database_url_from,
@@ -127,6 +128,7 @@ def test_check_prints_each_difference_as_an_operation(project):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines() == [
+        "# database default",
         "FAILED: the database and the models differ; a revision would contain:",
         "  op.alter_column('posts', 'title', existing_type=sa.VARCHAR(length=200), "
         "type_=sa.String(length=300), existing_nullable=False)",
@@ -142,6 +144,7 @@ def test_autogenerate_on_a_database_behind_says_what_to_do(project, history):
 
     assert result.returncode != 0
     assert result.stdout.strip() == (
+        "# database default\n"
         f"FAILED: the database is at {history[-2].revision}, behind head "
         f"{history[-1].revision}: run alembic upgrade head first"
     )
@@ -424,7 +427,11 @@ def on_a_terminal(cwd: Path, url: sa.URL, answer: str, *args: str) -> str:
     Python's ``input`` writes its prompt on a terminal), answering its question;
     return what it printed there."""
     main, terminal = os.openpty()
-    environment = {**os.environ, "DATABASE_URL": url.render_as_string(False)}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url.render_as_string(False),
+        "DATABASE_URL_AUDIT": audit_url_at_head(),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "alembic", *args],
         cwd=cwd,

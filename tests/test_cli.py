@@ -4,35 +4,57 @@
 import pytest
 import sqlalchemy as sa
 
-from conftest import ROOT, alembic_runner, copy_project
+from conftest import AUDIT, ROOT, alembic_runner, copy_project, revisions
 
 
 @pytest.fixture
-def alembic(fresh_database_url):
-    """Run ``alembic <args>`` in the project root against a fresh database."""
-    return alembic_runner(ROOT, fresh_database_url)
+def alembic(fresh_database_url, audit_database):
+    """Run ``alembic <args>`` in the project root against fresh databases, the
+    default one and the audit one, on each backend."""
+    audit = audit_database.url.render_as_string(hide_password=False)
+    return alembic_runner(ROOT, fresh_database_url, DATABASE_URL_AUDIT=audit)
 
 
 def test_upgrade_current_check_downgrade(alembic, history):
     head, previous = history[-1].revision, history[-2].revision
+    (audit_head,) = [revision.revision for revision in revisions(AUDIT)]
 
     upgrade = alembic("upgrade", "head")
     assert upgrade.returncode == 0, upgrade.stderr
     assert f"-> {head}, {history[-1].doc}" in upgrade.stderr
+    assert f"-> {audit_head}, Adding audit events table" in upgrade.stderr
 
     current = alembic("current")
-    assert current.stdout.strip() == f"{head} (head)"
+    assert current.stdout.splitlines() == [
+        "# database default",
+        f"{head} (head)",
+        "# database audit",
+        f"{audit_head} (head)",
+    ]
 
     check = alembic("check")
     assert check.returncode == 0, check.stderr
-    assert check.stdout.strip() == "No new upgrade operations detected."
+    # Alembic prints check's last line once env.py, and so every database, is done.
+    assert check.stdout.splitlines() == [
+        "# database default",
+        "# database audit",
+        "No new upgrade operations detected.",
+        "No new upgrade operations detected.",
+    ]
 
     downgrade = alembic("downgrade", "-1")
     assert downgrade.returncode == 0, downgrade.stderr
-    assert alembic("current").stdout.strip() == previous
+    assert alembic("current").stdout.splitlines() == [
+        "# database default",
+        previous,
+        "# database audit",
+    ]
 
     assert alembic("downgrade", "base").returncode == 0
-    assert alembic("current").stdout.strip() == ""
+    assert alembic("current").stdout.splitlines() == [
+        "# database default",
+        "# database audit",
+    ]
 
 
 def test_history_lists_every_revision_in_order(alembic, history):
@@ -106,4 +128,7 @@ def test_autocommit_block_runs_on_every_database(tmp_path, fresh_database_url):
         indexes = sa.inspect(connection).get_indexes("posts")
     engine.dispose()
     assert "ix_posts_title" in {index["name"] for index in indexes}
-    assert alembic("current").stdout.strip() == "c0ac00000001 (head)"
+    assert alembic("current").stdout.splitlines()[:2] == [
+        "# database default",
+        "c0ac00000001 (head)",
+    ]

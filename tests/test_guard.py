@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app import create_app
 from app.db import db
+from conftest import AUDIT, revisions
 
 UNKNOWN_REVISION = "feedc0ffee00"
 
@@ -94,8 +95,15 @@ def version_queries(app):
 def test_healthz_at_head_is_ok(app, history):
     response = app.test_client().get("/healthz")
     head = history[-1].revision
+    (audit_head,) = [revision.revision for revision in revisions(AUDIT)]
     assert response.status_code == 200
-    assert response.json == {"database": head, "head": head, "status": "ok"}
+    assert response.json == {
+        "status": "ok",
+        "databases": {
+            "default": {"database": head, "head": head, "status": "ok"},
+            "audit": {"database": audit_head, "head": audit_head, "status": "ok"},
+        },
+    }
 
 
 def test_empty_database_is_refused(database, app_on, history, guard_log):
@@ -314,15 +322,22 @@ def test_missing_alembic_config_is_503_with_a_reason(monkeypatch, tmp_path, guar
     missing = tmp_path / "missing" / "alembic.ini"
     monkeypatch.setenv("ALEMBIC_CONFIG", str(missing))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    monkeypatch.setenv("DATABASE_URL_AUDIT", f"sqlite:///{tmp_path / 'audit.sqlite'}")
     health, refused = health_and_users(create_app())
 
     assert (health.status_code, refused.status_code) == (503, 503)
+    unreadable = (
+        "The code's revision scripts could not be read: ALEMBIC_CONFIG does not "
+        "name the project's alembic.ini."
+    )
+    state = {"status": "unavailable", "database": None, "head": None}
     assert health.json == {
         "status": "unavailable",
-        "database": None,
-        "head": None,
-        "error": "The code's revision scripts could not be read: ALEMBIC_CONFIG "
-        "does not name the project's alembic.ini.",
+        "error": f"Database default: {unreadable} Database audit: {unreadable}",
+        "databases": {
+            "default": {**state, "error": unreadable},
+            "audit": {**state, "error": unreadable},
+        },
     }
     assert refused.json == health.json
     for response in (health, refused):

@@ -108,11 +108,6 @@ def other_databases(config: Config) -> list[Config]:
                 f"alembic.ini has no [{name}] section for its history: add one "
                 '(README, "More than one database")'
             )
-        if name not in urls:
-            raise CommandError(
-                f"the models use the database {name!r} (__bind_key__): set "
-                f"{bind_variable(name)} to its URL"
-            )
         if urls[name] == default_url:
             raise CommandError(
                 f"{bind_variable(name)} names the default database: give the "

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from app import create_app
-from app.config import SettingError, bind_variable
 from app.db import db
 from app.migration.errors import connect_failed
 from app.migration.settings import Settings
@@ -29,11 +28,6 @@ def app_engine(settings: Settings | None = None, bind: str | None = None) -> sa.
     """
     app = create_app(web=False)
     with app.app_context():
-        if bind not in db.engines:
-            raise SettingError(
-                f"the models use the database {bind!r} (__bind_key__): set "
-                f"{bind_variable(bind)} to its URL"
-            )
         engine = db.engines[bind]
     if settings is not None and settings.connect_timeout:
         add_connect_timeout(engine, settings.connect_timeout)

@@ -245,12 +245,15 @@ class DatabaseStates:
         )
 
     def as_json(self) -> dict:
-        """The single database's fields, as ever; with binds, those of the first
-        database not at head, and each database's under ``databases``."""
+        """The single database's fields, as ever. With binds, each database's
+        fields under ``databases``; at the top, the status, and the error and the
+        command to run of the first database not at head, named."""
         if len(self.states) == 1:
             return self.states[0][1].as_json()
-        body = self.first_wrong.as_json()
+        body = {"status": self.status}
         if not self.ok:
             body["error"] = self.message
+        if command := self.first_wrong.as_json().get("command"):
+            body["command"] = command
         body["databases"] = {name: state.as_json() for name, state in self.states}
         return body
