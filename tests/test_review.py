@@ -202,6 +202,8 @@ def test_acknowledgement_needs_a_reason_and_the_right_rule(tmp_path):
 # --- the report on temporary git repositories -------------------------------------
 
 HEAD = "bb4b390c7d31"
+AUDIT_HEAD = "eb39b7837a35"  # the audit database's history (alembic/binds/audit/)
+AUDIT = {"database": "audit"}  # add_revision's arguments for a revision of it
 
 ADD_BIO = (
     'op.add_column("users", sa.Column("bio", sa.Text(), nullable=True))',
@@ -243,16 +245,23 @@ def commit(project: Path, message: str) -> None:
 
 
 def add_revision(
-    project: Path, revision: str, down_revision: str, ops: tuple[str, str], name=""
+    project: Path,
+    revision: str,
+    down_revision: str,
+    ops: tuple[str, str],
+    name="",
+    database="default",
 ) -> Path:
-    """Write a revision file into the temporary project's history."""
+    """Write a revision file into the temporary project's history: the default
+    database's, or another ``database``'s (alembic/binds/<database>/)."""
     text = FIXTURE_REVISION.format(
         revision=revision,
         down_revision=down_revision,
         upgrade=textwrap.indent(ops[0], "    "),
         downgrade=textwrap.indent(ops[1], "    "),
     )
-    path = project / "alembic" / "versions" / f"2026_12_01_{name or revision}.py"
+    folder = ("versions",) if database == "default" else ("binds", database)
+    path = project.joinpath("alembic", *folder, f"2026_12_01_{name or revision}.py")
     path.write_text(text)
     return path
 
@@ -278,6 +287,9 @@ def test_clean_revision_passes(repository, capsys):
     assert (revision["revision"], revision["status"]) == ("c1ea00000001", "added")
     assert revision["down_revision"] == HEAD
     assert revision["findings"] == []
+    # Only the default database's history changed: the report reads as it did.
+    assert revision["database"] == "default"
+    assert report["databases"]["audit"]["revisions"] == []
     sql = revision["sql"]
     assert (
         "ALTER TABLE users ADD COLUMN bio TEXT" in sql["upgrade"]["postgresql"]["sql"]
@@ -311,6 +323,8 @@ def test_risky_revision_fails_until_acknowledged(repository, capsys):
     status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
     assert status == 1
     assert "❌ **1 finding to fix or acknowledge**" in out
+    assert "### `d0e500000001` Fixture revision\n" in out
+    assert "Database `" not in out
     assert "❌ **drop-column** (squawk: ban-drop-column) · line 16" in out
     assert "Instead: Stop reading and writing the column" in out
     assert "ALTER TABLE users DROP COLUMN email;" in out
@@ -489,12 +503,15 @@ def test_project_history_passes_the_review(capsys):
     status, out, _ = run_review(ROOT, "--all", "--format", "json", capsys=capsys)
     report = json.loads(out)
     assert status == 0, out
-    assert [item["revision"] for item in report["revisions"]] == [
-        "f800a65a1a3a",
-        "ef55ddbae804",
-        "e5d5fd2d0a27",
-        HEAD,
+    # Each database's history, the default one's first.
+    assert [(item["database"], item["revision"]) for item in report["revisions"]] == [
+        ("default", "f800a65a1a3a"),
+        ("default", "ef55ddbae804"),
+        ("default", "e5d5fd2d0a27"),
+        ("default", HEAD),
+        ("audit", AUDIT_HEAD),
     ]
+    assert report["databases"]["audit"]["heads"] == [AUDIT_HEAD]
     findings = [f for item in report["revisions"] for f in item["findings"]]
     assert all(finding["acknowledged"]["reason"] for finding in findings)
     assert {finding["rule"] for finding in findings} == {"set-not-null"}
@@ -674,3 +691,208 @@ def test_a_squash_is_reported_as_one_with_the_schema_compared(repository, capsys
     assert "On SQLite: - column title VARCHAR(200) NOT NULL (table posts)." in out
     assert "❌ **removed-revision** · `2026_11_25_010452-bb4b390c7d31" in out
     assert out.count("removed-revision") == 1
+
+
+# --- another database's history: the audit bind's (alembic/binds/audit/) ---------
+
+INDEX_AUDIT_ENTITY = (
+    'op.create_index("ix_audit_events_entity", "audit_events", ["entity"])',
+    'op.drop_index("ix_audit_events_entity", table_name="audit_events")',
+)
+ADD_AUDIT_SOURCE = (
+    'op.add_column("audit_events", sa.Column("source", sa.String(40), nullable=True))',
+    'op.drop_column("audit_events", "source")',
+)
+
+
+def test_audit_revision_is_reviewed_with_its_own_config(repository, capsys):
+    add_revision(repository, "a0d100000001", AUDIT_HEAD, INDEX_AUDIT_ENTITY, **AUDIT)
+    commit(repository, "Index audit events by entity")
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 1
+    (revision,) = report["revisions"]
+    assert (revision["database"], revision["revision"]) == ("audit", "a0d100000001")
+    assert revision["path"] == "alembic/binds/audit/2026_12_01_a0d100000001.py"
+    upgrade = revision["sql"]["upgrade"]
+    assert (
+        "CREATE INDEX ix_audit_events_entity ON audit_events (entity);"
+        in upgrade["postgresql"]["sql"]
+    )
+    for dialect in ("postgresql", "mysql"):
+        assert (
+            "UPDATE alembic_version_audit SET version_num='a0d100000001' WHERE "
+            "alembic_version_audit.version_num = 'eb39b7837a35';"
+        ) in upgrade[dialect]["sql"]
+        assert "alembic_version " not in upgrade[dialect]["sql"]
+    assert [
+        (finding["rule"], finding["also"], finding["database"], finding["line"])
+        for finding in revision["findings"]
+    ] == [
+        (
+            "create-index-concurrently",
+            ["require-concurrent-index-creation"],
+            "audit",
+            16,
+        )
+    ]
+    assert report["graph_findings"] == []
+    assert (report["heads"], report["base_heads"]) == ([HEAD], [HEAD])
+    audit = report["databases"]["audit"]
+    assert audit["section"] == "audit"
+    assert audit["version_table"] == "alembic_version_audit"
+    assert (audit["heads"], audit["base_heads"]) == (["a0d100000001"], [AUDIT_HEAD])
+    assert audit["revisions"] == ["a0d100000001"]
+
+
+def test_audit_revision_is_named_in_the_markdown(repository, capsys):
+    add_revision(repository, "a0d100000002", AUDIT_HEAD, ADD_AUDIT_SOURCE, **AUDIT)
+    commit(repository, "Audit events' source")
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    assert status == 0, out
+    graph = out.split("### Revision graph\n\n", 1)[1].split("\n### ", 1)[0]
+    assert graph.splitlines() == [
+        "Database `default`:",
+        "",
+        f"- ✅ head: `{HEAD}`",
+        f"- base `main` head: `{HEAD}`",
+        "- ✅ new revisions build on the base's head; no id is reused",
+        "",
+        "Database `audit`:",
+        "",
+        "- ✅ head: `a0d100000002`",
+        f"- base `main` head: `{AUDIT_HEAD}`",
+        "- ✅ new revisions build on the base's head; no id is reused",
+    ]
+    assert "### `a0d100000002` Fixture revision · database `audit`\n" in out
+    assert "ALTER TABLE audit_events ADD COLUMN source VARCHAR(40);" in out
+    assert "UPDATE alembic_version_audit SET version_num='a0d100000002'" in out
+
+
+def test_two_heads_in_the_audit_history_fail_there(repository, capsys):
+    add_revision(repository, "a0d100000003", AUDIT_HEAD, ADD_AUDIT_SOURCE, **AUDIT)
+    add_revision(repository, "a0d100000004", AUDIT_HEAD, INDEX_AUDIT_ENTITY, **AUDIT)
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    assert status == 1
+    (finding,) = json.loads(out)["graph_findings"]
+    assert (finding["rule"], finding["database"], finding["revision"]) == (
+        "one-head",
+        "audit",
+        "a0d100000003, a0d100000004",
+    )
+    assert json.loads(out)["heads"] == [HEAD]  # the default database's: fine
+
+    status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
+    audit_graph = out.split("Database `audit`:\n\n", 1)[1].split("\n\n", 1)[0]
+    assert audit_graph.splitlines()[0] == "- ❌ heads: `a0d100000003`, `a0d100000004`"
+    assert "- ❌ **one-head** · `a0d100000003, a0d100000004`" in audit_graph
+
+
+def test_audit_revision_revising_a_default_revision_is_a_missing_parent(
+    repository, capsys
+):
+    add_revision(repository, "a0d100000005", HEAD, ADD_AUDIT_SOURCE, **AUDIT)
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 1
+    rules = [
+        (f["rule"], f["database"], f["revision"]) for f in report["graph_findings"]
+    ]
+    # Revising the default database's head, it is a second head of its own history.
+    assert rules == [
+        ("one-head", "audit", f"a0d100000005, {AUDIT_HEAD}"),
+        ("missing-parent", "audit", "a0d100000005"),
+    ]
+    assert report["graph_findings"][1]["why"].endswith(
+        f"({HEAD} is a revision of the default database's history: each database "
+        "has a history of its own, and a revision revises one of its own history's.)"
+    )
+
+
+def test_stale_parent_in_the_audit_history(repository, capsys):
+    git(repository, "checkout", "--quiet", "main")
+    add_revision(repository, "a0d100000006", AUDIT_HEAD, ADD_AUDIT_SOURCE, **AUDIT)
+    commit(repository, "Main moves the audit history on")
+    git(repository, "checkout", "--quiet", "feature")
+    add_revision(repository, "a0d100000007", AUDIT_HEAD, INDEX_AUDIT_ENTITY, **AUDIT)
+    # The default history moves on too, from its up-to-date head: that is fine.
+    add_revision(repository, "c1ea00000009", HEAD, ADD_BIO)
+    commit(repository, "Feature revises the audit history's old head")
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 1
+    (finding,) = report["graph_findings"]
+    assert (finding["rule"], finding["database"], finding["revision"]) == (
+        "stale-parent",
+        "audit",
+        "a0d100000007",
+    )
+    assert finding["why"].endswith(
+        f"It revises {AUDIT_HEAD}; the base's head is ['a0d100000006']."
+    )
+    assert [(item["database"], item["revision"]) for item in report["revisions"]] == [
+        ("default", "c1ea00000009"),
+        ("audit", "a0d100000007"),
+    ]
+
+
+def test_an_id_in_two_histories_is_a_duplicate(repository, capsys):
+    add_revision(repository, HEAD, AUDIT_HEAD, ADD_AUDIT_SOURCE, **AUDIT)
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    assert status == 1
+    (finding,) = json.loads(out)["graph_findings"]
+    assert (finding["rule"], finding["database"], finding["revision"]) == (
+        "duplicate-revision-id",
+        "audit",
+        HEAD,
+    )
+    assert finding["why"].endswith(
+        f"{HEAD} is also a revision of the default database's history: "
+        f"`alembic upgrade {HEAD}` acts on both databases."
+    )
+
+
+def test_histories_come_from_the_sections_of_alembic_ini(repository, capsys):
+    """A section with a ``script_location`` is a history, whatever its name,
+    reviewed with its own config (here env.py says no model uses it)."""
+    config = repository / "alembic.ini"
+    config.write_text(
+        config.read_text().replace(
+            "[post_write_hooks]",
+            "[archive]\nscript_location = %(here)s/alembic\n"
+            "version_locations = %(here)s/alembic/binds/archive\n"
+            "version_table = alembic_version_archive\npath_separator = os\n\n"
+            "[post_write_hooks]",
+        )
+    )
+    (repository / "alembic" / "binds" / "archive").mkdir()
+    add_revision(
+        repository, "a1c100000001", "a1c100000000", ADD_BIO, database="archive"
+    )
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+    report = json.loads(out)
+    assert status == 1
+    assert list(report["databases"]) == ["default", "archive", "audit"]
+    assert report["databases"]["archive"]["version_table"] == "alembic_version_archive"
+    (finding,) = report["graph_findings"]
+    assert (finding["rule"], finding["database"], finding["why"]) == (
+        "missing-parent",
+        "archive",
+        "The revision revises an id no revision file declares. (a1c100000000)",
+    )
+    (revision,) = report["revisions"]
+    (finding,) = revision["findings"]
+    assert (finding["rule"], finding["database"]) == ("render-failed", "archive")
+    assert "no model uses the database 'archive'" in finding["why"]

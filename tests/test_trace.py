@@ -12,7 +12,15 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from test_review import HEAD, add_revision, commit, run_review
+from test_review import (
+    AUDIT,
+    AUDIT_HEAD,
+    HEAD,
+    INDEX_AUDIT_ENTITY,
+    add_revision,
+    commit,
+    run_review,
+)
 from test_review import repository as repository  # noqa: F401  (the fixture)
 
 from conftest import (
@@ -587,3 +595,56 @@ def test_statements_with_backticks_stay_one_code_span():
     statement = StatementTrace("ALTER TABLE posts CHANGE `body` content TEXT", 12)
     row = report_module.statement_row(statement)
     assert "| `` ALTER TABLE posts CHANGE `body` content TEXT `` |" in row
+
+
+def test_audit_revision_is_traced_on_a_database_of_its_own(repository, capsys):  # noqa: F811
+    """A branch changing both histories: each is traced on throw-away databases of
+    its own, with its own config (version table, models)."""
+    add_revision(repository, "a0d100000011", AUDIT_HEAD, INDEX_AUDIT_ENTITY, **AUDIT)
+    add_revision(
+        repository,
+        "c1ea00000013",
+        HEAD,
+        (
+            'op.add_column("posts", sa.Column("score", sa.Integer(), nullable=True))',
+            'op.drop_column("posts", "score")',
+        ),
+    )
+    commit(repository, "Audit index, posts' score")
+
+    _, report = traced(repository, capsys, "--max-lock-ms", "0")
+
+    default, audit = report["revisions"]
+    assert (default["database"], audit["database"]) == ("default", "audit")
+    backends = set(configured_backends())
+    assert set(audit["trace"]) == set(report["traced"]) == backends
+    audit_traced = report["databases"]["audit"]["traced"]
+    for backend in backends:
+        assert report["traced"][backend]["filled"] == {
+            "users": f"{ROWS} rows",
+            "posts": f"{ROWS} rows",
+        }
+        # Its version table keeps its one row: alembic_version_audit is no table
+        # to fill.
+        assert audit_traced[backend]["filled"] == {"audit_events": f"{ROWS} rows"}
+        [statement] = statements(report, backend)
+        assert statement["sql"].startswith(
+            "CREATE INDEX ix_audit_events_entity ON audit_events"
+        )
+        trace = audit["trace"][backend]
+        assert (trace["error"], trace["round_trip"]) == (None, "ok")
+        # At the audit history's head, compared with the audit models alone.
+        assert "ix_audit_events_entity" in trace["models_differ"]
+        assert "score" not in trace["models_differ"]
+        assert "score" in default["trace"][backend]["models_differ"]
+    assert {finding["database"] for finding in audit["findings"]} == {"audit"}
+    if "postgresql" in SERVERS:
+        [statement] = statements(report, "postgresql")
+        assert locks(statement) == {"audit_events": "ShareLock"}
+        assert ("blocking-lock", "PostgreSQL") in rules(report)
+    if "mysql" in SERVERS:
+        [statement] = statements(report, "mysql")
+        assert (statement["algorithm"], locks(statement)) == (
+            "INPLACE",
+            {"audit_events": "LOCK=NONE"},
+        )

@@ -66,25 +66,27 @@ class ChangedFile:
     path: PurePosixPath
 
 
-def changed_files(root: Path, merge_base: str, folder: str) -> list[ChangedFile]:
+def changed_files(root: Path, merge_base: str, folders: list[str]) -> list[ChangedFile]:
     """Revision files changed in the working tree (committed or not) since the merge
-    base, untracked new files included."""
+    base, untracked new files included: the ``.py`` files right in ``folders`` (one
+    history's), not in a folder below them (another history's, perhaps)."""
     output = git(
-        root, "diff", "--no-renames", "--name-status", "-z", merge_base, "--", folder
+        root, "diff", "--no-renames", "--name-status", "-z", merge_base, "--", *folders
     )
     fields = output.split("\0")
     changed = [
         ChangedFile(status[0], PurePosixPath(path))
         for status, path in zip(fields[0::2], fields[1::2], strict=False)
-        if path.endswith(".py")
     ]
-    untracked = git(root, "ls-files", "--others", "--exclude-standard", "-z", folder)
+    untracked = git(root, "ls-files", "--others", "--exclude-standard", "-z", *folders)
     changed += [
-        ChangedFile("A", PurePosixPath(path))
-        for path in untracked.split("\0")
-        if path.endswith(".py")
+        ChangedFile("A", PurePosixPath(path)) for path in untracked.split("\0") if path
     ]
-    return changed
+    return [
+        item
+        for item in changed
+        if item.path.suffix == ".py" and item.path.parent.as_posix() in folders
+    ]
 
 
 def export_folder(root: Path, commit: str, folder: str, destination: Path) -> None:

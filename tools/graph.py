@@ -25,9 +25,15 @@ class History:
     sources: dict[Path, RevisionSource]
 
     @classmethod
-    def read(cls, versions: Path) -> "History":
-        """Parse every revision file in a versions folder (missing folder: empty)."""
-        files = sorted(versions.glob("*.py")) if versions.is_dir() else []
+    def read(cls, *folders: Path) -> "History":
+        """Parse every revision file in a history's folders (a missing folder holds
+        none)."""
+        files = [
+            path
+            for folder in folders
+            if folder.is_dir()
+            for path in sorted(folder.glob("*.py"))
+        ]
         return cls({path: RevisionSource.parse(path) for path in files})
 
     def ids(self) -> set[str]:

@@ -121,9 +121,13 @@ class StatementTrace:
 class Recorder:
     """Listens to ``engine`` and records the statements of one revision at a time."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        """Listen to the engine's statements."""
+    def __init__(
+        self, engine: sa.Engine, version_table: str = "alembic_version"
+    ) -> None:
+        """Listen to the engine's statements; ``version_table``: the history's, which
+        is env.py's business, not the revision's."""
         self.engine = engine
+        self.version_table = version_table
         self.dialect = engine.dialect.name
         self.revision_path: str | None = None
         self.statements: list[StatementTrace] = []
@@ -173,7 +177,11 @@ class Recorder:
         """The relations, files and locks before the statement; a watcher for a
         statement outside a transaction."""
         if self.existing is None:  # the revision's first statement
-            self.existing = relations(raw)
+            self.existing = {
+                oid: relation
+                for oid, relation in relations(raw).items()
+                if relation[0] != self.version_table
+            }
         self.before = {"files": relation_files(raw), "locks": held_locks(raw)}
         # Locks no longer held were released by a commit: a new transaction.
         self.taken_on = {
@@ -194,7 +202,8 @@ class Recorder:
         self.transaction += 1
         current.transaction = self.transaction
         if self.tables is None:  # the revision's first statement
-            self.tables = {name for (name,) in query(raw, "SHOW TABLES")}
+            tables = {name for (name,) in query(raw, "SHOW TABLES")}
+            self.tables = tables - {self.version_table}
         table = mysql_table(current.sql)
         if table not in self.tables:
             return  # a table the revision made has nothing to copy

@@ -1,7 +1,8 @@
 """The SQL a revision runs, rendered offline (``alembic upgrade prev:rev --sql``).
 
-No database is needed: ``env.py`` renders for the dialect of ``DATABASE_URL``, so a
-dialect-only URL is set while rendering. Each statement written is tagged with the
+No database is needed: ``env.py`` renders for the dialect of ``DATABASE_URL`` (a
+bind's history, ``-n audit``, for that of ``DATABASE_URL_AUDIT``), so a dialect-only
+URL is set while rendering. Each statement written is tagged with the
 line of the revision file that wrote it, so findings on the SQL (squawk's) can be
 traced back to an op.
 """
@@ -84,17 +85,20 @@ class Rendered:
 
 
 @contextmanager
-def database_url(url: str):
-    """Set ``DATABASE_URL`` for the duration, restoring the previous value."""
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
+def database_url(url: str, *variables: str):
+    """Set ``DATABASE_URL`` (and any other ``variables``, such as a bind's
+    ``DATABASE_URL_AUDIT``) for the duration, restoring the previous values."""
+    names = dict.fromkeys(("DATABASE_URL", *variables))
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, url))
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["DATABASE_URL"]
-        else:
-            os.environ["DATABASE_URL"] = previous
+        for name, value in previous.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def render(
@@ -103,9 +107,12 @@ def render(
     dialect: str,
     revision_range: str,
     downgrade: bool = False,
+    section: str = "alembic",
+    url_variable: str = "DATABASE_URL",
 ) -> Rendered:
-    """``alembic upgrade|downgrade <range> --sql`` for one dialect, captured."""
-    config = Config(str(config_path))
+    """``alembic [-n section] upgrade|downgrade <range> --sql`` for one dialect,
+    captured; ``url_variable``: where env.py reads that history's database URL."""
+    config = Config(str(config_path), ini_section=section)
     buffer = AttributingBuffer(revision_path)
     config.output_buffer = buffer
     run = command.downgrade if downgrade else command.upgrade
@@ -113,7 +120,7 @@ def render(
     previous_disable = logging.root.manager.disable
     logging.disable(logging.INFO)
     try:
-        with database_url(DIALECT_URLS[dialect]):
+        with database_url(DIALECT_URLS[dialect], url_variable):
             run(config, revision_range, sql=True)
     except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
         message = str(error).strip().splitlines()

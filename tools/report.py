@@ -8,7 +8,10 @@ DIALECT_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite
 
 
 def as_json(review) -> str:
-    """The review as JSON: base, heads, each revision with SQL and findings."""
+    """The review as JSON: base, heads, each revision with SQL and findings, each
+    finding and revision with the database whose history it is about. ``heads``,
+    ``base_heads`` and ``traced`` are the default database's; ``databases`` has
+    every database's."""
     data = {
         "base": review.base,
         "merge_base": review.merge_base,
@@ -17,8 +20,19 @@ def as_json(review) -> str:
         "clean": not review.unacknowledged(),
         "unacknowledged": len(review.unacknowledged()),
         "acknowledged": len(review.findings()) - len(review.unacknowledged()),
-        "graph_findings": [item.as_dict() for item in review.graph_findings],
-        "revisions": [revision_data(item, review.traces) for item in review.revisions],
+        "graph_findings": [
+            finding_data(item, history.name)
+            for history in review.histories
+            for item in history.graph_findings
+        ],
+        "revisions": [
+            revision_data(item, history.traces)
+            for history in review.histories
+            for item in history.revisions
+        ],
+        "databases": {
+            history.name: history_data(history) for history in review.histories
+        },
     }
     if review.squash is not None:
         squash = review.squash
@@ -31,18 +45,45 @@ def as_json(review) -> str:
                 **dict.fromkeys(squash.differences, "differs"),
             },
         }
-    if review.traces:
-        data["traced"] = {
-            database: {
-                "server_version": database_trace.server_version,
-                "rows": database_trace.rows,
-                "filled": database_trace.filled,
-                "error": database_trace.error,
-                "seconds": database_trace.seconds,
-            }
-            for database, database_trace in review.traces.items()
-        }
+    if review.default.traces:
+        data["traced"] = traced_data(review.default.traces)
     return json.dumps(data, indent=2) + "\n"
+
+
+def finding_data(finding: Finding, database: str) -> dict:
+    """A finding's part of the JSON report, with the database it is about."""
+    return {**finding.as_dict(), "database": database}
+
+
+def history_data(history) -> dict:
+    """One database's history in the JSON report: where it is, its heads, and
+    where its revisions were traced."""
+    database = history.database
+    data = {
+        "section": database.section,
+        "version_table": database.version_table,
+        "heads": history.heads,
+        "base_heads": history.base_heads,
+        "revisions": [item.source.revision for item in history.revisions],
+    }
+    if history.traces:
+        data["traced"] = traced_data(history.traces)
+    return data
+
+
+def traced_data(traces: dict) -> dict:
+    """Where one history's revisions were traced: per backend, the server, the
+    rows generated and what each table got, an error, the time taken."""
+    return {
+        backend: {
+            "server_version": database_trace.server_version,
+            "rows": database_trace.rows,
+            "filled": database_trace.filled,
+            "error": database_trace.error,
+            "seconds": database_trace.seconds,
+        }
+        for backend, database_trace in traces.items()
+    }
 
 
 def revision_data(item, traces: dict) -> dict:
@@ -50,6 +91,7 @@ def revision_data(item, traces: dict) -> dict:
     source = item.source
     data = {
         "revision": source.revision,
+        "database": item.database,
         "message": source.message,
         "down_revision": source.down_revision,
         "path": item.path,
@@ -68,7 +110,7 @@ def revision_data(item, traces: dict) -> dict:
                 ("downgrade", item.downgrade_sql),
             )
         },
-        "findings": [finding.as_dict() for finding in item.findings],
+        "findings": [finding_data(finding, item.database) for finding in item.findings],
         "notes": item.notes,
     }
     if traces:
@@ -90,13 +132,30 @@ def as_markdown(review) -> str:
     lines += batch_note(review)
     lines += graph_section(review)
     lines += squash_section(review)
-    for item in review.revisions:
-        lines += revision_section(item)
-        lines += measured_section(item, review.traces)
-    if review.traces:
-        seconds = sum(trace.seconds for trace in review.traces.values())
+    labelled = is_labelled(review)
+    for history in review.histories:
+        for item in history.revisions:
+            lines += revision_section(item, labelled)
+            lines += measured_section(item, history.traces)
+    if review.traced():
+        seconds = sum(trace.seconds for _, trace in each_trace(review))
         lines.append(f"Traced in {seconds:.1f} s.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def is_labelled(review) -> bool:
+    """Whether the report names the database of each part: when it shows more than
+    the default database's history."""
+    return sum(history.shown() for history in review.histories) > 1
+
+
+def each_trace(review) -> list[tuple[str, object]]:
+    """Every trace made, as (the database, its ``DatabaseTrace`` on one backend)."""
+    return [
+        (history.name, database_trace)
+        for history in review.histories
+        for database_trace in history.traces.values()
+    ]
 
 
 def needs_a_live_database(rendered) -> bool:
@@ -118,7 +177,7 @@ def batch_note(review) -> list[str]:
         return []
     where = (
         "the Measured sections show the statements they ran"
-        if review.traces
+        if review.traced()
         else "`--trace` runs them and shows each statement"
     )
     return [
@@ -129,24 +188,31 @@ def batch_note(review) -> list[str]:
 
 
 def traced_on(review) -> list[str]:
-    """With ``--trace``: where the revisions ran, and with how many rows."""
-    if not review.traces:
+    """With ``--trace``: where the revisions ran, and with how many rows; what could
+    not be traced or filled, on which backend and (with other databases shown)
+    in which database."""
+    if not review.traced():
         return []
-    databases = review.traces.values()
-    names = ", ".join(trace.server_version or trace.database for trace in databases)
-    rows = next(iter(databases)).rows
-    lines = [f"Traced on {names}, at {rows:,} generated rows per table."]
-    if set(review.traces) == {"sqlite"}:
+    traces = each_trace(review)
+    servers = dict.fromkeys(
+        trace.server_version or trace.database for _, trace in traces
+    )
+    rows = traces[0][1].rows
+    lines = [f"Traced on {', '.join(servers)}, at {rows:,} generated rows per table."]
+    backends = {backend for history in review.histories for backend in history.traces}
+    if backends == {"sqlite"}:
         lines.append(
             "Traced on SQLite only: set TEST_POSTGRESQL_URL / TEST_MYSQL_URL or pass "
             "--postgresql / --mysql to measure locks and rewrites on the servers."
         )
-    for trace in databases:
+    labelled = is_labelled(review)
+    for name, trace in traces:
+        where = f"{trace.database}, database `{name}`" if labelled else trace.database
         if trace.error:
-            lines.append(f"{trace.database}: not traced: {trace.error}")
+            lines.append(f"{where}: not traced: {trace.error}")
         refused = {t: why for t, why in trace.filled.items() if "left empty" in why}
         for table, why in refused.items():
-            lines.append(f"{trace.database}: table `{table}` {why}.")
+            lines.append(f"{where}: table `{table}` {why}.")
     return [f"> {line}  " for line in lines] + [""]
 
 
@@ -226,18 +292,32 @@ def summary(review) -> str:
 
 
 def graph_section(review) -> list[str]:
-    """The graph checks: heads, and any graph finding."""
-    heads = ", ".join(f"`{head}`" for head in review.heads) or "none"
+    """The graph checks of each history shown (each database has its own): heads,
+    and any graph finding."""
     lines = ["### Revision graph", ""]
-    mark = "✅" if len(review.heads) == 1 else "❌"
-    lines.append(f"- {mark} head{'s' if len(review.heads) != 1 else ''}: {heads}")
-    if review.base is not None:
-        base_heads = ", ".join(f"`{head}`" for head in review.base_heads) or "none"
-        lines.append(f"- base `{review.base}` head: {base_heads}")
-    lines += [finding_line(item) for item in review.graph_findings]
-    if not review.graph_findings:
+    labelled = is_labelled(review)
+    for history in review.histories:
+        if not history.shown():
+            continue
+        if labelled:
+            lines += [f"Database `{history.name}`:", ""]
+        lines += history_graph_lines(history, review.base)
+        lines.append("")
+    return lines
+
+
+def history_graph_lines(history, base: str | None) -> list[str]:
+    """One history's graph checks: its heads, its base's, and its graph findings."""
+    heads = ", ".join(f"`{head}`" for head in history.heads) or "none"
+    mark = "✅" if len(history.heads) == 1 else "❌"
+    lines = [f"- {mark} head{'s' if len(history.heads) != 1 else ''}: {heads}"]
+    if base is not None:
+        base_heads = ", ".join(f"`{head}`" for head in history.base_heads) or "none"
+        lines.append(f"- base `{base}` head: {base_heads}")
+    lines += [finding_line(item) for item in history.graph_findings]
+    if not history.graph_findings:
         lines.append("- ✅ new revisions build on the base's head; no id is reused")
-    return lines + [""]
+    return lines
 
 
 def squash_section(review) -> list[str]:
@@ -293,12 +373,14 @@ def finding_line(item: Finding) -> str:
     )
 
 
-def revision_section(item) -> list[str]:
-    """One revision: identity, ops, findings, notes, then the SQL folded away."""
+def revision_section(item, labelled: bool = False) -> list[str]:
+    """One revision: identity (and, ``labelled``, its database), ops, findings,
+    notes, then the SQL folded away."""
     source = item.source
     parent = source.down_revision or "none (first revision)"
+    database = f" · database `{item.database}`" if labelled else ""
     lines = [
-        f"### `{source.revision}` {source.message}",
+        f"### `{source.revision}` {source.message}{database}",
         "",
         f"`{item.path}` ({item.status}) · revises `{parent}`",
         "",

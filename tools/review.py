@@ -1,8 +1,10 @@
 """``migration-review``: review the revision files a branch adds or changes.
 
-For each revision, in graph order: its ops, the SQL it runs on each database
-(rendered offline), the safety linter's and squawk's findings, and the graph checks
-(one head, parent is the base's head, no id reused). Markdown or JSON; exit status
+Each database's history on its own (alembic.ini's sections: the default one, and
+one per bind). For each revision, in graph order: its ops, the SQL it runs on each
+database (rendered offline with its history's config), the safety linter's and
+squawk's findings, and the graph checks of its history (one head, parent is the
+base's head, no id reused). Markdown or JSON; exit status
 0 when clean, 1 with an unacknowledged finding, 2 on bad input.
 """
 
@@ -14,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from tools import (
     gitrepo,
+    histories,
     lint,
     report,
     squash_review,
@@ -86,6 +86,7 @@ class RevisionReview:
     source: RevisionSource
     path: str
     status: str
+    database: str = histories.DEFAULT_DATABASE  # the history it belongs to
     upgrade_sql: dict[str, Rendered] = field(default_factory=dict)
     downgrade_sql: dict[str, Rendered] = field(default_factory=dict)
     findings: list[lint.Finding] = field(default_factory=list)
@@ -103,17 +104,77 @@ class TraceOptions:
 
 
 @dataclass
-class Review:
-    """The review of every revision changed since a base."""
+class HistoryReview:
+    """One database's history: its graph, the revisions reviewed in it and their
+    traces. The revision files read (``current``, ``base_history``) and the ones
+    changed since the base (``changed``) are what the checks start from."""
 
-    base: str | None
-    merge_base: str | None
-    heads: list[str]
-    base_heads: list[str]
+    database: histories.Database
+    current: History
+    base_history: History
+    changed: dict[Path, str]
     revisions: list[RevisionReview] = field(default_factory=list)
     graph_findings: list[lint.Finding] = field(default_factory=list)
     traces: dict[str, trace.DatabaseTrace] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The database: ``default``, or the bind's name."""
+        return self.database.name
+
+    @property
+    def heads(self) -> list[str]:
+        """The history's heads in the working tree."""
+        return self.current.heads()
+
+    @property
+    def base_heads(self) -> list[str]:
+        """The history's heads on the base."""
+        return self.base_history.heads()
+
+    def shown(self) -> bool:
+        """Whether the report shows this history: the default one always, another
+        when the branch changed one of its revisions or it has a graph finding."""
+        return self.database.is_default or bool(self.revisions or self.graph_findings)
+
+
+@dataclass
+class Review:
+    """The review of every revision changed since a base, in each history."""
+
+    base: str | None
+    merge_base: str | None
+    histories: list[HistoryReview] = field(default_factory=list)
     squash: squash_review.BranchSquash | None = None
+
+    @property
+    def default(self) -> HistoryReview:
+        """The default database's history."""
+        return self.histories[0]
+
+    @property
+    def heads(self) -> list[str]:
+        """The default history's heads."""
+        return self.default.heads
+
+    @property
+    def base_heads(self) -> list[str]:
+        """The default history's heads on the base."""
+        return self.default.base_heads
+
+    @property
+    def revisions(self) -> list[RevisionReview]:
+        """Every reviewed revision, the default history's first."""
+        return [item for history in self.histories for item in history.revisions]
+
+    @property
+    def graph_findings(self) -> list[lint.Finding]:
+        """Every history's graph findings."""
+        return [item for history in self.histories for item in history.graph_findings]
+
+    def traced(self) -> bool:
+        """Whether any revision was traced."""
+        return any(history.traces for history in self.histories)
 
     def findings(self) -> list[lint.Finding]:
         """Every finding, graph and revisions."""
@@ -149,61 +210,85 @@ def review(
     everything: bool = False,
     tracing: TraceOptions | None = None,
 ) -> Review:
-    """Review the revisions changed since ``base`` (or every revision); with
-    ``tracing``, run them on throw-away databases too."""
+    """Review the revisions changed since ``base`` (or every revision) in each
+    database's history; with ``tracing``, run them on throw-away databases too."""
     config_path = config_path.resolve()
     if not config_path.is_file():
         raise gitrepo.ReviewInputError(f"no Alembic config at {config_path}")
-    try:
-        script = ScriptDirectory.from_config(Config(str(config_path)))
-    except CommandError as error:
-        raise gitrepo.ReviewInputError(str(error).splitlines()[0]) from None
-    versions = Path(script.versions)
-    current = History.read(versions)
+    databases = histories.databases(config_path)
     if everything:
         root = config_path.parent
-        result = Review(None, None, current.heads(), [])
-        changed = {path: "in history" for path in current.sources}
-        base_history = History({})
+        result = Review(None, None)
     else:
         root = gitrepo.checkout_root(config_path.parent)
         base = gitrepo.resolve_base(root, base)
         merge_base = gitrepo.git(root, "merge-base", base, "HEAD").strip()
-        folder = relative(versions, root)
-        base_history = history_at(root, base, folder)
-        result = Review(base, merge_base, current.heads(), base_history.heads())
-        changed = changed_revisions(root, merge_base, folder, result)
-    result.graph_findings += graph_findings(current, base_history, changed, root)
+        result = Review(base, merge_base)
+    result.histories = [read_history(database, root, result) for database in databases]
+    for history in result.histories:
+        others = {
+            other.name: other.current.ids()
+            for other in result.histories
+            if other is not history
+        }
+        history.graph_findings += graph_findings(
+            history.current, history.base_history, history.changed, root, others
+        )
+    shared_id_findings(result.histories)
     if not everything:
-        recognise_squash(result, current, base_history, changed, root)
-        if result.squash is not None:
-            # The schema check runs on the traced databases, else on SQLite and the
-            # servers of TEST_POSTGRESQL_URL and TEST_MYSQL_URL.
-            servers = tracing.servers if tracing else trace.server_urls(None, None)
-            squash_review.compare_schemas(
-                result.squash, config_path, root, merge_base, folder, servers
-            )
-            for database, why in result.squash.differences.items():
-                detail = f"On {database}: {why}."
-                result.graph_findings.append(
-                    graph_finding(
-                        "squash-changed-schema", result.squash.baseline.revision, detail
-                    )
-                )
+        check_squash(result, config_path, root, tracing)
+    for history in result.histories:
+        history.revisions = review_revisions(config_path, history, root)
+        if tracing is not None and history.revisions:
+            add_traces(config_path, history, tracing)
+    # Acknowledgements of what only a trace on a server finds match nothing else.
+    on_servers = any(
+        name != "sqlite" for history in result.histories for name in history.traces
+    )
+    unchecked = set() if on_servers else set(trace_findings.TRACE_RULES)
+    for item in result.revisions:
+        item.notes += acknowledgement_notes(item.source, unchecked)
+    return result
+
+
+def read_history(
+    database: histories.Database, root: Path, result: Review
+) -> HistoryReview:
+    """One database's revision files: in the working tree, on the base, and the
+    ones changed since it (every one, without a base: ``--all``)."""
+    current = History.read(*database.folders)
+    if result.base is None:
+        changed = dict.fromkeys(current.sources, "in history")
+        return HistoryReview(database, current, History({}), changed)
+    folders = [relative(folder, root) for folder in database.folders]
+    history = HistoryReview(
+        database, current, history_at(root, result.base, folders), {}
+    )
+    history.changed = changed_revisions(root, result.merge_base, folders, history)
+    return history
+
+
+def review_revisions(
+    config_path: Path, history: HistoryReview, root: Path
+) -> list[RevisionReview]:
+    """Review a history's changed revisions, in graph order."""
+    current, changed = history.current, history.changed
     order = {rev: index for index, rev in enumerate(current.order())}
     new_tables = set()  # created by a revision the branch adds: new and empty
+    reviewed = []
     for path in sorted(
         changed,
         key=lambda p: order.get(current.sources[p].revision, len(order)),
     ):
         source = current.sources[path]
-        result.revisions.append(
+        reviewed.append(
             review_revision(
                 config_path,
                 source,
                 relative(path, root),
                 changed[path],
                 frozenset(new_tables),
+                database=history.database,
             )
         )
         if changed[path] == "added":
@@ -212,51 +297,71 @@ def review(
                 for op in source.upgrade_ops()
                 if op.name == "create_table" and op.table
             }
-    if tracing is not None and result.revisions:
-        add_traces(config_path, result, tracing)
-    # Acknowledgements of what only a trace on a server finds match nothing else.
-    on_servers = any(name != "sqlite" for name in result.traces)
-    unchecked = set() if on_servers else set(trace_findings.TRACE_RULES)
-    for item in result.revisions:
-        item.notes += acknowledgement_notes(item.source, unchecked)
-    return result
+    return reviewed
 
 
-def add_traces(config_path: Path, result: Review, tracing: TraceOptions) -> None:
-    """Run the reviewed revisions on the databases, and add what was measured and
-    found to each revision."""
-    head = result.heads[0] if len(result.heads) == 1 else None
-    sources = [item.source for item in result.revisions]
-    result.traces = trace.trace(
-        config_path, sources, tracing.rows, tracing.servers, head
+def check_squash(
+    result: Review, config_path: Path, root: Path, tracing: TraceOptions | None
+) -> None:
+    """A squash of the default history on the branch: recognised as one, and the
+    schemas it builds compared. (Other histories' squashes are not recognised:
+    they read as removed revisions and a reused id.)"""
+    history = result.default
+    recognise_squash(result, history, root)
+    if result.squash is None:
+        return
+    # The schema check runs on the traced databases, else on SQLite and the
+    # servers of TEST_POSTGRESQL_URL and TEST_MYSQL_URL.
+    servers = tracing.servers if tracing else trace.server_urls(None, None)
+    folder = relative(history.database.folders[0], root)
+    squash_review.compare_schemas(
+        result.squash, config_path, root, result.merge_base, folder, servers
     )
-    for item in result.revisions:
+    for database, why in result.squash.differences.items():
+        detail = f"On {database}: {why}."
+        history.graph_findings.append(
+            graph_finding(
+                "squash-changed-schema", result.squash.baseline.revision, detail
+            )
+        )
+
+
+def add_traces(config_path: Path, history: HistoryReview, tracing: TraceOptions):
+    """Run a history's reviewed revisions on throw-away databases of their own (with
+    the history's config and version table), and add what was measured and found
+    to each revision."""
+    heads = history.heads
+    head = heads[0] if len(heads) == 1 else None
+    sources = [item.source for item in history.revisions]
+    database = history.database
+    traced = trace.TracedHistory(database.section, database.version_table)
+    history.traces = trace.trace(
+        config_path, sources, tracing.rows, tracing.servers, head, traced
+    )
+    for item in history.revisions:
         rev = item.source.revision
         item.measured = {
-            database: database_trace.revisions[rev]
-            for database, database_trace in result.traces.items()
+            backend: database_trace.revisions[rev]
+            for backend, database_trace in history.traces.items()
             if rev in database_trace.revisions
         }
-        found = trace_findings.findings(result.traces, item.source, tracing.max_lock_ms)
+        found = trace_findings.findings(
+            history.traces, item.source, tracing.max_lock_ms
+        )
         item.findings += acknowledge(item.source, found)
 
 
-def recognise_squash(
-    result: Review,
-    current: History,
-    base: History,
-    changed: dict[Path, str],
-    root: Path,
-) -> None:
+def recognise_squash(result: Review, history: HistoryReview, root: Path) -> None:
     """A squash on the branch is reported as one (``result.squash``), not as removed
     revisions and a reused id; its baseline is not reviewed as a new revision."""
+    current, base, changed = history.current, history.base_history, history.changed
     found = squash_review.find_squash(current, base, changed)
     if found is None:
         return
     path, baseline, replaced_ids = found
     removed = {
         item.revision
-        for item in result.graph_findings
+        for item in history.graph_findings
         if item.rule == "removed-revision"
     }
     names = {
@@ -265,14 +370,14 @@ def recognise_squash(
         if source.revision in replaced_ids and source.path.name in removed
     }
     kept = []
-    for item in result.graph_findings:
+    for item in history.graph_findings:
         if item.rule == "removed-revision" and item.revision in names:
             continue
         reused = item.rule in ("duplicate-revision-id", "edited-revision")
         if reused and item.revision == baseline.revision and "Files:" not in item.why:
             continue
         kept.append(item)
-    result.graph_findings = kept
+    history.graph_findings = kept
     messages = {source.revision: source.message for source in base.sources.values()}
     result.squash = squash_review.BranchSquash(
         baseline,
@@ -282,18 +387,20 @@ def recognise_squash(
     del changed[path]
 
 
-def history_at(root: Path, commit: str, folder: str) -> History:
-    """The revision files of ``folder`` as they are at ``commit``."""
+def history_at(root: Path, commit: str, folders: list[str]) -> History:
+    """The revision files of a history's ``folders`` as they are at ``commit``."""
     with tempfile.TemporaryDirectory(prefix="migration-review-") as directory:
-        gitrepo.export_folder(root, commit, folder, Path(directory))
-        history = History.read(Path(directory) / folder)
+        exported = Path(directory)
+        for folder in folders:
+            gitrepo.export_folder(root, commit, folder, exported)
+        history = History.read(*(exported / folder for folder in folders))
         for source in history.sources.values():
-            source.path = Path(folder) / source.path.name
+            source.path = source.path.relative_to(exported)
         return history
 
 
 def changed_revisions(
-    root: Path, merge_base: str, folder: str, result: Review
+    root: Path, merge_base: str, folders: list[str], history: HistoryReview
 ) -> dict[Path, str]:
     """The revision files to review, by absolute path, with what happened to them.
 
@@ -301,10 +408,10 @@ def changed_revisions(
     acknowledgement) is reviewed but is not an edited revision.
     """
     changed = {}
-    for item in gitrepo.changed_files(root, merge_base, folder):
+    for item in gitrepo.changed_files(root, merge_base, folders):
         path = root / item.path
         if item.status == "D":
-            result.graph_findings.append(
+            history.graph_findings.append(
                 graph_finding("removed-revision", item.path.name, f"({item.path})")
             )
             continue
@@ -319,9 +426,14 @@ def changed_revisions(
 
 
 def graph_findings(
-    current: History, base: History, changed: dict[Path, str], root: Path
+    current: History,
+    base: History,
+    changed: dict[Path, str],
+    root: Path,
+    others: dict[str, set[str]] | None = None,
 ) -> list[lint.Finding]:
-    """One head, no id declared twice, each new revision on the base's head."""
+    """One head, no id declared twice, each new revision on the base's head, every
+    parent in the same history (``others``: the ids of each other database's)."""
     found = []
     heads = current.heads()
     if len(heads) != 1 and current.sources:
@@ -342,7 +454,8 @@ def graph_findings(
         is_new = changed[path] == "added" and rev not in base_paths
         for parent in parents(source):
             if parent not in known:
-                found.append(graph_finding("missing-parent", rev, f"({parent})"))
+                detail = missing_parent_detail(parent, others or {})
+                found.append(graph_finding("missing-parent", rev, detail))
             elif is_new and parent in base_paths and parent not in base_heads:
                 detail = (
                     f"It revises {parent}; the base's head is {sorted(base_heads)}."
@@ -357,27 +470,69 @@ def graph_findings(
     return found
 
 
+def missing_parent_detail(parent: str, others: dict[str, set[str]]) -> str:
+    """The id a revision revises and no file of its history declares, and the
+    other database whose history has it, if one does."""
+    elsewhere = [name for name, ids in others.items() if parent in ids]
+    if not elsewhere:
+        return f"({parent})"
+    return (
+        f"({parent} is a revision of the {elsewhere[0]} database's history: each "
+        "database has a history of its own, and a revision revises one of its own "
+        "history's.)"
+    )
+
+
+def shared_id_findings(reviewed: list[HistoryReview]) -> None:
+    """A revision id in two databases' histories: ``alembic downgrade <id>`` acts
+    on every database whose history has it. Reported on each revision the branch
+    adds (with ``--all``, on the later history's)."""
+    for index, history in enumerate(reviewed):
+        for path, status in history.changed.items():
+            rev = history.current.sources[path].revision
+            candidates = reviewed[:index] if status == "in history" else reviewed
+            for other in candidates:
+                if other is history or rev not in other.current.ids():
+                    continue
+                detail = (
+                    f"{rev} is also a revision of the {other.name} database's "
+                    f"history: `alembic upgrade {rev}` acts on both databases."
+                )
+                history.graph_findings.append(
+                    graph_finding("duplicate-revision-id", rev, detail)
+                )
+
+
 def review_revision(
     config_path: Path,
     source: RevisionSource,
     path: str,
     status: str,
     new_tables: frozenset[str] = frozenset(),
+    *,
+    database: histories.Database,
 ) -> RevisionReview:
-    """Lint, render and squawk one revision; ``new_tables``: the tables earlier
-    revisions of the branch created."""
-    item = RevisionReview(source, path, status)
+    """Lint, render (with its history's config) and squawk one revision of
+    ``database``'s history; ``new_tables``: the tables earlier revisions of the
+    branch created."""
+    item = RevisionReview(source, path, status, database.name)
     rev = source.revision
     parent_ids = parents(source)
     previous = parent_ids[0] if parent_ids else "base"
     if len(parent_ids) > 1:
         item.notes.append(f"A merge revision: SQL rendered from {previous} only.")
+    where = {"section": database.section, "url_variable": database.url_variable}
     for dialect in DIALECT_URLS:
         item.upgrade_sql[dialect] = render(
-            config_path, source.path, dialect, f"{previous}:{rev}"
+            config_path, source.path, dialect, f"{previous}:{rev}", **where
         )
         item.downgrade_sql[dialect] = render(
-            config_path, source.path, dialect, f"{rev}:{previous}", downgrade=True
+            config_path,
+            source.path,
+            dialect,
+            f"{rev}:{previous}",
+            downgrade=True,
+            **where,
         )
     findings = lint.lint(source, new_tables) + render_findings(source, item)
     postgresql = item.upgrade_sql["postgresql"]

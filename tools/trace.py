@@ -1,16 +1,17 @@
 """``migration-review --trace``: run the reviewed revisions on throw-away databases
 and measure what each statement does, instead of guessing it from the text.
 
-On each database (SQLite always; PostgreSQL and MariaDB/MySQL when a server is
-given), in a database created for the trace and dropped afterwards (on failure and
-Ctrl-C too): the real history up to the first reviewed revision's parent, every
-table filled with generated rows (``fill.py``), then each reviewed revision in
-order, statement by statement (``recorder.py``): its time, whether it succeeded;
-on PostgreSQL the locks it took on relations that existed before the revision and
-the tables or indexes it rewrote; on MariaDB/MySQL the ALTER algorithm the server
-needs for it. Then the round trip (downgrade, upgrade again) and, at the history's
-head, the comparison ``alembic check`` makes. What it finds becomes findings, as
-the linter's do.
+Each history (the default database's, and each bind's: its alembic.ini section and
+version table) on its own. On each database (SQLite always; PostgreSQL and
+MariaDB/MySQL when a server is given), in a database created for the trace and
+dropped afterwards (on failure and Ctrl-C too): the real history up to the first
+reviewed revision's parent, every table filled with generated rows (``fill.py``),
+then each reviewed revision in order, statement by statement (``recorder.py``):
+its time, whether it succeeded; on PostgreSQL the locks it took on relations that
+existed before the revision and the tables or indexes it rewrote; on MariaDB/MySQL
+the ALTER algorithm the server needs for it. Then the round trip (downgrade,
+upgrade again) and, at the history's head, the comparison ``alembic check`` makes.
+What it finds becomes findings, as the linter's do.
 """
 
 import argparse
@@ -137,9 +138,21 @@ def first_line(error: BaseException) -> str:
     return line.split(" Run with --raiseerr")[0]
 
 
-def alembic_config(config_path: Path, engine: sa.Engine) -> Config:
-    """The project's Alembic config, migrating on ``engine``."""
-    config = Config(str(config_path), stdout=io.StringIO())  # not the report's
+@dataclass(frozen=True)
+class TracedHistory:
+    """The history the traced revisions belong to: its alembic.ini section
+    (``alembic -n``) and its version table."""
+
+    section: str = "alembic"
+    version_table: str = "alembic_version"
+
+
+def alembic_config(
+    config_path: Path, engine: sa.Engine, section: str = "alembic"
+) -> Config:
+    """The project's Alembic config (one history's ``section``), migrating on
+    ``engine``."""
+    config = Config(str(config_path), ini_section=section, stdout=io.StringIO())
     config.attributes["connection"] = engine
     return config
 
@@ -151,14 +164,16 @@ def trace_database(
     revisions: list[RevisionSource],
     rows: int,
     head: str | None,
+    history: TracedHistory,
 ) -> DatabaseTrace:
-    """Trace ``revisions`` (in order, each a ``RevisionSource``) on one database."""
+    """Trace ``revisions`` (in order, each a ``RevisionSource`` of ``history``) on
+    one database."""
     result = DatabaseTrace(DATABASE_NAMES[name], rows=rows)
     with traced_database(name, server) as url:
         engine = sa.create_engine(url)
         add_connect_timeout(engine, CONNECT_TIMEOUT)
         try:
-            trace_on(engine, config_path, revisions, result, head)
+            trace_on(engine, config_path, revisions, result, head, history)
         finally:
             engine.dispose()
     return result
@@ -170,9 +185,10 @@ def trace_on(
     revisions: list[RevisionSource],
     result: DatabaseTrace,
     head: str | None,
+    history: TracedHistory,
 ) -> None:
     """The trace itself, on a fresh database behind ``engine``."""
-    config = alembic_config(config_path, engine)
+    config = alembic_config(config_path, engine, history.section)
     first_parent = parent_of(revisions[0])
     with engine.connect() as connection:
         result.server_version = server_version(connection)
@@ -182,9 +198,11 @@ def trace_on(
         result.error = f"the history up to {first_parent} failed: {first_line(error)}"
         return
     with engine.begin() as connection:
-        result.filled = fill_tables(connection, result.rows)
+        result.filled = fill_history_tables(
+            connection, result.rows, history.version_table
+        )
     stop_if_interrupted()
-    recorder = Recorder(engine)
+    recorder = Recorder(engine, history.version_table)
     for source in revisions:
         trace = result.revisions.setdefault(source.revision, RevisionTrace())
         recorder.start(source.path)
@@ -207,6 +225,22 @@ def trace_on(
             run(config, command.check)
         except CommandError as error:
             result.revisions[head].models_differ = str(error).strip()
+
+
+def fill_history_tables(
+    connection: sa.Connection, rows: int, version_table: str
+) -> dict[str, str]:
+    """Every table filled (``fill.py``) but the history's version table, which
+    keeps the revision it holds: ``fill_tables`` leaves only ``alembic_version``
+    alone, and another history's table (``alembic_version_audit``) would get rows."""
+    if not sa.inspect(connection).has_table(version_table):
+        return fill_tables(connection, rows)  # before the first revision: none yet
+    table = sa.table(version_table, sa.column("version_num"))
+    kept = list(connection.execute(sa.select(table.c.version_num)).scalars())
+    filled = fill_tables(connection, rows)
+    if filled.pop(version_table, None) is not None:
+        connection.execute(table.delete().where(table.c.version_num.not_in(kept)))
+    return filled
 
 
 def parent_of(source: RevisionSource) -> str:
@@ -257,8 +291,10 @@ def trace(
     rows: int,
     servers: dict[str, sa.URL | None],
     head: str | None,
+    history: TracedHistory = TracedHistory(),
 ) -> dict[str, DatabaseTrace]:
-    """Trace the reviewed revisions on every database: name -> its trace."""
+    """Trace the reviewed revisions of one ``history`` on every database (each a
+    database of its own, with that history's config): name -> its trace."""
     # env.py logs each step at INFO; the report shows what the steps did.
     previous_disable = logging.root.manager.disable
     logging.disable(logging.INFO)
@@ -268,7 +304,7 @@ def trace(
             for name, server in servers.items():
                 started = time.monotonic()
                 traces[name] = trace_database(
-                    name, server, config_path, revisions, rows, head
+                    name, server, config_path, revisions, rows, head, history
                 )
                 traces[name].seconds = round(time.monotonic() - started, 1)
             return traces

@@ -1,0 +1,79 @@
+"""The histories a project's alembic.ini declares: the default database's (the
+``[alembic]`` section) and one per other database, each in a section of its own
+with its ``version_locations`` and ``version_table`` (README, "More than one
+database"). Each is reviewed, graph-checked and traced on its own.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from app.config import bind_variable
+from tools.gitrepo import ReviewInputError
+
+# Alembic's own name for the section of the default environment.
+DEFAULT_SECTION = "alembic"
+# What the report calls the default database, as `alembic`'s headings do.
+DEFAULT_DATABASE = "default"
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database's history: its alembic.ini section, its revision folders and
+    its version table."""
+
+    name: str  # "default", or the section's name (the bind's)
+    section: str
+    folders: tuple[Path, ...]  # absolute
+    version_table: str
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is the default database's history."""
+        return self.section == DEFAULT_SECTION
+
+    @property
+    def url_variable(self) -> str:
+        """The variable env.py takes this database's URL from."""
+        return "DATABASE_URL" if self.is_default else bind_variable(self.section)
+
+    def config(self, config_path: Path, **options) -> Config:
+        """Alembic's config for this history (``alembic -n <section>``)."""
+        return Config(str(config_path), ini_section=self.section, **options)
+
+
+def history_sections(config_path: Path) -> list[str]:
+    """The sections of alembic.ini that declare a history (``script_location``),
+    the default one first."""
+    parser = Config(str(config_path)).file_config
+    others = sorted(
+        section
+        for section in parser.sections()
+        if section != DEFAULT_SECTION and parser.has_option(section, "script_location")
+    )
+    return [DEFAULT_SECTION, *others]
+
+
+def database_of(config_path: Path, section: str) -> Database:
+    """The history one section of alembic.ini declares."""
+    config = Config(str(config_path), ini_section=section)
+    try:
+        script = ScriptDirectory.from_config(config)
+    except CommandError as error:
+        where = "" if section == DEFAULT_SECTION else f"[{section}]: "
+        raise ReviewInputError(where + str(error).splitlines()[0]) from None
+    locations = script.version_locations or [script.versions]
+    return Database(
+        name=DEFAULT_DATABASE if section == DEFAULT_SECTION else section,
+        section=section,
+        folders=tuple(Path(location).resolve() for location in locations),
+        version_table=config.get_main_option("version_table", "alembic_version"),
+    )
+
+
+def databases(config_path: Path) -> list[Database]:
+    """Every history alembic.ini declares, the default database's first."""
+    return [database_of(config_path, name) for name in history_sections(config_path)]
