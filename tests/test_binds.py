@@ -204,6 +204,9 @@ def test_a_change_writes_a_file_for_its_database_only(project, tmp_path):
     audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
     alembic = runner(copy, default, audit)
     assert alembic("upgrade", "head").returncode == 0
+    rows = {default: ("users", USER), audit: ("audit_events", EVENT)}
+    for url, (table, row) in rows.items():
+        insert(url, table, row)
     versions, binds = (
         copy / "alembic" / "versions",
         copy / "alembic" / "binds" / "audit",
@@ -227,6 +230,41 @@ def test_a_change_writes_a_file_for_its_database_only(project, tmp_path):
     assert 'batch_op.drop_column("note")' in (binds / dropped).read_text()
     assert alembic("upgrade", "head").returncode == 0
     assert alembic("check").returncode == 0
+    # Each database's rows outlived both changes, the batch rebuilds included.
+    for url, (table, row) in rows.items():
+        assert selected(url, table, row) == [row]
+
+
+# A row of each database, written before the changes and read after them.
+USER = {"username": "ada", "email": "ada@example.org", "display_name": "Ada"}
+EVENT = {
+    "occurred_at": "2026-11-29 12:00:00",  # as SQLite keeps it: text
+    "action": "user.created",
+    "entity": "user",
+    "entity_id": 1,
+    "detail": "{}",
+}
+
+
+def insert(url: sa.URL, table: str, row: dict) -> None:
+    """Write a row into a table of a database."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.table(table, *map(sa.column, row)).insert(), row)
+    finally:
+        engine.dispose()
+
+
+def selected(url: sa.URL, table: str, row: dict) -> list[dict]:
+    """The rows of a table, in the columns of ``row``."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(*map(sa.column, row)).select_from(sa.table(table))
+            return [dict(each) for each in connection.execute(query).mappings()]
+    finally:
+        engine.dispose()
 
 
 def test_a_failing_revision_stops_at_its_database(project, tmp_path):

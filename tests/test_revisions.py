@@ -1,34 +1,62 @@
 """The revision history: its graph, and every revision up, down and up again."""
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from conftest import ROOT, Database, alembic_config, migrate_directly
+from conftest import (
+    ROOT,
+    SECTIONS,
+    Database,
+    alembic_config,
+    migrate_directly,
+    revisions,
+    script_directory,
+)
+
+# Each database's history (alembic.ini's sections): the default one and the audit
+# bind's, each checked on its own.
+each_history = pytest.mark.parametrize("section", SECTIONS)
 
 
-def test_history_has_one_head_and_one_base(history):
-    script = ScriptDirectory.from_config(alembic_config())
+@each_history
+def test_history_has_one_head_and_one_base(section):
+    script = script_directory(section)
     assert len(script.get_heads()) == 1
     assert len(script.get_bases()) == 1
-    assert history[0].down_revision is None
+    assert revisions(section)[0].down_revision is None
 
 
-def test_history_is_a_chain_without_gaps(history):
+@each_history
+def test_history_is_a_chain_without_gaps(section):
+    history = revisions(section)
     ids = [revision.revision for revision in history]
     for parent, child in zip(history, history[1:], strict=False):
         assert child.down_revision == parent.revision
-    files = sorted((ROOT / "alembic" / "versions").glob("*.py"))
+    files = sorted(Path(script_directory(section).versions).glob("*.py"))
     assert len(files) == len(set(ids)) == len(ids)
 
 
-def test_revision_files_sort_in_history_order(history):
-    files = sorted(p.name for p in (ROOT / "alembic" / "versions").glob("*.py"))
+@each_history
+def test_revision_files_sort_in_history_order(section):
+    folder = Path(script_directory(section).versions)
+    files = sorted(path.name for path in folder.glob("*.py"))
     assert [name.split("-")[1].split("_")[0] for name in files] == [
-        revision.revision for revision in history
+        revision.revision for revision in revisions(section)
     ]
+
+
+def test_each_history_has_its_own_folder_and_version_table():
+    folders = {script_directory(section).versions for section in SECTIONS}
+    assert folders == {
+        str(ROOT / "alembic" / "versions"),
+        str(ROOT / "alembic" / "binds" / "audit"),
+    }
+    audit = alembic_config(section="audit")
+    assert audit.get_main_option("version_table") == "alembic_version_audit"
 
 
 def test_check_refuses_a_database_behind_head(database, history):
@@ -37,12 +65,14 @@ def test_check_refuses_a_database_behind_head(database, history):
         command.check(alembic_config(database.engine))
 
 
-def test_stairway_up_down_up_then_head_matches_the_models(database, history):
+@each_history
+def test_stairway_up_down_up_then_head_matches_the_models(database, section):
     """Every revision up, down and up again, on one connection and the revisions read
     once: without env.py per step, so that it stays fast on a long history
     (test_data.py runs each revision through env.py). At head, ``alembic check``
     (env.py's compare options) finds the schema equal to the models; it raises,
-    listing the differences, when they differ."""
+    listing the differences, when they differ. Each database's history on its own."""
+    history = revisions(section)
     with database.engine.connect() as connection:
         # Commits need not wait for the disk on a throw-away database (a third of the
         # stairway's time on SQLite); MariaDB has no such session setting.
@@ -55,11 +85,14 @@ def test_stairway_up_down_up_then_head_matches_the_models(database, history):
         connection.commit()  # else every revision would run inside this transaction
         for revision in history:
             this, parent = revision.revision, revision.down_revision
-            assert migrate_directly(connection, this) == this
-            assert migrate_directly(connection, parent or "base", down=True) == parent
-            assert migrate_directly(connection, this) == this
-        command.check(alembic_config(connection))
-    assert database.current() == history[-1].revision
+            step = {"section": section}
+            assert migrate_directly(connection, this, **step) == this
+            down = migrate_directly(connection, parent or "base", down=True, **step)
+            assert down == parent
+            assert migrate_directly(connection, this, **step) == this
+        command.check(alembic_config(connection, section))
+    at_head = Database(database.url, database.engine, section=section)
+    assert at_head.current() == history[-1].revision
 
 
 def test_downgrade_to_base_leaves_only_the_version_table(database):
