@@ -14,6 +14,7 @@ from app.db import db
 from app.migration import operations  # noqa: F401
 from app.migration.autogenerate import autogenerate_options
 from app.migration.binds import (
+    before_and_after,
     bind_of,
     heading,
     metadata_of,
@@ -106,8 +107,11 @@ def run_migrations_online() -> None:
 # Failures become one line, ``FAILED: ...``, and a non-zero exit. A revision the
 # command names that is another database's is left to that database's run.
 with clear_errors(config):
-    # The other databases the command runs on, after this one (binds.py).
+    # The other databases the command runs on (binds.py): after this one, or before
+    # it for ``alembic check``, whose verdict Alembic prints when env.py is done.
     others = other_databases(config)
+    before, after = before_and_after(config, others)
+    run_on_binds(config, before)
     if others:
         heading(config, "default")
     if not runs_here(config, context.script, others):
@@ -116,4 +120,4 @@ with clear_errors(config):
         run_migrations_offline()
     else:
         run_migrations_online()
-    run_on_binds(config, others)
+    run_on_binds(config, after)

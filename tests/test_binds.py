@@ -317,6 +317,13 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
         "FAILED: DATABASE_URL_AUDIT is not a database URL such as "
         "postgresql://user:password@host:5432/name (its port is not a number)"
     )
+    # Acting on the audit database alone (-n audit), its errors name it too.
+    url = audit.render_as_string(hide_password=False)
+    alone = alembic_runner(project, default, DATABASE_URL_AUDIT=url)
+    unknown = alone("-n", "audit", "upgrade", "deadbeef0000")
+    assert failed_line(unknown.stdout + unknown.stderr) == (
+        "FAILED: database audit: Can't locate revision identified by 'deadbeef0000'"
+    )
     assert failed(project, DATABASE_URL_AUDIT="postgresql+psycopg2://u:p@h/x") == (
         "FAILED: DATABASE_URL_AUDIT needs a driver: No module named 'psycopg2'"
     )

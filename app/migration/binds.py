@@ -124,6 +124,21 @@ def other_databases(config: Config) -> list[Config]:
     return configs
 
 
+# Commands whose last line Alembic prints after env.py returns (check's verdict):
+# their binds run before the default database, so each line is under its heading.
+VERDICT_AFTER_ENV = frozenset({"check"})
+
+
+def before_and_after(config: Config, others: list[Config]) -> tuple[list, list]:
+    """The binds to run before the default database, and those to run after it:
+    after, so that a failing migration leaves the default database migrated, but
+    before for ``alembic check``."""
+    function = getattr(config.cmd_opts, "cmd", (None,))[0]
+    if getattr(function, "__name__", None) in VERDICT_AFTER_ENV:
+        return others, []
+    return [], others
+
+
 def heading(config: Config, name: str) -> None:
     """Say which database the lines that follow are about: a line of its own, a SQL
     comment in a ``--sql`` script."""
@@ -151,6 +166,8 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
                 **{key: getattr(options, key, None) for key in keywords},
             )
         except CommandError as error:
+            if str(error).startswith(f"database {name}: "):
+                raise  # env.py named it
             raise CommandError(f"database {name}: {error}") from error
         finally:
             outer._install_proxy()  # the bind's run removed it

@@ -174,8 +174,22 @@ def squash_explained(error: CommandError, revision_now) -> CommandError | None:
 
 @contextmanager
 def clear_errors(config):
-    """Turn the failures of a migration into one line, ``FAILED: <line>``; with
+    """Turn the failures of a migration into one line, ``FAILED: <line>``, naming
+    the database when it is a bind's (``database audit: ...``); with
     ``--raiseerr`` the traceback shows instead, without the hint to use it."""
+    section = config.config_ini_section
+    try:
+        with one_line_errors(config):
+            yield
+    except CommandError as error:
+        if section == "alembic" or str(error).startswith("database "):
+            raise
+        raise CommandError(f"database {section}: {error}") from error
+
+
+@contextmanager
+def one_line_errors(config):
+    """The failures of a migration, each as one line."""
     raiseerr = getattr(config.cmd_opts, "raiseerr", False)
     try:
         yield
