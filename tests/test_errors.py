@@ -13,10 +13,12 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from alembic import command as alembic_command
 
 from conftest import (
     ROOT,
     SERVER_URL_VARIABLES,
+    alembic_config,
     alembic_runner,
     configured_backends,
     copy_project,
@@ -367,3 +369,24 @@ def test_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):
     code, output = alembic("upgrade", "head", url=f"sqlite:///{path}")
     assert code == 0, output
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_callers_own_exception_passes_through(database):
+    """A caller that runs env.py itself keeps its own exceptions: pytest-alembic's
+    model check stops autogenerate by raising from process_revision_directives,
+    and must see that exception, not a one-line "a revision raised" error."""
+
+    class Stop(Exception):
+        """The caller's signal, raised outside any revision file."""
+
+    def stop(context, revision, directives) -> None:
+        """Stop autogenerate once it has compared, as pytest-alembic does."""
+        raise Stop(len(directives))
+
+    database.upgrade("head")
+    with pytest.raises(Stop):
+        alembic_command.revision(
+            alembic_config(database.engine),
+            autogenerate=True,
+            process_revision_directives=stop,
+        )

@@ -85,6 +85,26 @@ def database_is_at(revision: str | None, kept_ddl) -> str:
     return where
 
 
+def revision_frames(raised_at) -> list[traceback.FrameSummary]:
+    """The frames of a traceback that are in the revision files."""
+    script = getattr(context, "script", None)  # None outside an alembic command
+    versions = os.path.abspath(script.versions) + os.sep if script else "\0"
+    return [
+        frame
+        for frame in traceback.extract_tb(raised_at)
+        if os.path.abspath(frame.filename).startswith(versions)
+    ]
+
+
+def callers_own(error: Exception) -> bool:
+    """Whether an exception belongs to a caller that runs env.py itself, not to a
+    revision: raised outside the revision files when no command runs (such as
+    pytest-alembic's model check, which stops autogenerate by raising)."""
+    config = getattr(context, "config", None)
+    no_command = config is None or config.cmd_opts is None
+    return no_command and not revision_frames(error.__traceback__)
+
+
 def revision_raised(
     error: Exception, revision: str | None, kept_ddl
 ) -> MigrationFailed:
@@ -95,13 +115,7 @@ def revision_raised(
         error = error.orig
     lines = str(error).strip().splitlines() or [""]
     text = lines[0][:200]
-    script = getattr(context, "script", None)  # None outside an alembic command
-    versions = os.path.abspath(script.versions) + os.sep if script else "\0"
-    frames = [
-        frame
-        for frame in traceback.extract_tb(raised_at)
-        if os.path.abspath(frame.filename).startswith(versions)
-    ]
+    frames = revision_frames(raised_at)
     place = ""
     if frames:
         path = os.path.relpath(frames[-1].filename)

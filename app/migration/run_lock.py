@@ -23,6 +23,7 @@ from app.migration import sqlite
 from app.migration.errors import (
     MigrationFailed,
     behind_head_explained,
+    callers_own,
     database_is_at,
     is_lock_timeout,
     one_line,
@@ -117,6 +118,8 @@ def run_lock(
             raise
         raise explained from error
     except Exception as error:  # a bug in a revision's Python code
+        if callers_own(error):
+            raise
         where = revision_of(connection, version_table)
         raise revision_raised(error, where, run.kept_ddl) from error
 
