@@ -1,5 +1,6 @@
 """Settings read from the environment."""
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -130,6 +131,24 @@ def bind_variable(name: str) -> str:
     return f"{BIND_URL_PREFIX}{name.upper()}"
 
 
+def on_a_server(value: str | None) -> bool:
+    """Whether a database URL names a server rather than an SQLite file."""
+    return bool(value) and not value.startswith("sqlite")
+
+
+@functools.cache  # once per process
+def warn_of_default_bind(name: str) -> None:
+    """Say that a bind is on its default SQLite file while the default database is
+    on a server: in production, most likely a forgotten variable."""
+    log.warning(
+        "%s is unset: the %s database is the SQLite file %s.sqlite in the instance "
+        "folder, while DATABASE_URL names a server.",
+        bind_variable(name),
+        name,
+        name,
+    )
+
+
 def default_bind_url(name: str) -> str:
     """A bind's database when its variable is unset: an SQLite file of its own in
     the instance folder (``sqlite:///audit.sqlite``), as ``DATABASE_URL``'s is."""
@@ -143,8 +162,10 @@ def bind_urls(names) -> dict[str, sa.URL]:
     urls = {}
     for name in sorted(names):
         variable = bind_variable(name)
-        value = os.environ.get(variable) or default_bind_url(name)
-        urls[name] = database_url(value, variable)
+        value = os.environ.get(variable)
+        if not value and on_a_server(os.environ.get("DATABASE_URL")):
+            warn_of_default_bind(name)
+        urls[name] = database_url(value or default_bind_url(name), variable)
         try:  # its database and driver, named here rather than as DATABASE_URL's
             urls[name].get_dialect().import_dbapi()
         except (sa.exc.ArgumentError, ImportError) as error:

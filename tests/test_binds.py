@@ -506,3 +506,23 @@ def test_schema_snapshot_writes_one_file_per_database_and_backend(project, tmp_p
         assert "\ntable audit_events\n" in audit
         assert "users" not in audit
         assert "alembic_version" not in audit
+
+
+@pytest.mark.parametrize("backend", SERVERS)
+def test_an_unset_bind_url_beside_a_server_is_said_once(backend, tmp_path):
+    """DATABASE_URL on a server and DATABASE_URL_AUDIT unset: the audit database is
+    the instance folder's SQLite file, as documented, and a warning says so once."""
+    project = copy_project(tmp_path / "project")
+    with ExitStack() as stack:
+        default = fresh(backend, stack, tmp_path, "default")
+        alembic = alembic_runner(project, default, DATABASE_URL_AUDIT="")
+        upgraded = alembic("upgrade", "head")
+        assert upgraded.returncode == 0, upgraded.stderr
+    warning = (
+        "WARNI [app.config] DATABASE_URL_AUDIT is unset: the audit database is the "
+        "SQLite file audit.sqlite in the instance folder, while DATABASE_URL names a "
+        "server."
+    )
+    assert upgraded.stderr.splitlines().count(warning) == 1
+    audit = sa.URL.create("sqlite", database=str(project / "instance" / "audit.sqlite"))
+    assert tables(audit) == {"alembic_version_audit", "audit_events"}
