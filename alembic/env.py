@@ -112,12 +112,11 @@ with clear_errors(config):
     others = other_databases(config)
     before, after = before_and_after(config, others)
     run_on_binds(config, before)
-    if others:
-        heading(config, "default")
-    if not runs_here(config, context.script, others):
-        pass
-    elif context.is_offline_mode():
-        run_migrations_offline()
-    else:
-        run_migrations_online()
+    if runs_here(config, context.script, others):
+        if others:
+            heading(config, "default")
+        if context.is_offline_mode():
+            run_migrations_offline()
+        else:
+            run_migrations_online()
     run_on_binds(config, after)

@@ -403,6 +403,29 @@ def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
     assert tables(audit) == {"alembic_version_audit"}
     assert alembic("upgrade", "head").returncode == 0
     assert "audit_events" in tables(audit)
+    # -x bind=audit: the audit database alone, relative steps included.
+    down = alembic("-x", "bind=audit", "downgrade", "-1")
+    assert down.stdout.splitlines() == ["# database audit"]
+    assert tables(audit) == {"alembic_version_audit"}
+    assert "users" in tables(default)
+    unknown = alembic("-x", "bind=audits", "upgrade", "head")
+    assert failed_line(unknown.stdout + unknown.stderr) == (
+        "FAILED: -x bind=audits names no database: the databases are default, audit"
+    )
+    # An unreachable audit database fails the command before the default one moves.
+    assert alembic("-x", "bind=default", "downgrade", "-1").returncode == 0
+    unreachable = runner(
+        project, default, sa.make_url("postgresql://u:s3cret@127.0.0.1:1/x")
+    )
+    failed = unreachable("upgrade", "head")
+    assert failed_line(failed.stdout + failed.stderr).startswith(
+        "FAILED: database audit: cannot connect to the database: "
+    )
+    assert "s3cret" not in failed.stdout + failed.stderr
+    assert alembic("current").stdout.splitlines()[:2] == [
+        "# database default",
+        "e5d5fd2d0a27",
+    ]
 
 
 def test_healthz_reports_every_database(project, tmp_path):

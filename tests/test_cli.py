@@ -42,12 +42,21 @@ def test_upgrade_current_check_downgrade(alembic, history):
         "No new upgrade operations detected.",
     ]
 
+    # A relative step moves the default database only: "undo my last revision"
+    # never takes the audit history down with it.
     downgrade = alembic("downgrade", "-1")
     assert downgrade.returncode == 0, downgrade.stderr
+    assert downgrade.stdout.splitlines() == [
+        "# database default",
+        "# database audit",
+        "not moved: a relative step (-1) moves the default database only; "
+        "alembic -n audit downgrade -1 moves this one",
+    ]
     assert alembic("current").stdout.splitlines() == [
         "# database default",
         previous,
         "# database audit",
+        f"{audit_head} (head)",
     ]
 
     assert alembic("downgrade", "base").returncode == 0

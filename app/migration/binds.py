@@ -22,12 +22,18 @@ from alembic.util import CommandError
 
 from app.config import bind_urls, bind_variable, database_url
 from app.db import db
+from app.migration.connection import connect
+from app.migration.run_lock import is_migrating
+from app.migration.settings import Settings
 
 DEFAULT_SECTION = "alembic"
 
 # A revision argument that names revisions (``ab12``, ``ab12:cd34``, ``ab12@head``)
 # rather than a place every history has (``head``, ``base``, ``-1``).
 NAMED_REVISION = re.compile(r"[0-9a-f]{4,}", re.IGNORECASE)
+
+# A step relative to where each database is: ``-1``, ``+2``.
+RELATIVE_STEP = re.compile(r"[+-]\d+")
 
 
 def bind_of(config: Config) -> str | None:
@@ -72,10 +78,26 @@ def named_by(options) -> list[str]:
     return [name for argument in arguments for name in names_revisions(argument)]
 
 
+def chosen_database(config: Config) -> str | None:
+    """The database ``-x bind=NAME`` chooses, if any: ``default`` or a bind."""
+    if config.cmd_opts is None:
+        return None
+    return context.get_x_argument(as_dictionary=True).get("bind")
+
+
+def relative_step(options) -> str | None:
+    """The relative step a command takes (``downgrade -1``, ``upgrade +2``)."""
+    argument = getattr(options, "revision", None)
+    return argument if argument and RELATIVE_STEP.fullmatch(argument) else None
+
+
 def runs_here(config: Config, script: ScriptDirectory, others: list[Config]) -> bool:
-    """Whether the command is about this database: not when the revision it names
-    (``alembic downgrade ab12``) is in another database's history instead. A
-    revision no history has is left to Alembic, which says so."""
+    """Whether the command is about this database: not when ``-x bind=`` chooses
+    another, or the revision it names (``alembic downgrade ab12``) is in another
+    database's history instead. A revision no history has is left to Alembic,
+    which says so."""
+    if bind_of(config) is None and chosen_database(config) not in (None, "default"):
+        return False
     named = named_by(config.cmd_opts)
     if not named or has_revisions(script, named) or not others:
         return True
@@ -92,9 +114,15 @@ def other_databases(config: Config) -> list[Config]:
         return []
     if "connection" in config.attributes:  # a caller's one database
         return []
-    if context.get_x_argument(as_dictionary=True).get("bind") == "default":
+    chosen = chosen_database(config)
+    if chosen == "default":
         return []
     names = sorted(key for key in db.metadatas if key)
+    if chosen is not None and chosen not in names:
+        databases = ", ".join(["default", *names])
+        raise CommandError(
+            f"-x bind={chosen} names no database: the databases are {databases}"
+        )
     if not names:
         return []  # one database: nothing more to read
     urls = bind_urls(names)
@@ -121,7 +149,22 @@ def other_databases(config: Config) -> list[Config]:
                 stdout=config.stdout,
             )
         )
+    chosen_configs = [each for each in configs if each.config_ini_section == chosen]
+    configs = chosen_configs if chosen else configs
+    if is_migrating(config) and not context.is_offline_mode():
+        for each in configs:
+            answers(each.config_ini_section)
     return configs
+
+
+def answers(name: str) -> None:
+    """Connect to a bind's database and let go: a migration that would reach it
+    after the default database has changed fails now instead, naming it."""
+    try:
+        with connect(None, Settings.from_environment(), name):
+            pass
+    except CommandError as error:
+        raise CommandError(f"database {name}: {error}") from error
 
 
 # Commands whose last line Alembic prints after env.py returns (check's verdict):
@@ -133,10 +176,14 @@ def before_and_after(config: Config, others: list[Config]) -> tuple[list, list]:
     """The binds to run before the default database, and those to run after it:
     after, so that a failing migration leaves the default database migrated, but
     before for ``alembic check``."""
-    function = getattr(config.cmd_opts, "cmd", (None,))[0]
-    if getattr(function, "__name__", None) in VERDICT_AFTER_ENV:
+    if others and function_name(config.cmd_opts) in VERDICT_AFTER_ENV:
         return others, []
     return [], others
+
+
+def function_name(options) -> str:
+    """The name of the ``alembic`` command being run: ``upgrade``, ``check``."""
+    return options.cmd[0].__name__
 
 
 def heading(config: Config, name: str) -> None:
@@ -157,6 +204,15 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
         if not runs_here(bind_config, script, histories):
             continue  # the revision the command names is another database's
         heading(config, name)
+        step = relative_step(options)
+        if step and chosen_database(config) is None:
+            # "Undo my last revision" must not take a bind's history down with it.
+            config.print_stdout(
+                f"not moved: a relative step ({step}) moves the default database "
+                f"only; alembic -n {name} {function_name(options)} {step} moves "
+                "this one"
+            )
+            continue
         function, positional, keywords = options.cmd
         outer = context._proxy  # Alembic's module-level context, of the default run
         try:
