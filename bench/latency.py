@@ -1,5 +1,6 @@
 """Command latency: a no-op ``alembic upgrade head`` and ``alembic check`` against
-Flask-Migrate and the floors, and how the no-op grows with the length of the history.
+Flask-Migrate and the floors, with one database and with two, and how the no-op grows
+with the length of the history.
 """
 
 import sys
@@ -8,14 +9,18 @@ from pathlib import Path
 
 from bench.databases import as_environment, fresh_database
 from bench.projects import (
+    BEFORE_BINDS,
     copy_project,
+    flask_migrate_multidb_project,
     flask_migrate_project,
+    project_at,
     project_with_history,
     real_history,
+    single_database,
     squashed_project,
 )
 from bench.report import Row, checked
-from bench.timing import Command, rounds, run, timed
+from bench.timing import Command, Rounds, rounds, run, timed
 
 PYTHON = sys.executable
 
@@ -37,92 +42,192 @@ FLASK_FLOOR = (
 )
 
 
-def alembic(project: Path, url, *args: str, timeout: float = 120.0) -> Command:
-    """``alembic <args>`` run in a project copy on a database."""
-    environment = {"DATABASE_URL": as_environment(url)}
-    return Command([PYTHON, "-m", "alembic", *args], project, environment, timeout)
-
-
-def flask_db(project: Path, url, *args: str) -> Command:
-    """``flask db <args>`` (Flask-Migrate) run in its project copy on a database."""
-    environment = {"DATABASE_URL": as_environment(url)}
+def alembic(
+    project: Path, url, *args: str, audit=None, timeout: float = 120.0
+) -> Command:
+    """``alembic <args>`` run in a project copy on a database (and, given ``audit``,
+    on that audit database too)."""
     return Command(
-        [PYTHON, "-m", "flask", "--app", "fm_app", "db", *args], project, environment
+        [PYTHON, "-m", "alembic", *args],
+        project,
+        database_environment(url, audit),
+        timeout,
     )
+
+
+def flask_db(project: Path, url, *args: str, audit=None) -> Command:
+    """``flask db <args>`` (Flask-Migrate) run in its project copy on a database
+    (and, given ``audit``, on that audit database too)."""
+    argv = [PYTHON, "-m", "flask", "--app", "fm_app", "db", *args]
+    return Command(argv, project, database_environment(url, audit))
+
+
+def database_environment(url, audit=None) -> dict[str, str]:
+    """``DATABASE_URL``, and ``DATABASE_URL_AUDIT`` when there is an audit database."""
+    environment = {"DATABASE_URL": as_environment(url)}
+    if audit is not None:
+        environment["DATABASE_URL_AUDIT"] = as_environment(audit)
+    return environment
+
+
+def latency_projects(workdir: Path) -> dict[str, Path]:
+    """The copies the latency section runs: ours with one database, as before the
+    binds work, and with two; Flask-Migrate with one and with two (``--multidb``)."""
+    return {
+        "ours": single_database(copy_project(workdir / "ours")),
+        "before": project_at(BEFORE_BINDS, workdir / "before"),
+        "two": copy_project(workdir / "ours_two"),
+        "flask_migrate": flask_migrate_project(workdir / "flask_migrate"),
+        "flask_migrate_two": flask_migrate_multidb_project(workdir / "fm_multidb"),
+    }
+
+
+# The contenders of the latency section, each with its databases: the one-database
+# rows share one database (the same history); ours with two adds an audit database
+# to it; Flask-Migrate's --multidb has two of its own (its history is its own).
+DATABASES = ("default", "audit", "peer default", "peer audit")
+
+
+def at_head(projects: dict[str, Path], databases: dict) -> None:
+    """Bring every database to head: ours, then Flask-Migrate's --multidb after
+    ``flask db migrate`` wrote its revision on its empty databases."""
+    default, audit = databases["default"], databases["audit"]
+    run(alembic(projects["two"], default, "upgrade", "head", audit=audit))
+    peer = projects["flask_migrate_two"]
+    peer_default, peer_audit = peer_databases(databases)
+    run(flask_db(peer, peer_default, "migrate", "-m", "initial", audit=peer_audit))
+    run(flask_db(peer, peer_default, "upgrade", audit=peer_audit))
+
+
+def peer_databases(databases: dict) -> tuple:
+    """Flask-Migrate's --multidb databases: its default and audit ones."""
+    return databases["peer default"], databases["peer audit"]
+
+
+def upgrade_commands(projects: dict[str, Path], databases: dict) -> dict:
+    """The no-op upgrade of each contender, and the floors, in the order of a round
+    (ours with one database next to the project before the binds work)."""
+    default, audit = databases["default"], databases["audit"]
+    peer_default, peer_audit = peer_databases(databases)
+    ours = projects["ours"]
+    return {
+        "ours": alembic(ours, default, "upgrade", "head"),
+        "before": alembic(projects["before"], default, "upgrade", "head"),
+        "flask_migrate": flask_db(projects["flask_migrate"], default, "upgrade"),
+        "two": alembic(projects["two"], default, "upgrade", "head", audit=audit),
+        "flask_migrate_two": flask_db(
+            projects["flask_migrate_two"], peer_default, "upgrade", audit=peer_audit
+        ),
+        "heads": alembic(ours, default, "heads"),
+        "flask_heads": Command([PYTHON, "-c", FLASK_FLOOR], ours),
+        "sqlalchemy": Command(
+            [PYTHON, "-c", SQLALCHEMY_FLOOR],
+            ours,
+            {"BENCH_DATABASE_URL": as_environment(default)},
+        ),
+        "python": Command([PYTHON, "-c", "pass"], ours),
+    }
+
+
+def check_commands(projects: dict[str, Path], databases: dict) -> dict:
+    """``alembic check`` / ``flask db check`` of each contender."""
+    default, audit = databases["default"], databases["audit"]
+    peer_default, peer_audit = peer_databases(databases)
+    return {
+        "ours": alembic(projects["ours"], default, "check"),
+        "before": alembic(projects["before"], default, "check"),
+        "flask_migrate": flask_db(projects["flask_migrate"], default, "check"),
+        "two": alembic(projects["two"], default, "check", audit=audit),
+        "flask_migrate_two": flask_db(
+            projects["flask_migrate_two"], peer_default, "check", audit=peer_audit
+        ),
+    }
+
+
+ONE = "one database"
+TWO = "two databases (default, audit)"
+BEFORE = f"the same before the second database (commit {BEFORE_BINDS})"
+
+# The no-op upgrade rows: (ours, its measure, versus, their label, target).
+UPGRADE_ROWS = (
+    ("ours", ONE, "flask_migrate", "`flask db upgrade` (Flask-Migrate)", 0.85),
+    ("ours", ONE, "before", BEFORE, 1.05),
+    ("ours", ONE, "heads", "`alembic heads` (floor)", 1.2),
+    (
+        "ours",
+        ONE,
+        "flask_heads",
+        "`alembic heads` after importing Flask and Flask-SQLAlchemy (floor of "
+        "an env.py that imports a Flask-SQLAlchemy app)",
+        None,
+    ),
+    (
+        "ours",
+        ONE,
+        "sqlalchemy",
+        "import SQLAlchemy, connect, read version (floor)",
+        None,
+    ),
+    ("ours", ONE, "python", "`python -c pass` (floor)", None),
+    (
+        "two",
+        TWO,
+        "flask_migrate_two",
+        "`flask db upgrade`, two databases (Flask-Migrate, `flask db init --multidb`)",
+        0.85,
+    ),
+    ("two", TWO, "ours", "ours, one database (what the second database costs)", None),
+)
+
+# The check rows, in the same shape.
+CHECK_ROWS = (
+    ("ours", ONE, "flask_migrate", "`flask db check` (Flask-Migrate)", 0.8),
+    ("ours", ONE, "before", BEFORE, None),
+    (
+        "two",
+        TWO,
+        "flask_migrate_two",
+        "`flask db check`, two databases (Flask-Migrate, `flask db init --multidb`)",
+        0.8,
+    ),
+    ("two", TWO, "ours", "ours, one database (what the second database costs)", None),
+)
+
+
+def ratio_rows(
+    section: str, backend: str, command: str, times: Rounds, specs: tuple
+) -> list[Row]:
+    """One row per (ours, databases, versus, label, target) of ``specs``."""
+    rows = []
+    for name, databases, versus, label, limit in specs:
+        ratio = times.ratio(name, versus)
+        target, met = checked(ratio, limit) if limit else ("", None)
+        measure = f"{command}, {databases}"
+        ours, theirs = times.median(name), times.median(versus)
+        rows.append(
+            Row(section, backend, measure, ours, label, theirs, ratio, target, met)
+        )
+    return rows
 
 
 def no_op_and_check(backend: str, workdir: Path, repeats: int) -> list[Row]:
-    """No-op upgrade and check, ours against Flask-Migrate and the floors."""
-    ours = copy_project(workdir / "ours")
-    peer = flask_migrate_project(workdir / "flask_migrate")
-    with fresh_database(backend, workdir) as url:
-        run(alembic(ours, url, "upgrade", "head"))
-        upgrade = rounds(
-            {
-                "ours": alembic(ours, url, "upgrade", "head"),
-                "flask_migrate": flask_db(peer, url, "upgrade"),
-                "heads": alembic(ours, url, "heads"),
-                "flask_heads": Command([PYTHON, "-c", FLASK_FLOOR], ours),
-                "sqlalchemy": Command(
-                    [PYTHON, "-c", SQLALCHEMY_FLOOR],
-                    ours,
-                    {"BENCH_DATABASE_URL": as_environment(url)},
-                ),
-                "python": Command([PYTHON, "-c", "pass"], ours),
-            },
-            repeats,
-        )
-        check = rounds(
-            {
-                "ours": alembic(ours, url, "check"),
-                "flask_migrate": flask_db(peer, url, "check"),
-            },
-            repeats,
-        )
-    section = "no-op upgrade"
+    """No-op upgrade and check at head: ours with one database against
+    Flask-Migrate, the project before the binds work and the floors; ours with two
+    databases against Flask-Migrate's --multidb and against ours with one."""
+    projects = latency_projects(workdir)
+    with ExitStack() as stack:
+        databases = {
+            name: stack.enter_context(fresh_database(backend, workdir))
+            for name in DATABASES
+        }
+        at_head(projects, databases)
+        upgrade = rounds(upgrade_commands(projects, databases), repeats)
+        check = rounds(check_commands(projects, databases), repeats)
     measure = "`alembic upgrade head`, at head"
-    rows = []
-    for name, versus, limit in (
-        ("flask_migrate", "`flask db upgrade` (Flask-Migrate)", 0.85),
-        ("heads", "`alembic heads` (floor)", 1.2),
-        (
-            "flask_heads",
-            "`alembic heads` after importing Flask and Flask-SQLAlchemy (floor of "
-            "an env.py that imports a Flask-SQLAlchemy app)",
-            None,
-        ),
-        ("sqlalchemy", "import SQLAlchemy, connect, read version (floor)", None),
-        ("python", "`python -c pass` (floor)", None),
-    ):
-        ratio = upgrade.ratio("ours", name)
-        target, met = checked(ratio, limit) if limit else ("", None)
-        rows.append(
-            Row(
-                section,
-                backend,
-                measure,
-                upgrade.median("ours"),
-                versus,
-                upgrade.median(name),
-                ratio,
-                target,
-                met,
-            )
-        )
-    ratio = check.ratio("ours", "flask_migrate")
-    rows.append(
-        Row(
-            "check",
-            backend,
-            "`alembic check`",
-            check.median("ours"),
-            "`flask db check` (Flask-Migrate)",
-            check.median("flask_migrate"),
-            ratio,
-            *checked(ratio, 0.8),
-        )
-    )
-    return rows
+    return [
+        *ratio_rows("no-op upgrade", backend, measure, upgrade, UPGRADE_ROWS),
+        *ratio_rows("check", backend, "`alembic check`", check, CHECK_ROWS),
+    ]
 
 
 def long_histories(

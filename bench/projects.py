@@ -1,14 +1,19 @@
 """Temporary copies of the project the benchmarks run in: the real history, a
-generated long history, a squashed one, and the same app wired to Flask-Migrate."""
+generated long history, a squashed one, the project with one database or as it was
+before it had two, and the same app wired to Flask-Migrate (one database or
+``--multidb``)."""
 
+import io
 import shutil
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from bench.timing import Command, run
+from bench.timing import BenchError, Command, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,8 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # MariaDB/MySQL allow 64 indexes on one table.
 COLUMNS_PER_TABLE = 50
 
+# The project as it was before it had a second database (the last commit before the
+# binds work): what a team with one database ran until then.
+BEFORE_BINDS = "f3f7747"
+
 # How the Flask-Migrate peer is wired: the same factory and db, plus ``Migrate`` as
-# Flask-Migrate's documentation shows, with the options our env.py uses.
+# Flask-Migrate's documentation shows, with the options our env.py uses. The app is
+# built as our env.py builds it (``web=False``: no blueprints), so that both tools
+# migrate the same app; the API's audit blueprint needs the audit model, which the
+# one-database copy does not have.
 FLASK_MIGRATE_APP = '''"""The same app, wired to Flask-Migrate (benchmark peer only)."""
 
 from flask_migrate import Migrate
@@ -25,7 +37,7 @@ from flask_migrate import Migrate
 from app import create_app
 from app.db import db
 
-app = create_app()
+app = create_app(web=False)
 Migrate(app, db, render_as_batch=True, compare_type=True, compare_server_default=True)
 '''
 
@@ -36,6 +48,44 @@ def copy_project(destination: Path) -> Path:
     for name in ("app", "alembic"):
         shutil.copytree(ROOT / name, destination / name, ignore=ignore)
     shutil.copy(ROOT / "alembic.ini", destination / "alembic.ini")
+    return destination
+
+
+def single_database(project: Path) -> Path:
+    """Turn a project copy into the project as a team without a second database
+    has it: no audit model in app/models.py, no [audit] section (nor its comment)
+    in alembic.ini."""
+    models = project / "app" / "models.py"
+    text = models.read_text()
+    models.write_text(text[: position(text, "\n\nclass AuditEvent", models)] + "\n")
+    ini = project / "alembic.ini"
+    text = ini.read_text()
+    start = position(text, "# The audit database", ini)
+    ini.write_text(text[:start] + text[position(text, "[post_write_hooks]", ini) :])
+    return project
+
+
+def position(text: str, marker: str, path: Path) -> int:
+    """Where ``marker`` starts in a file's text; a file that changed shape is a
+    one-line failure naming the file and what is missing."""
+    found = text.find(marker)
+    if found < 0:
+        raise BenchError(
+            f"no one-database copy: {path.name} has no {marker.strip()!r} any more"
+        )
+    return found
+
+
+def project_at(commit: str, destination: Path) -> Path:
+    """app/, alembic/ and alembic.ini as they were at a commit (``git archive``)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "app", "alembic", "alembic.ini"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    destination.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
     return destination
 
 
@@ -140,14 +190,32 @@ def squashed_project(destination: Path, total: int, at: int) -> Path:
     return destination
 
 
+def flask_db_command(project: Path, *args: str) -> Command:
+    """``flask db <args>`` in a Flask-Migrate copy, for its set-up."""
+    argv = [sys.executable, "-m", "flask", "--app", "fm_app", "db", *args]
+    return Command(argv, project)
+
+
 def flask_migrate_project(destination: Path) -> Path:
-    """A copy of the project run by Flask-Migrate: ``flask db init``'s migrations/
-    folder (its own env.py and alembic.ini) with our revision files in versions/."""
-    copy_project(destination)
+    """The one-database project run by Flask-Migrate: ``flask db init``'s
+    migrations/ folder (its own env.py and alembic.ini) with our revision files in
+    versions/."""
+    single_database(copy_project(destination))
     (destination / "fm_app.py").write_text(FLASK_MIGRATE_APP)
-    flask_db_init = [sys.executable, "-m", "flask", "--app", "fm_app", "db", "init"]
-    run(Command(flask_db_init, destination))
+    run(flask_db_command(destination, "init"))
     versions = destination / "migrations" / "versions"
     for path in (ROOT / "alembic" / "versions").glob("*.py"):
         shutil.copy(path, versions / path.name)
+    return destination
+
+
+def flask_migrate_multidb_project(destination: Path) -> Path:
+    """The two-database project run by Flask-Migrate: ``flask db init --multidb``'s
+    migrations/ folder, no revisions yet. Its revision files carry one
+    ``upgrade_<bind>()`` per database, so they are its own: ``flask db migrate``
+    writes them on empty databases (``SQLALCHEMY_BINDS`` comes from
+    ``DATABASE_URL_AUDIT``, as in our app)."""
+    copy_project(destination)
+    (destination / "fm_app.py").write_text(FLASK_MIGRATE_APP)
+    run(flask_db_command(destination, "init", "--multidb"))
     return destination
