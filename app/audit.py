@@ -50,6 +50,13 @@ def commit_audited(
     db.session.commit()
 
 
+def changed_fields(row: db.Model, names) -> list[str]:
+    """The fields of ``row`` among ``names`` whose new value differs from the one
+    loaded: a field set to the value it had is no change, and no event."""
+    state = sa.inspect(row)
+    return sorted(name for name in names if state.attrs[name].history.has_changes())
+
+
 def event_json(event: AuditEvent) -> dict:
     """An audit event as the API shows it; ``occurred_at`` in ISO 8601, UTC."""
     return {

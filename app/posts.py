@@ -4,7 +4,7 @@ deleted under that user."""
 import sqlalchemy as sa
 from flask import Blueprint, url_for
 
-from app.audit import commit_audited
+from app.audit import changed_fields, commit_audited
 from app.db import db
 from app.models import Post
 from app.users import user_or_404
@@ -81,11 +81,12 @@ def update_post(user_id: int, post_id: int):
     """Change the fields the body names; the others stay as they are."""
     post = post_or_404(user_id, post_id)
     values = validated(json_body(), POST_FIELDS)
-    if not values:
-        return post_json(post)  # nothing to change, nothing to audit
     for name, value in values.items():
         setattr(post, name, value)
-    commit_audited(Post.__table__, "post.updated", post, {"fields": sorted(values)})
+    fields = changed_fields(post, values)
+    if not fields:
+        return post_json(post)  # nothing changed, nothing to audit
+    commit_audited(Post.__table__, "post.updated", post, {"fields": fields})
     return post_json(post)
 
 

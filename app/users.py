@@ -5,9 +5,9 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, url_for
 
-from app.audit import commit_audited
+from app.audit import changed_fields, commit_audited
 from app.db import db
-from app.models import User
+from app.models import Post, User
 from app.validation import TextField, json_body, page_arguments, page_json, validated
 
 bp = Blueprint("users", __name__, url_prefix="/api/users")
@@ -80,11 +80,12 @@ def update_user(user_id: int):
     """Change the fields the body names; the others stay as they are."""
     user = user_or_404(user_id)
     values = validated(json_body(), USER_FIELDS)
-    if not values:
-        return user_json(user)  # nothing to change, nothing to audit
     for name, value in values.items():
         setattr(user, name, value)
-    commit_audited(User.__table__, "user.updated", user, {"fields": sorted(values)})
+    fields = changed_fields(user, values)
+    if not fields:
+        return user_json(user)  # nothing changed, nothing to audit
+    commit_audited(User.__table__, "user.updated", user, {"fields": fields})
     return user_json(user)
 
 
@@ -92,6 +93,9 @@ def update_user(user_id: int):
 def delete_user(user_id: int):
     """Delete a user and, by the foreign key's ON DELETE CASCADE, their posts."""
     user = user_or_404(user_id)
+    # Counted, not loaded: the foreign key's ON DELETE CASCADE deletes them.
+    posts = sa.select(sa.func.count()).where(Post.user_id == user_id)
+    detail = {"username": user.username, "posts": db.session.scalar(posts)}
     db.session.delete(user)
-    commit_audited(User.__table__, "user.deleted", user, {"username": user.username})
+    commit_audited(User.__table__, "user.deleted", user, detail)
     return "", 204

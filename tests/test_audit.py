@@ -38,9 +38,11 @@ def test_each_change_writes_its_audit_row(app, database, audit_database):
     client.patch(f"{posts_url}/{post_id}", json={"title": "Hello", "body": "!"})
     client.delete(f"{posts_url}/{post_id}")
     client.patch(f"/api/users/{user_id}", json={"display_name": "Ada L."})
+    client.post(posts_url, json={"title": "Bye", "body": "Last."})
     client.delete(f"/api/users/{user_id}")
 
-    assert audit_rows(audit_database) == [
+    rows = audit_rows(audit_database)
+    assert rows == [
         {
             "action": "user.created",
             "entity": "user",
@@ -72,10 +74,16 @@ def test_each_change_writes_its_audit_row(app, database, audit_database):
             "detail": {"fields": ["display_name"]},
         },
         {
+            "action": "post.created",
+            "entity": "post",
+            "entity_id": rows[5]["entity_id"],
+            "detail": {"user_id": user_id, "title": "Bye"},
+        },
+        {
             "action": "user.deleted",
             "entity": "user",
             "entity_id": user_id,
-            "detail": {"username": "ada"},
+            "detail": {"username": "ada", "posts": 1},
         },
     ]
     # Each table lives in its own database only.
@@ -100,11 +108,14 @@ def test_a_refused_change_writes_no_audit_row(app, audit_database, monkeypatch):
     refused.append(
         client.post("/api/users/998/posts", json={"title": "t", "body": "b"})
     )
-    # Nothing to change: no change, no row.
-    unchanged = client.patch(f"/api/users/{user_id}", json={})
+    # Nothing to change, or the value it has already: no change, no row.
+    unchanged = [
+        client.patch(f"/api/users/{user_id}", json={}),
+        client.patch(f"/api/users/{user_id}", json={"display_name": "ada"}),
+    ]
 
     assert [response.status_code for response in refused] == [409, 400, 404, 404, 404]
-    assert unchanged.status_code == 200
+    assert [response.status_code for response in unchanged] == [200, 200]
     assert [row["action"] for row in audit_rows(audit_database)] == ["user.created"]
 
 
