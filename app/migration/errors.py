@@ -109,19 +109,21 @@ def revision_raised(
     error: Exception, revision: str | None, kept_ddl
 ) -> MigrationFailed:
     """The error for a revision whose Python code raised: the exception's first line
-    (never SQL or its parameters) and the line of the revision file it came from."""
+    (never SQL or its parameters) and the line of the revision file it came from.
+    Raised outside every revision file (a history whose down_revision names no
+    revision of it), it is the migration that failed, not a revision."""
     raised_at = error.__traceback__
     if isinstance(error, sa.exc.StatementError) and error.orig is not None:
         error = error.orig
     lines = str(error).strip().splitlines() or [""]
     text = lines[0][:200]
     frames = revision_frames(raised_at)
-    place = ""
+    place, who = "", "the migration raised"
     if frames:
         path = os.path.relpath(frames[-1].filename)
-        place = f" ({path}, line {frames[-1].lineno})"
+        place, who = f" ({path}, line {frames[-1].lineno})", "a revision raised"
     return MigrationFailed(
-        f"a revision raised {type(error).__name__}: {text}{place}. "
+        f"{who} {type(error).__name__}: {text}{place}. "
         f"{database_is_at(revision, kept_ddl)}"
     )
 
