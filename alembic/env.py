@@ -14,8 +14,9 @@ from app.db import db
 from app.migration import operations  # noqa: F401
 from app.migration.autogenerate import autogenerate_options
 from app.migration.binds import (
-    before_and_after,
     bind_of,
+    binds_before_and_after_default,
+    check_binds_answer,
     heading,
     metadata_of,
     other_databases,
@@ -109,8 +110,11 @@ def run_migrations_online() -> None:
 with clear_errors(config):
     # The other databases the command runs on (binds.py): after this one, or before
     # it for ``alembic check``, whose verdict Alembic prints when env.py is done.
+    # run_on_binds runs the same Alembic command again, with the bind's section,
+    # and so this file again, for that database.
     others = other_databases(config)
-    before, after = before_and_after(config, others)
+    check_binds_answer(config, others)
+    before, after = binds_before_and_after_default(config, others)
     run_on_binds(config, before)
     if runs_here(config, context.script, others):
         if others:

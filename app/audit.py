@@ -13,15 +13,16 @@ therefore committed in this order:
 
 So there is no change without its audit row. The window left is the other way
 round: if the change's own commit fails after its audit row was committed (the
-connection lost at that instant), the row records a change that is not there. An
-audit row says a change was attempted and passed every check.
+connection lost at that instant, SQLite's "database is locked", a deferred
+constraint), the row records a change that is not there. An audit row says a
+change was attempted and passed every check made before the commit.
 """
 
 import sqlalchemy as sa
 from flask import Blueprint
 
 from app.db import db
-from app.errors import flush
+from app.errors import refused_as_api_errors
 from app.models import AuditEvent
 from app.validation import page_arguments, page_json
 
@@ -38,7 +39,8 @@ def commit_audited(
     """Commit the session's change to ``row`` of ``table`` with its audit row, in
     the order above. ``action`` is ``<entity>.<verb>``: ``user.created``, ...; the
     row's id is read after the flush, which gives a new row its id."""
-    flush(table, missing_parent)
+    with refused_as_api_errors(table, missing_parent):
+        db.session.flush()
     event = {
         "action": action,
         "entity": action.split(".", 1)[0],
@@ -47,7 +49,8 @@ def commit_audited(
     }
     with db.engines["audit"].begin() as connection:
         connection.execute(sa.insert(AuditEvent), event)
-    db.session.commit()
+    with refused_as_api_errors(table, missing_parent):  # a deferred constraint
+        db.session.commit()
 
 
 def changed_fields(row: db.Model, names) -> list[str]:

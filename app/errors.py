@@ -4,6 +4,7 @@ A crash answers 500 with a generic message; the traceback goes to the log only.
 """
 
 import re
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
@@ -80,16 +81,16 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InternalServerError, internal_error_as_json)
 
 
-def flush(table: sa.Table, missing_parent: str = "not found") -> None:
-    """Send the session's change to the database, uncommitted; a violated
-    constraint becomes an API error.
+@contextmanager
+def refused_as_api_errors(table: sa.Table, missing_parent: str = "not found"):
+    """A write the database refuses becomes an API error.
 
     A unique constraint answers 409 naming its fields, a foreign key 404 with
     ``missing_parent`` (the parent row was deleted meanwhile). The session is rolled
     back first, so nothing of the failed write remains; anything else propagates.
     """
     try:
-        db.session.flush()
+        yield
     except sa.exc.IntegrityError as error:
         db.session.rollback()
         constraint = violated_constraint(error, table)

@@ -412,6 +412,24 @@ def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
     assert failed_line(unknown.stdout + unknown.stderr) == (
         "FAILED: -x bind=audits names no database: the databases are default, audit"
     )
+    # What -x cannot keep to one database, and what is about one history: refused.
+    check = alembic("-x", "bind=audit", "check")
+    assert failed_line(check.stdout + check.stderr) == (
+        "FAILED: -x bind=audit cannot keep `alembic check` to one database: run "
+        "alembic -n audit check ..."
+    )
+    rev_id = alembic("revision", "--autogenerate", "--rev-id", "abcdef123456")
+    assert failed_line(rev_id.stdout + rev_id.stderr) == (
+        "FAILED: --rev-id is about one history, and this command would run on every "
+        "database: choose one with -x bind=default or -n NAME"
+    )
+    assert not list(project.glob("alembic/**/*abcdef123456*"))
+    # head-1 is a relative step too: the audit database keeps its table.
+    assert alembic("upgrade", "head").returncode == 0
+    stepped = alembic("downgrade", "head-1")
+    assert stepped.stdout.splitlines()[-1].startswith("not moved: a relative step")
+    assert "audit_events" in tables(audit)
+    assert alembic("upgrade", "head").returncode == 0
     # An unreachable audit database fails the command before the default one moves.
     assert alembic("-x", "bind=default", "downgrade", "-1").returncode == 0
     unreachable = runner(

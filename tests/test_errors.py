@@ -14,11 +14,11 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 from alembic import command as alembic_command
+from alembic.config import Config
 
 from conftest import (
     ROOT,
     SERVER_URL_VARIABLES,
-    alembic_config,
     alembic_runner,
     configured_backends,
     copy_project,
@@ -371,7 +371,7 @@ def test_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_a_callers_own_exception_passes_through(database):
+def test_a_callers_own_exception_passes_through(database, tmp_path):
     """A caller that runs env.py itself keeps its own exceptions: pytest-alembic's
     model check stops autogenerate by raising from process_revision_directives,
     and must see that exception, not a one-line "a revision raised" error."""
@@ -384,9 +384,12 @@ def test_a_callers_own_exception_passes_through(database):
         raise Stop(len(directives))
 
     database.upgrade("head")
+    project = copy_project(tmp_path)  # should it write a file, not into the checkout
+    config = Config(project / "alembic.ini")
+    config.attributes["connection"] = database.engine
+    before = sorted(project.glob("alembic/**/*.py"))
     with pytest.raises(Stop):
         alembic_command.revision(
-            alembic_config(database.engine),
-            autogenerate=True,
-            process_revision_directives=stop,
+            config, autogenerate=True, process_revision_directives=stop
         )
+    assert sorted(project.glob("alembic/**/*.py")) == before

@@ -7,9 +7,11 @@ in one file (``alembic -n audit ...`` acts on that database alone). The section
 names its revision folder (``version_locations``) and its version table. Nothing of
 the default database's history changes when a bind is added.
 
-A command run without ``-n`` runs on the default database first, then, with the
-same arguments, on each bind in turn: each database is migrated under its own run
-lock, one at a time, and a failure names the database and stops there.
+A command run without ``-n`` runs on the default database, then, with the same
+arguments, on each bind in turn (``check`` on the binds first, so that each
+verdict comes under its heading): each database is migrated under its own run
+lock, one at a time, and a failure names the database and stops there. A relative
+step (``downgrade -1``) moves the default database only.
 """
 
 import os
@@ -32,8 +34,8 @@ DEFAULT_SECTION = "alembic"
 # rather than a place every history has (``head``, ``base``, ``-1``).
 NAMED_REVISION = re.compile(r"[0-9a-f]{4,}", re.IGNORECASE)
 
-# A step relative to where each database is: ``-1``, ``+2``.
-RELATIVE_STEP = re.compile(r"[+-]\d+")
+# A step relative to where each database is: ``-1``, ``+2``, ``head-1``, ``base+1``.
+RELATIVE_STEP = re.compile(r"(heads?|base)?[+-]\d+")
 
 
 def bind_of(config: Config) -> str | None:
@@ -109,7 +111,8 @@ def runs_here(config: Config, script: ScriptDirectory, others: list[Config]) -> 
 def other_databases(config: Config) -> list[Config]:
     """The config of each bind a command on the default database also runs on,
     every one checked before any database is touched. None for a bind's own run
-    (``-n audit``), a caller's connection, or ``-x bind=default``."""
+    (``-n audit``), a caller's connection, or ``-x bind=default``; the one bind
+    ``-x bind=audit`` chooses."""
     if bind_of(config) is not None or config.cmd_opts is None:
         return []
     if "connection" in config.attributes:  # a caller's one database
@@ -123,6 +126,21 @@ def other_databases(config: Config) -> list[Config]:
         raise CommandError(
             f"-x bind={chosen} names no database: the databases are {databases}"
         )
+    if chosen is not None and function_name(config.cmd_opts) in AFTER_ENV_PY:
+        # Alembic writes the file, or prints the verdict, of the default database
+        # once env.py returns: only -n keeps such a command to the bind alone.
+        raise CommandError(
+            f"-x bind={chosen} cannot keep `alembic {function_name(config.cmd_opts)}`"
+            f" to one database: run alembic -n {chosen} "
+            f"{function_name(config.cmd_opts)} ..."
+        )
+    configs = bind_configs(config, [chosen] if chosen else names)
+    refuse_one_history_options(config.cmd_opts, configs)
+    return configs
+
+
+def bind_configs(config: Config, names: list[str]) -> list[Config]:
+    """Each bind's config, once its section and URL are checked."""
     if not names:
         return []  # one database: nothing more to read
     urls = bind_urls(names)
@@ -149,34 +167,63 @@ def other_databases(config: Config) -> list[Config]:
                 stdout=config.stdout,
             )
         )
-    chosen_configs = [each for each in configs if each.config_ini_section == chosen]
-    configs = chosen_configs if chosen else configs
-    if is_migrating(config) and not context.is_offline_mode():
-        for each in configs:
-            answers(each.config_ini_section)
     return configs
 
 
-def answers(name: str) -> None:
-    """Connect to a bind's database and let go: a migration that would reach it
-    after the default database has changed fails now instead, naming it."""
-    try:
-        with connect(None, Settings.from_environment(), name):
-            pass
-    except CommandError as error:
-        raise CommandError(f"database {name}: {error}") from error
+# ``alembic revision`` options that are about one history: given to every
+# database, they would write one revision id twice, or fail in the other history.
+ONE_HISTORY_OPTIONS = {
+    "rev_id": "--rev-id",
+    "head": "--head",
+    "splice": "--splice",
+    "branch_label": "--branch-label",
+    "version_path": "--version-path",
+    "depends_on": "--depends-on",
+}
 
 
-# Commands whose last line Alembic prints after env.py returns (check's verdict):
-# their binds run before the default database, so each line is under its heading.
-VERDICT_AFTER_ENV = frozenset({"check"})
+def refuse_one_history_options(options, configs: list[Config]) -> None:
+    """Refuse an option that is about one history when the command would run on
+    more than one database."""
+    if not configs or function_name(options) != "revision":
+        return
+    for option, flag in ONE_HISTORY_OPTIONS.items():
+        value = getattr(options, option, None)
+        if value and not (option == "head" and value in ("head", "base")):
+            raise CommandError(
+                f"{flag} is about one history, and this command would run on every "
+                "database: choose one with -x bind=default or -n NAME"
+            )
 
 
-def before_and_after(config: Config, others: list[Config]) -> tuple[list, list]:
-    """The binds to run before the default database, and those to run after it:
-    after, so that a failing migration leaves the default database migrated, but
-    before for ``alembic check``."""
-    if others and function_name(config.cmd_opts) in VERDICT_AFTER_ENV:
+def check_binds_answer(config: Config, others: list[Config]) -> None:
+    """Before a migration moves the default database, connect to each bind it
+    will move and let go: a bind that does not answer fails the command now,
+    naming it, rather than after the default database has changed."""
+    if not is_migrating(config) or context.is_offline_mode():
+        return
+    for bind_config in others:
+        if moves(config, bind_config, others):
+            name = bind_config.config_ini_section
+            try:
+                with connect(None, Settings.from_environment(), name):
+                    pass
+            except CommandError as error:
+                raise CommandError(f"database {name}: {error}") from error
+
+
+# Commands whose outcome Alembic prints or writes after env.py returns: the verdict
+# of ``check``, the file of ``revision``.
+AFTER_ENV_PY = frozenset({"check", "revision"})
+
+
+def binds_before_and_after_default(
+    config: Config, others: list[Config]
+) -> tuple[list[Config], list[Config]]:
+    """The binds to run before the default database, and those to run after it.
+    After, so that a failed migration leaves the default database migrated; but
+    before for ``alembic check``, so that each verdict is under its heading."""
+    if others and function_name(config.cmd_opts) == "check":
         return others, []
     return [], others
 
@@ -193,26 +240,34 @@ def heading(config: Config, name: str) -> None:
     config.print_stdout(f"{comment} database {name}")
 
 
+def moves(config: Config, bind_config: Config, others: list[Config]) -> bool:
+    """Whether the command acts on this bind: not when the revision it names is
+    another database's, nor for a relative step no ``-x bind=`` chose it for."""
+    histories = [config, *(other for other in others if other is not bind_config)]
+    script = ScriptDirectory.from_config(bind_config)
+    if not runs_here(bind_config, script, histories):
+        return False
+    return not (relative_step(config.cmd_opts) and chosen_database(config) is None)
+
+
 def run_on_binds(config: Config, others: list[Config]) -> None:
-    """Run the command the user ran on each other database in turn, after the
-    default one: the same function with the same arguments, and the bind's config."""
+    """Run the command the user ran on each bind in turn: Alembic's same command
+    function with the same arguments and the bind's config, which runs env.py
+    again for that database."""
     options = config.cmd_opts
     for bind_config in others:
         name = bind_config.config_ini_section
-        histories = [config, *(other for other in others if other is not bind_config)]
-        script = ScriptDirectory.from_config(bind_config)
-        if not runs_here(bind_config, script, histories):
-            continue  # the revision the command names is another database's
+        if not moves(config, bind_config, others):
+            if step := relative_step(options):
+                # "Undo my last revision" must not take a bind's history down too.
+                heading(config, name)
+                config.print_stdout(
+                    f"not moved: a relative step ({step}) moves the default "
+                    f"database only; alembic -n {name} {function_name(options)} "
+                    f"{step} moves this one"
+                )
+            continue  # or the revision the command names is another database's
         heading(config, name)
-        step = relative_step(options)
-        if step and chosen_database(config) is None:
-            # "Undo my last revision" must not take a bind's history down with it.
-            config.print_stdout(
-                f"not moved: a relative step ({step}) moves the default database "
-                f"only; alembic -n {name} {function_name(options)} {step} moves "
-                "this one"
-            )
-            continue
         function, positional, keywords = options.cmd
         outer = context._proxy  # Alembic's module-level context, of the default run
         try:
