@@ -567,3 +567,39 @@ def test_an_unset_bind_url_beside_a_server_is_said_once(backend, tmp_path):
     assert upgraded.stderr.splitlines().count(warning) == 1
     audit = sa.URL.create("sqlite", database=str(project / "instance" / "audit.sqlite"))
     assert tables(audit) == {"alembic_version_audit", "audit_events"}
+
+
+def test_check_reports_every_database(project, tmp_path):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
+    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    alembic = runner(copy, default, audit)
+    assert alembic("upgrade", "head").returncode == 0
+    models = copy / "app" / "models.py"
+    models.write_text(models.read_text() + NOTE)
+    audit_differs = [
+        "# database audit",
+        "the database and the models differ; a revision would contain:",
+        "  op.add_column('audit_events', sa.Column('note', sa.String(length=200), "
+        "nullable=True))",
+        'Write it with: alembic revision --autogenerate -m "..."',
+        "# database default",
+    ]
+    only_audit = alembic("check")
+    assert only_audit.returncode != 0
+    assert only_audit.stdout.splitlines() == [
+        *audit_differs,
+        "No new upgrade operations detected.",
+        "FAILED: database audit: differs from its models (above)",
+    ]
+    # The default database differs too: its differences are the failure.
+    models.write_text(models.read_text() + TAGS)
+    both = alembic("check")
+    assert both.returncode != 0
+    lines = both.stdout.splitlines()
+    assert lines[: len(audit_differs)] == audit_differs
+    assert lines[len(audit_differs)] == (
+        "FAILED: the database and the models differ; a revision would contain:"
+    )
+    assert "op.create_table('tags'" in lines[len(audit_differs) + 1]

@@ -253,8 +253,13 @@ def moves(config: Config, bind_config: Config, others: list[Config]) -> bool:
 def run_on_binds(config: Config, others: list[Config]) -> None:
     """Run the command the user ran on each bind in turn: Alembic's same command
     function with the same arguments and the bind's config, which runs env.py
-    again for that database."""
+    again for that database.
+
+    ``alembic check`` reports every database: a bind's differences are printed
+    under its heading, and the command fails once the default database has been
+    checked too (the call after it, with no bind left, raises)."""
     options = config.cmd_opts
+    differing = config.attributes.setdefault("differing databases", [])
     for bind_config in others:
         name = bind_config.config_ini_section
         if not moves(config, bind_config, others):
@@ -277,8 +282,17 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
                 **{key: getattr(options, key, None) for key in keywords},
             )
         except CommandError as error:
-            if str(error).startswith(f"database {name}: "):
-                raise  # env.py named it
-            raise CommandError(f"database {name}: {error}") from error
+            named = str(error)
+            if not named.startswith(f"database {name}: "):  # env.py names its own
+                named = f"database {name}: {error}"
+            if function_name(options) != "check":
+                raise CommandError(named) from error
+            config.print_stdout(named.removeprefix(f"database {name}: "))
+            differing.append(name)
         finally:
             outer._install_proxy()  # the bind's run removed it
+    if differing and not others:
+        config.print_stdout("No new upgrade operations detected.")  # the default's
+        raise CommandError(
+            f"database {', '.join(differing)}: differs from its models (above)"
+        )
