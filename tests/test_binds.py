@@ -224,6 +224,19 @@ def test_a_change_writes_a_file_for_its_database_only(project, tmp_path):
     models.write_text(models.read_text().replace(NOTE, "") + TAGS)
     generated = alembic("revision", "--autogenerate", "-m", "Tags, no note")
     assert generated.returncode == 0, generated.stdout + generated.stderr
+    # Each "Generating" line under its database's heading.
+    said = [
+        line if line.startswith("#") else line.split("/alembic/")[1].split("/20")[0]
+        for line in generated.stdout.splitlines()
+        if line.startswith(("# database", "Generating"))
+    ]
+    assert said == [
+        "# database default",
+        "# database audit",
+        "binds/audit",
+        "# database default",
+        "versions",
+    ]
     (default_file,) = set(digest(versions)) - set(before["versions"])
     assert 'op.create_table(\n        "tags"' in (versions / default_file).read_text()
     (dropped,) = set(digest(binds)) - set(before["audit"]) - {new}

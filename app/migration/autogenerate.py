@@ -175,6 +175,13 @@ def shape_revision(context, revision, directives) -> None:
     if empty and getattr(context.config.cmd_opts, "autogenerate", False):
         directives[:] = []
         log.info("No changes in schema detected; no revision file written.")
+    elif command == "revision":
+        # Alembic writes the file once env.py returns (binds.py says whose it is).
+        context.config.attributes[WRITES_A_REVISION] = True
+
+
+# The config attribute that says Alembic will write this database's revision file.
+WRITES_A_REVISION = "writes a revision"
 
 
 def autogenerate_options() -> dict:

@@ -24,6 +24,7 @@ from alembic.util import CommandError
 
 from app.config import bind_urls, bind_variable, database_url
 from app.db import db
+from app.migration.autogenerate import WRITES_A_REVISION
 from app.migration.connection import connect
 from app.migration.run_lock import is_migrating
 from app.migration.settings import Settings
@@ -296,3 +297,5 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
         raise CommandError(
             f"database {', '.join(differing)}: differs from its models (above)"
         )
+    if others and config.attributes.get(WRITES_A_REVISION):
+        heading(config, "default")  # for Alembic's "Generating ..." line to come
