@@ -333,6 +333,11 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
     # Acting on the audit database alone (-n audit), its errors name it too.
     url = audit.render_as_string(hide_password=False)
     alone = alembic_runner(project, default, DATABASE_URL_AUDIT=url)
+    two = alone("-n", "audit", "-x", "bind=default", "current")
+    assert failed_line(two.stdout + two.stderr) == (
+        "FAILED: database audit: -n audit and -x bind=default name two databases: "
+        "give one"
+    )
     unknown = alone("-n", "audit", "upgrade", "deadbeef0000")
     assert failed_line(unknown.stdout + unknown.stderr) == (
         "FAILED: database audit: Can't locate revision identified by 'deadbeef0000'"

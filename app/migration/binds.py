@@ -114,11 +114,15 @@ def other_databases(config: Config) -> list[Config]:
     every one checked before any database is touched. None for a bind's own run
     (``-n audit``), a caller's connection, or ``-x bind=default``; the one bind
     ``-x bind=audit`` chooses."""
+    chosen = chosen_database(config)
+    if bind_of(config) not in (None, chosen) and chosen is not None:
+        raise CommandError(
+            f"-n {bind_of(config)} and -x bind={chosen} name two databases: give one"
+        )
     if bind_of(config) is not None or config.cmd_opts is None:
         return []
     if "connection" in config.attributes:  # a caller's one database
         return []
-    chosen = chosen_database(config)
     if chosen == "default":
         return []
     names = sorted(key for key in db.metadatas if key)
