@@ -36,7 +36,7 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         app.config.from_mapping(from_environment())
         # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
         # database").
-        app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys())
+        app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys(), warn=web)
     else:
         app.config.from_mapping(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(

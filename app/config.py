@@ -155,15 +155,17 @@ def default_bind_url(name: str) -> str:
     return f"sqlite:///{name}.sqlite"
 
 
-def bind_urls(names) -> dict[str, sa.URL]:
+def bind_urls(names, *, warn: bool = False) -> dict[str, sa.URL]:
     """``SQLALCHEMY_BINDS`` for the binds the models use (``names``), from the
     environment (README, "More than one database"). Another ``DATABASE_URL_*`` a
-    platform sets means nothing here."""
+    platform sets means nothing here. ``warn``: say when a bind is left on its
+    SQLite file while the default database is on a server (an app that serves, a
+    command that migrates every database)."""
     urls = {}
     for name in sorted(names):
         variable = bind_variable(name)
         value = os.environ.get(variable)
-        if not value and on_a_server(os.environ.get("DATABASE_URL")):
+        if warn and not value and on_a_server(os.environ.get("DATABASE_URL")):
             warn_of_default_bind(name)
         urls[name] = database_url(value or default_bind_url(name), variable)
         try:  # its database and driver, named here rather than as DATABASE_URL's

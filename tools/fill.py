@@ -91,9 +91,11 @@ def value_for(column: sa.Column, number: int, parents: dict):
     return None
 
 
-def fill_tables(connection: sa.Connection, rows: int) -> dict[str, str]:
-    """Fill every table of the database (parents first) with ``rows`` rows; what
-    was done, per table."""
+def fill_tables(
+    connection: sa.Connection, rows: int, version_table: str = "alembic_version"
+) -> dict[str, str]:
+    """Fill every table of the database but the history's version table (parents
+    first) with ``rows`` rows; what was done, per table."""
     metadata = sa.MetaData()
     metadata.reflect(connection)
     referred = {
@@ -104,7 +106,7 @@ def fill_tables(connection: sa.Connection, rows: int) -> dict[str, str]:
     parents: dict[tuple[str, str], list] = {}
     done = {}
     for table in metadata.sorted_tables:
-        if table.name == "alembic_version":
+        if table.name == version_table:
             continue
         generated = [c for c in table.columns if c is not table.autoincrement_column]
         try:

@@ -198,9 +198,7 @@ def trace_on(
         result.error = f"the history up to {first_parent} failed: {first_line(error)}"
         return
     with engine.begin() as connection:
-        result.filled = fill_history_tables(
-            connection, result.rows, history.version_table
-        )
+        result.filled = fill_tables(connection, result.rows, history.version_table)
     stop_if_interrupted()
     recorder = Recorder(engine, history.version_table)
     for source in revisions:
@@ -225,22 +223,6 @@ def trace_on(
             run(config, command.check)
         except CommandError as error:
             result.revisions[head].models_differ = str(error).strip()
-
-
-def fill_history_tables(
-    connection: sa.Connection, rows: int, version_table: str
-) -> dict[str, str]:
-    """Every table filled (``fill.py``) but the history's version table, which
-    keeps the revision it holds: ``fill_tables`` leaves only ``alembic_version``
-    alone, and another history's table (``alembic_version_audit``) would get rows."""
-    if not sa.inspect(connection).has_table(version_table):
-        return fill_tables(connection, rows)  # before the first revision: none yet
-    table = sa.table(version_table, sa.column("version_num"))
-    kept = list(connection.execute(sa.select(table.c.version_num)).scalars())
-    filled = fill_tables(connection, rows)
-    if filled.pop(version_table, None) is not None:
-        connection.execute(table.delete().where(table.c.version_num.not_in(kept)))
-    return filled
 
 
 def parent_of(source: RevisionSource) -> str:

@@ -83,7 +83,7 @@ def named_by(options) -> list[str]:
 
 def chosen_database(config: Config) -> str | None:
     """The database ``-x bind=NAME`` chooses, if any: ``default`` or a bind."""
-    if config.cmd_opts is None:
+    if not getattr(config.cmd_opts, "x", None):  # no -x, or a caller's own options
         return None
     return context.get_x_argument(as_dictionary=True).get("bind")
 
@@ -148,7 +148,7 @@ def bind_configs(config: Config, names: list[str]) -> list[Config]:
     """Each bind's config, once its section and URL are checked."""
     if not names:
         return []  # one database: nothing more to read
-    urls = bind_urls(names)
+    urls = bind_urls(names, warn=True)
     default_url = database_url(os.environ.get("DATABASE_URL"))
     sections = set(config.file_config.sections())
     configs = []
