@@ -34,14 +34,15 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     if config is None:
         app.config.from_prefixed_env()
         app.config.from_mapping(from_environment())
-        # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
-        # database").
-        app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys(), warn=web)
     else:
         app.config.from_mapping(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
         app.config.get("SQLALCHEMY_DATABASE_URI")
     )
+    if config is None:
+        # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
+        # database").
+        app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys(), warn=web)
     app.config["MIGRATION_GUARD"] = guard_mode(app.config["MIGRATION_GUARD"])
     try:
         db.init_app(app)  # builds the engine: no connection yet

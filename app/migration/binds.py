@@ -148,8 +148,8 @@ def bind_configs(config: Config, names: list[str]) -> list[Config]:
     """Each bind's config, once its section and URL are checked."""
     if not names:
         return []  # one database: nothing more to read
-    urls = bind_urls(names, warn=True)
     default_url = database_url(os.environ.get("DATABASE_URL"))
+    urls = bind_urls(names, warn=True)
     sections = set(config.file_config.sections())
     configs = []
     for name in names:
