@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import mysql
 
 from app.db import db
 
@@ -53,7 +54,11 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-    occurred_at: orm.Mapped[datetime] = orm.mapped_column(default=utc_now)
+    # Microseconds on MariaDB/MySQL too (DATETIME(6)), as PostgreSQL and SQLite keep.
+    occurred_at: orm.Mapped[datetime] = orm.mapped_column(
+        sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
+        default=utc_now,
+    )
     # What happened, as "<entity>.<verb>": user.created, post.deleted, ...
     action: orm.Mapped[str] = orm.mapped_column(sa.String(40))
     entity: orm.Mapped[str] = orm.mapped_column(sa.String(40))

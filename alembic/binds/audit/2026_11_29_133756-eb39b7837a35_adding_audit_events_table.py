@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 # Revision identifiers, used by Alembic.
 revision: str = "eb39b7837a35"
@@ -23,7 +24,13 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(), nullable=False),
+        sa.Column(
+            "occurred_at",
+            sa.DateTime()
+            .with_variant(mysql.DATETIME(fsp=6), "mariadb")
+            .with_variant(mysql.DATETIME(fsp=6), "mysql"),
+            nullable=False,
+        ),
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column("entity", sa.String(length=40), nullable=False),
         sa.Column("entity_id", sa.Integer(), nullable=False),
