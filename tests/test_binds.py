@@ -28,9 +28,8 @@ from conftest import (
     alembic_runner,
     configured_backends,
     copy_project,
-    database_url_from,
+    fresh_url,
 )
-from tools.databases import throwaway_database
 
 # A third database, added to a copy of the project the way the README says.
 ANALYTICS_MODEL = '''
@@ -79,12 +78,12 @@ def with_bind(project: Path, name: str, model: str) -> Path:
     return project
 
 
-def fresh(backend: str, stack: ExitStack, folder: Path, name: str) -> sa.URL:
-    """A fresh database on ``backend`` for the ``with`` block of ``stack``."""
-    if backend == "sqlite":
-        return sa.URL.create("sqlite", database=str(folder / f"{name}.sqlite"))
-    server = database_url_from(SERVER_URL_VARIABLES[backend])
-    return stack.enter_context(throwaway_database(server))
+def sqlite_databases(folder: Path) -> tuple[sa.URL, sa.URL]:
+    """The URLs of a default and an audit database, SQLite files in ``folder``."""
+    return tuple(
+        sa.URL.create("sqlite", database=str(folder / f"{name}.sqlite"))
+        for name in ("default", "audit")
+    )
 
 
 def runner(project: Path, default: sa.URL, audit: sa.URL):
@@ -153,8 +152,10 @@ def test_each_database_has_its_own_tables_and_history(
     project, default_backend, audit_backend, tmp_path
 ):
     with ExitStack() as stack:
-        default = fresh(default_backend, stack, tmp_path, "default")
-        audit = fresh(audit_backend, stack, tmp_path, "audit")
+        default = stack.enter_context(
+            fresh_url(default_backend, tmp_path / "default.sqlite")
+        )
+        audit = stack.enter_context(fresh_url(audit_backend, tmp_path / "audit.sqlite"))
         alembic = runner(project, default, audit)
         upgraded = alembic("upgrade", "head")
         assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
@@ -200,8 +201,7 @@ def test_a_change_writes_a_file_for_its_database_only(project, tmp_path):
     shutil.copytree(project, copy)
     models = copy / "app" / "models.py"
     models.write_text(models.read_text() + NOTE)
-    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    default, audit = sqlite_databases(tmp_path)
     alembic = runner(copy, default, audit)
     assert alembic("upgrade", "head").returncode == 0
     rows = {default: ("users", USER), audit: ("audit_events", EVENT)}
@@ -295,8 +295,7 @@ def test_a_failing_revision_stops_at_its_database(project, tmp_path):
         "def downgrade() -> None:\n"
         '    """Nothing."""\n'
     )
-    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    default, audit = sqlite_databases(tmp_path)
     alembic = runner(copy, default, audit)
     failed = alembic("upgrade", "head")
     assert failed.returncode != 0
@@ -315,8 +314,7 @@ def test_a_failing_revision_stops_at_its_database(project, tmp_path):
 
 
 def test_one_line_errors_for_a_bind(project, tmp_path):
-    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    default, audit = sqlite_databases(tmp_path)
 
     def failed(project: Path, **variables: str) -> str:
         """The one line a failing ``alembic current`` prints, nothing written."""
@@ -397,8 +395,7 @@ def test_one_database_reads_as_before(tmp_path):
 
 
 def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
-    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    default, audit = sqlite_databases(tmp_path)
     alembic = runner(project, default, audit)
     first = audit_revision(project)
     assert alembic("upgrade", first).returncode == 0
@@ -465,8 +462,7 @@ def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
 
 
 def test_healthz_reports_every_database(project, tmp_path):
-    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    default, audit = sqlite_databases(tmp_path)
     alembic = runner(project, default, audit)
     assert alembic("upgrade", "head").returncode == 0
     assert alembic("-n", "audit", "downgrade", "base").returncode == 0
@@ -512,8 +508,8 @@ def test_concurrent_migrators_with_both_databases_on_one_server(
     database's run lock is its own (keyed by database and version table), and a
     process holds one at a time, so none waits for itself or deadlocks."""
     with ExitStack() as stack:
-        default = fresh(backend, stack, tmp_path, "default")
-        audit = fresh(backend, stack, tmp_path, "audit")
+        default = stack.enter_context(fresh_url(backend, tmp_path / "default.sqlite"))
+        audit = stack.enter_context(fresh_url(backend, tmp_path / "audit.sqlite"))
         environment = {
             **os.environ,
             "DATABASE_URL": default.render_as_string(hide_password=False),
@@ -573,7 +569,7 @@ def test_an_unset_bind_url_beside_a_server_is_said_once(backend, tmp_path):
     the instance folder's SQLite file, as documented, and a warning says so once."""
     project = copy_project(tmp_path / "project")
     with ExitStack() as stack:
-        default = fresh(backend, stack, tmp_path, "default")
+        default = stack.enter_context(fresh_url(backend, tmp_path / "default.sqlite"))
         alembic = alembic_runner(project, default, DATABASE_URL_AUDIT="")
         upgraded = alembic("upgrade", "head")
         assert upgraded.returncode == 0, upgraded.stderr
@@ -590,8 +586,7 @@ def test_an_unset_bind_url_beside_a_server_is_said_once(backend, tmp_path):
 def test_check_reports_every_database(project, tmp_path):
     copy = tmp_path / "project"
     shutil.copytree(project, copy)
-    default = sa.URL.create("sqlite", database=str(tmp_path / "default.sqlite"))
-    audit = sa.URL.create("sqlite", database=str(tmp_path / "audit.sqlite"))
+    default, audit = sqlite_databases(tmp_path)
     alembic = runner(copy, default, audit)
     assert alembic("upgrade", "head").returncode == 0
     models = copy / "app" / "models.py"
