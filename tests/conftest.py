@@ -152,12 +152,13 @@ def migrate_directly(
 
 
 def copy_project(destination: Path) -> Path:
-    """Copy what ``alembic`` needs (app/, alembic/, alembic.ini, pyproject.toml) into
-    ``destination``, for tests that change models or revisions."""
+    """Copy what ``alembic`` needs (app/, alembic/, alembic.ini, pyproject.toml) and
+    the ``.gitignore`` of a user's checkout into ``destination``, for tests that
+    change models or revisions."""
     ignore = shutil.ignore_patterns("__pycache__")
     for name in ("app", "alembic"):
         shutil.copytree(ROOT / name, destination / name, ignore=ignore)
-    for name in ("alembic.ini", "pyproject.toml"):
+    for name in ("alembic.ini", "pyproject.toml", ".gitignore"):
         shutil.copy(ROOT / name, destination / name)
     return destination
 

@@ -319,6 +319,30 @@ def test_dry_run_prints_the_baseline_and_writes_nothing(project, capsys):
     assert git(project, "status", "--porcelain") == ""
 
 
+def test_python_bytecode_is_no_uncommitted_change(project, tmp_path, capsys):
+    """Python writes ``__pycache__`` beside the revisions on every command, unless
+    ``PYTHONDONTWRITEBYTECODE`` is set: it is never a change to commit, with or
+    without the project's ``.gitignore``; a file that ``.gitignore`` names is none
+    either."""
+    copy = committed_copy(tmp_path / "bytecode", project)
+    (copy / ".gitignore").write_text("*.orig\n")
+    commit_all(copy, "a .gitignore without __pycache__")
+    versions = copy / "alembic" / "versions"
+    (versions / "__pycache__").mkdir(exist_ok=True)
+    (versions / "__pycache__" / "first.cpython-311.pyc").write_bytes(b"\0")
+    (versions / "stray.pyc").write_bytes(b"\0")
+    (versions / "first.py.orig").write_text("ignored by .gitignore")
+
+    status, out, err = run_squash(copy, POSTS, "--dry-run", capsys=capsys)
+
+    assert (status, err) == (0, "")
+    assert out.startswith("Would write alembic/versions/")
+    (versions / "notes.txt").write_text("not ignored")
+    status, _, err = run_squash(copy, POSTS, "--dry-run", capsys=capsys)
+    assert status == 2
+    assert "(alembic/versions/notes.txt): commit or stash them first" in err
+
+
 # --- Refusals: one line, exit status 2, nothing written. ---
 
 

@@ -142,13 +142,27 @@ def refuse_uncommitted(versions: Path) -> None:
             f"{versions} is not in a git checkout: commit the revisions first, so "
             "that the squash can be reviewed and undone"
         ) from None
-    status = gitrepo.git(root, "status", "--porcelain", "--", str(versions))
-    if status.strip():
-        first = status.splitlines()[0][3:]  # after "XY ", the status letters
+    # git leaves out what .gitignore names; Python's bytecode is left out always: a
+    # checkout without that .gitignore line still has it after any alembic command.
+    status = gitrepo.git(
+        root, "status", "--porcelain", "--untracked-files=all", "--", str(versions)
+    )
+    changes = [
+        line[3:]  # after "XY ", the status letters
+        for line in status.splitlines()
+        if not is_bytecode(line[3:])
+    ]
+    if changes:
+        first = changes[0]
         folder = versions.resolve().relative_to(root.resolve()).as_posix()
         raise SquashError(
             f"uncommitted changes under {folder}/ ({first}): commit or stash them first"
         )
+
+
+def is_bytecode(path: str) -> bool:
+    """Whether a path git reports is Python's bytecode cache, never a change."""
+    return "__pycache__/" in f"/{path}" or path.endswith((".pyc", ".pyo"))
 
 
 def data_steps(replaced: list[Script]) -> list[str]:
