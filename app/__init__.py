@@ -61,7 +61,16 @@ def register_web_parts(app: Flask) -> None:
     never uses.
     """
     from app import audit, errors, guard, posts, users
+    from app.migration.network import protect
+    from app.migration.settings import Settings
     from app.validation import RowIdConverter
+
+    # A server that never answers, or goes quiet, makes a request answer 503 within
+    # MIGRATION_CONNECT_TIMEOUT / MIGRATION_NETWORK_TIMEOUT instead of hanging.
+    settings = Settings.from_environment()
+    with app.app_context():
+        for engine in db.engines.values():
+            protect(engine, settings)
 
     errors.init_app(app)
     guard.init_app(app)

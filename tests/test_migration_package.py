@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
-from alembic.util import CommandError
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.config import SettingError
 from app.migration import defaults, operations, sqlite  # noqa: F401  (the ops)
-from app.migration.connection import add_connect_timeout, applied_connect_timeout
 from app.migration.errors import MigrationFailed, is_connect_timeout, is_lock_timeout
+from app.migration.network import add_connect_timeout, applied_connect_timeout
 from app.migration.ordering import dependency_order
 from app.migration.retry import lock_retries
 from app.migration.run_lock import run_lock
@@ -33,27 +33,43 @@ SETTINGS = Settings(run_lock_wait=1, lock_timeout=2, statement_timeout=30)
 
 
 def test_settings_default_and_from_the_environment(monkeypatch):
-    assert Settings.from_environment() == Settings(300, 5, 600, 0, 10)
+    assert Settings.from_environment() == Settings(300, 5, 600, 0, 10, 30)
     monkeypatch.setenv("MIGRATION_CONNECT_TIMEOUT", " 2.5 ")
     monkeypatch.setenv("MIGRATION_LOCK_RETRIES", "3")
-    assert Settings.from_environment() == Settings(300, 5, 600, 3, 2.5)
+    monkeypatch.setenv("MIGRATION_NETWORK_TIMEOUT", "0")
+    assert Settings.from_environment() == Settings(300, 5, 600, 3, 2.5, 0)
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
+    ("variable", "value", "largest"),
     [
-        ("MIGRATION_CONNECT_TIMEOUT", "ten"),
-        ("MIGRATION_CONNECT_TIMEOUT", "-1"),
-        ("MIGRATION_LOCK_RETRIES", "1.5"),
-        ("MIGRATION_LOCK_TIMEOUT", "inf"),
+        ("MIGRATION_CONNECT_TIMEOUT", "ten", 3600),
+        ("MIGRATION_CONNECT_TIMEOUT", "-1", 3600),
+        ("MIGRATION_CONNECT_TIMEOUT", "1e10", 3600),
+        ("MIGRATION_LOCK_RETRIES", "1.5", 100),
+        ("MIGRATION_LOCK_RETRIES", "101", 100),
+        ("MIGRATION_LOCK_TIMEOUT", "inf", 86400),
+        ("MIGRATION_LOCK_TIMEOUT", "nan", 86400),
+        ("MIGRATION_RUN_LOCK_WAIT", "1e300", 86400),
+        ("MIGRATION_STATEMENT_TIMEOUT", "86401", 86400),
+        ("MIGRATION_NETWORK_TIMEOUT", "3601", 3600),
+        ("MIGRATION_NETWORK_TIMEOUT", "30s", 3600),
     ],
 )
-def test_bad_setting_names_the_variable(monkeypatch, variable, value):
+def test_bad_setting_names_the_variable_and_its_range(
+    monkeypatch, variable, value, largest
+):
     monkeypatch.setenv(variable, value)
-    with pytest.raises(CommandError) as raised:
+    with pytest.raises(SettingError) as raised:
         Settings.from_environment()
-    what = "a whole number" if variable == "MIGRATION_LOCK_RETRIES" else "a number"
-    assert str(raised.value) == f"{variable} must be {what}, 0 or more, not {value!r}"
+    what = (
+        "a whole number"
+        if variable == "MIGRATION_LOCK_RETRIES"
+        else "a number of seconds"
+    )
+    assert raised.value.message == (
+        f"{variable} must be {what} from 0 to {largest}, not {value!r}"
+    )
 
 
 def session_timeouts(connection: sa.Connection) -> tuple:

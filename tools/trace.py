@@ -34,7 +34,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from app.config import SettingError, database_url
-from app.migration.connection import add_connect_timeout
+from app.migration.network import add_connect_timeout
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
 from tools.recorder import Recorder, StatementTrace

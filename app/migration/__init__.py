@@ -2,7 +2,8 @@
 migration guard share, one concern per module:
 
 - ``settings``: the ``MIGRATION_*`` settings, read and checked once per command.
-- ``connection``: the app's engine (with the connect timeout) or one handed in.
+- ``connection``: the app's engine or one handed in.
+- ``network``: the connect timeout, and a server gone quiet given up on.
 - ``run_lock``: one migrator at a time, per database; a failed revision's error.
 - ``timeouts``: the session timeouts, online and at the top of ``--sql`` scripts.
 - ``sqlite``: SQLite's transactional DDL and write lock, foreign keys off, and the

@@ -15,6 +15,7 @@ from alembic import context
 from alembic.util import CommandError
 
 from app.config import SettingError
+from app.migration.network import is_network_timeout
 from app.migration.settings import seconds_text
 from app.migration.state import squashed_into
 
@@ -22,6 +23,11 @@ RAISEERR_HINT = "Run with --raiseerr for the traceback"
 
 # Alembic's wording for a revision id the history does not have (script/base.py).
 UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']+)'")
+
+
+class SettingFailed(CommandError):
+    """A setting that cannot be used (``DATABASE_URL``, ``MIGRATION_*``): its
+    message names the variable, which belongs to no one database."""
 
 
 class MigrationFailed(CommandError):
@@ -68,6 +74,22 @@ def connect_failed(error: sa.exc.DBAPIError, connect_timeout: float) -> CommandE
     else:
         reason = one_line(error)
     return CommandError(f"cannot connect to the database: {reason}")
+
+
+def network_lost(
+    error: sa.exc.DBAPIError, seconds: float | None, revision: str | None, kept_ddl
+) -> MigrationFailed:
+    """The error for a server that went quiet in the middle of a migration: the
+    keepalives gave up (``network.py``); the server ends the session, and with it
+    the run lock and (but on MariaDB/MySQL) the revision under way, by itself."""
+    waited = f" ({seconds_text(seconds)})" if seconds else ""
+    return MigrationFailed(
+        f"the database server stopped answering: no reply within "
+        f"MIGRATION_NETWORK_TIMEOUT{waited}, so the connection was given up "
+        f"({one_line(error)}). {database_is_at(revision, kept_ddl)}; the server "
+        "ends the session and frees the run lock by itself: run the command again "
+        "once the network is back"
+    )
 
 
 def database_is_at(revision: str | None, kept_ddl) -> str:
@@ -198,7 +220,11 @@ def clear_errors(config):
         with one_line_errors(config):
             yield
     except CommandError as error:
-        if section == "alembic" or str(error).startswith("database "):
+        if (
+            section == "alembic"
+            or isinstance(error, SettingFailed)
+            or str(error).startswith("database ")
+        ):
             raise
         raise CommandError(f"database {section}: {error}") from error
 
@@ -210,9 +236,12 @@ def one_line_errors(config):
     try:
         yield
     except SettingError as error:
-        raise CommandError(str(error)) from error
+        raise SettingFailed(error.message) from error
     except sa.exc.DBAPIError as error:
         if error.statement is None:  # connecting succeeded: the connection broke
+            if is_network_timeout(error):
+                lost = network_lost(error, None, None, None)
+                raise with_hint(lost, raiseerr) from error
             line = one_line(error)
             raise CommandError(f"the database connection failed: {line}") from error
         raise with_hint(revision_failed(error, None), raiseerr) from error

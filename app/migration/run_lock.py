@@ -26,6 +26,7 @@ from app.migration.errors import (
     callers_own,
     database_is_at,
     is_lock_timeout,
+    network_lost,
     one_line,
     revision_failed,
     revision_raised,
@@ -33,6 +34,7 @@ from app.migration.errors import (
     squash_explained,
 )
 from app.migration.kept_ddl import KeptDdl
+from app.migration.network import is_network_timeout
 from app.migration.settings import Settings, milliseconds
 from app.migration.state import database_heads
 from app.migration.timeouts import session_statements
@@ -54,6 +56,13 @@ class Run:
 
     options: dict = field(default_factory=dict)
     kept_ddl: KeptDdl = field(default_factory=lambda: KeptDdl(VERSION_TABLE))
+    # The revision the database was at when the last revision completed (or when
+    # the run began): where it is when the connection can no longer say.
+    reached: str | None = None
+
+    def note_revision(self, step, heads, **kwargs) -> None:
+        """An ``on_version_apply`` hook: a revision is done."""
+        self.reached = ", ".join(sorted(heads)) or "base"
 
 
 def command_of(config) -> str | None:
@@ -101,8 +110,14 @@ def run_lock(
     run = Run()
     try:
         with lock(connection, settings, version_table) as run:
+            if connection.dialect.name != "sqlite":  # no network to lose there
+                run.reached = revision_of(connection, version_table)
+            run.options.setdefault("on_version_apply", []).append(run.note_revision)
             yield run
     except sa.exc.DBAPIError as error:
+        if is_network_timeout(error):  # the connection can say nothing more
+            seconds = settings.network_timeout
+            raise network_lost(error, seconds, run.reached, run.kept_ddl) from error
         if error.statement is None:  # the connection itself failed
             raise
         where = revision_of(connection, version_table)
@@ -149,13 +164,21 @@ def session(connection: sa.Connection, settings: Settings, release: str):
         connection.commit()
         yield
     finally:
-        try:
-            connection.rollback()
-            for statement in [*reset_timeouts, release]:
-                connection.exec_driver_sql(statement)
-            connection.commit()
-        except sa.exc.DBAPIError as error:
-            log.warning("The run lock ends with the connection: %s", one_line(error))
+        # A connection lost on the way (invalidated) is not reopened to clean up:
+        # the server ends that session, and frees what it held, by itself.
+        if not connection.invalidated:
+            end_session(connection, [*reset_timeouts, release])
+
+
+def end_session(connection: sa.Connection, statements: list[str]) -> None:
+    """Roll back what a failure left open, then run ``statements`` and commit."""
+    try:
+        connection.rollback()
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+        connection.commit()
+    except sa.exc.DBAPIError as error:
+        log.warning("The run lock ends with the connection: %s", one_line(error))
 
 
 @contextmanager

@@ -9,19 +9,37 @@ import math
 import os
 from typing import NamedTuple
 
-from alembic.util import CommandError
+from app.config import SettingError
+
+# The largest value each setting takes: a day for the waits and a statement, an
+# hour for reaching the server and for a network that went quiet (a kernel's
+# keepalive idle time stops at 32767 s), a hundred retries. A bigger value is a
+# typo, and a driver would refuse it with a traceback (PyMySQL's connect_timeout
+# stops at a year; MariaDB's GET_LOCK takes 1e300 for "do not wait").
+DAY = 86400
+HOUR = 3600
+LARGEST = {
+    "MIGRATION_RUN_LOCK_WAIT": DAY,
+    "MIGRATION_LOCK_TIMEOUT": DAY,
+    "MIGRATION_STATEMENT_TIMEOUT": DAY,
+    "MIGRATION_LOCK_RETRIES": 100,
+    "MIGRATION_CONNECT_TIMEOUT": HOUR,
+    "MIGRATION_NETWORK_TIMEOUT": HOUR,
+}
 
 
 def setting(name: str, default: float, kind: type = float) -> float:
-    """A number of seconds (or a count) from the environment variable ``name``."""
+    """A number of seconds (or a count) from the environment variable ``name``,
+    from 0 to the setting's largest value."""
     value = os.environ.get(name, "").strip()
     try:
         number = kind(value) if value else default
     except ValueError:
         number = -1
-    if not 0 <= number < math.inf:
-        what = "a whole number" if kind is int else "a number"
-        raise CommandError(f"{name} must be {what}, 0 or more, not {value!r}")
+    largest = LARGEST[name]
+    if not 0 <= number <= largest:
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise SettingError(f"{name} must be {what} from 0 to {largest}, not {value!r}")
     return number
 
 
@@ -34,6 +52,7 @@ class Settings(NamedTuple):
     statement_timeout: float = 600
     lock_retries: int = 0
     connect_timeout: float = 10
+    network_timeout: float = 30
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -50,6 +69,9 @@ class Settings(NamedTuple):
             ),
             connect_timeout=setting(
                 "MIGRATION_CONNECT_TIMEOUT", defaults.connect_timeout
+            ),
+            network_timeout=setting(
+                "MIGRATION_NETWORK_TIMEOUT", defaults.network_timeout
             ),
         )
 

@@ -10,6 +10,7 @@ import math
 
 import sqlalchemy as sa
 
+from app.migration.network import keepalive_schedule
 from app.migration.settings import Settings, milliseconds, seconds_text
 
 # MariaDB's executable comment: MariaDB runs the statement inside, MySQL skips it
@@ -41,18 +42,50 @@ def mysql_timeouts(settings: Settings) -> dict[str, float]:
     return timeouts
 
 
+def postgresql_dead_client(settings: Settings, server_version) -> dict[str, int]:
+    """PostgreSQL's session settings that end a migrator's session once its client
+    went quiet (``network.py``): the server's keepalives to the client, and a
+    session that waited ``MIGRATION_NETWORK_TIMEOUT`` for its next statement."""
+    seconds = settings.network_timeout
+    if not seconds:
+        return {}
+    idle, interval, count = keepalive_schedule(seconds)
+    timeouts = {
+        "tcp_keepalives_idle": idle,
+        "tcp_keepalives_interval": interval,
+        "tcp_keepalives_count": count,
+        "tcp_user_timeout": milliseconds(seconds),
+        "idle_in_transaction_session_timeout": milliseconds(seconds),
+    }
+    if server_version is not None and server_version >= (14,):
+        timeouts["idle_session_timeout"] = milliseconds(seconds)  # between revisions
+    return timeouts
+
+
+def mysql_dead_client(settings: Settings) -> dict[str, int]:
+    """MariaDB/MySQL's session setting that ends a migrator's session once its
+    client went quiet: the server has no keepalives of a session's own, so it is
+    the wait for the next statement, ``MIGRATION_NETWORK_TIMEOUT``."""
+    seconds = settings.network_timeout
+    return {"wait_timeout": math.ceil(seconds)} if seconds else {}
+
+
 def session_statements(
     connection: sa.Connection, settings: Settings
 ) -> tuple[list[str], list[str]]:
     """The statements that set the timeouts on ``connection``, and those that put
     the server's defaults back."""
     if connection.dialect.name == "postgresql":
-        timeouts = postgresql_timeouts(settings, connection.dialect.server_version_info)
+        version = connection.dialect.server_version_info
+        timeouts = {
+            **postgresql_timeouts(settings, version),
+            **postgresql_dead_client(settings, version),
+        }
         return (
             [f"SET {name} = {value}" for name, value in timeouts.items()],
             [f"RESET {name}" for name in timeouts],
         )
-    timeouts = mysql_timeouts(settings)
+    timeouts = {**mysql_timeouts(settings), **mysql_dead_client(settings)}
     if not connection.dialect.is_mariadb:
         del timeouts["max_statement_time"]
     return (
