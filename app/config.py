@@ -3,6 +3,7 @@
 import functools
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import click
@@ -41,6 +42,9 @@ DEFAULTS = {
 # What a database URL looks like, for the errors that say it is not one.
 URL_EXAMPLE = "postgresql://user:password@host:5432/name"
 
+# The largest TCP port number.
+LARGEST_PORT = 65535
+
 
 class SettingError(click.ClickException):
     """A setting that cannot be used. Its message names the variable and the fix,
@@ -73,7 +77,68 @@ def database_url(value: str | sa.URL | None, variable: str = "DATABASE_URL") -> 
             "password, %40 for @, %3A for :, %2F for /, %25 for %",
             variable,
         )
-    return url.set(drivername=DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+    if url.get_backend_name() == "sqlite":
+        refuse_sqlite_server_parts(url, variable)
+    if url.port is not None and not 0 < url.port <= LARGEST_PORT:
+        raise not_a_url(
+            f"its port must be from 1 to {LARGEST_PORT}, not {url.port}", variable
+        )
+    url = url.set(drivername=DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+    check_query(url, variable)
+    return url
+
+
+def refuse_sqlite_server_parts(url: sa.URL, variable: str) -> None:
+    """Refuse an SQLite URL with a user, password, host or port, naming the parts
+    but never their values (SQLAlchemy's own error lists five lines of forms)."""
+    parts = {
+        "a user": url.username,
+        "a password": url.password,
+        "a host": url.host,
+        "a port": url.port,
+    }
+    given = [name for name, value in parts.items() if value not in (None, "")]
+    if given:
+        named = (
+            ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
+        )
+        raise SettingError(
+            f"{variable} gives an SQLite database {named}, and an SQLite URL has no "
+            "user, password, host or port: write sqlite:///relative/path or "
+            "sqlite:////absolute/path"
+        )
+
+
+def check_query(url: sa.URL, variable: str) -> None:
+    """Read each query parameter of the URL as SQLAlchemy's dialect does when the
+    engine is built (``?connect_timeout=abc`` is no number), so that a bad one is
+    one line naming it rather than a traceback. An unknown dialect is left to the
+    engine, which says so."""
+    if not url.query:
+        return
+    try:
+        dialect = url.get_dialect()()
+    except sa.exc.ArgumentError:
+        return
+    for key, value in url.query.items():
+        try:
+            with warnings.catch_warnings():  # the engine warns, once, itself
+                warnings.simplefilter("ignore")
+                dialect.create_connect_args(url.set(query={key: value}))
+        except ValueError as error:
+            raise query_parameter_error(key, str(error), variable) from None
+
+
+def query_parameter_error(key: str, reason: str, variable: str) -> SettingError:
+    """The error for a query parameter of a database URL that the dialect or the
+    driver refuses; the reason (which may quote the value) is left out for a
+    parameter that holds a password."""
+    lines = reason.strip().splitlines()
+    because = "" if "pass" in key.lower() or not lines else f" ({lines[0]})"
+    return SettingError(
+        f"{variable}'s query parameter {key} is not usable{because}: correct it, or "
+        "leave it out of the URL"
+    )
 
 
 def not_a_url(reason: str, variable: str = "DATABASE_URL") -> SettingError:
@@ -88,7 +153,8 @@ def engine_error(error: Exception, variable: str = "DATABASE_URL") -> SettingErr
     engine: an unknown database or a driver that is not installed."""
     if isinstance(error, ImportError):
         return SettingError(f"{variable} needs a driver: {error}")
-    return not_a_url(str(error), variable)
+    lines = str(error).strip().splitlines()  # SQLAlchemy's may list URL forms
+    return not_a_url(lines[0] if lines else type(error).__name__, variable)
 
 
 def guard_mode(value: str | None) -> str:

@@ -265,8 +265,9 @@ def test_mariadb_does_not_retry_a_revision_that_kept_ddl(mariadb_database):
         "a migration statement waited too long for a table lock"
     )
     assert (
-        "MariaDB/MySQL kept these statements of the failed revision, undo them "
-        "before running it again: CREATE TABLE kept (id INTEGER). Run again later"
+        "MariaDB/MySQL kept these statements of the failed revision, and a rerun "
+        "resumes after them (fix what failed, not them): CREATE TABLE kept (id "
+        "INTEGER). Run again later"
     ) in str(error)
     assert "rolled back" not in str(error)
     assert "kept" in database.tables()

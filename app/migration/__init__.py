@@ -9,6 +9,7 @@ migration guard share, one concern per module:
 - ``sqlite``: SQLite's transactional DDL and write lock, foreign keys off, and the
   indexes batch mode's table copy would lose.
 - ``kept_ddl``: the DDL statements MariaDB/MySQL kept from a failing revision.
+- ``journal``: a MariaDB/MySQL revision cut short, resumed by the rerun.
 - ``retry``: a revision that gave up on a busy table, run again.
 - ``errors``: one-line errors that name the fix.
 - ``offline``: the start of ``--sql`` scripts, and empty ranges refused.

@@ -204,14 +204,17 @@ def refuse_one_history_options(options, configs: list[Config]) -> None:
 def check_binds_answer(config: Config, others: list[Config]) -> None:
     """Before a migration moves the default database, connect to each bind it
     will move and let go: a bind that does not answer fails the command now,
-    naming it, rather than after the default database has changed."""
+    naming it, rather than after the default database has changed. An SQLite
+    file the check creates is removed again: should the default database fail,
+    no empty file is left behind (the bind's own run creates it, ``0600``)."""
     if not is_migrating(config) or context.is_offline_mode():
         return
     for bind_config in others:
         if moves(config, bind_config, others):
             name = bind_config.config_ini_section
             try:
-                with connect(None, Settings.from_environment(), name):
+                settings = Settings.from_environment()
+                with connect(None, settings, name, keep_new_file=False):
                     pass
             except CommandError as error:
                 raise CommandError(f"database {name}: {error}") from error

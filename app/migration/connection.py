@@ -6,12 +6,14 @@ configparser, and printing the config would show the password.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from app import create_app
+from app.config import bind_variable
 from app.db import db
-from app.migration.errors import connect_failed
+from app.migration.errors import connect_failed, parameter_refused
 from app.migration.network import applied_connect_timeout, protect
 from app.migration.settings import Settings
 
@@ -33,14 +35,21 @@ def app_engine(settings: Settings | None = None, bind: str | None = None) -> sa.
 
 @contextmanager
 def connect(
-    handed_in, settings: Settings, bind: str | None = None
+    handed_in,
+    settings: Settings,
+    bind: str | None = None,
+    *,
+    keep_new_file: bool = True,
 ) -> Iterator[sa.Connection]:
     """The connection to migrate on.
 
     A caller may hand one in through ``config.attributes["connection"]``: a
     ``Connection`` (Alembic's cookbook), used as it is, or an ``Engine``
     (pytest-alembic). Otherwise the app's own engine is used, and disposed of
-    afterwards. Failing to connect is one line.
+    afterwards. Failing to connect is one line, and so is a query parameter of the
+    URL that the driver refuses. ``keep_new_file=False``: an SQLite file that
+    connecting created, and that is still empty when done, is removed again (a
+    check that a database answers leaves nothing behind).
     """
     if isinstance(handed_in, sa.Connection):
         yield handed_in
@@ -55,13 +64,31 @@ def connect(
         timeout = applied_connect_timeout(
             engine.dialect.driver, settings.connect_timeout
         )
+    new_file = None if keep_new_file else new_sqlite_file(engine.url)
     try:
         try:
             connection = engine.connect()
         except sa.exc.DBAPIError as error:
             raise connect_failed(error, timeout) from error
+        except Exception as error:  # the driver refused a parameter of the URL
+            variable = "DATABASE_URL" if bind is None else bind_variable(bind)
+            refused = handed_in is None and parameter_refused(engine, error, variable)
+            if not refused:
+                raise
+            raise refused from error
         with connection:
             yield connection
     finally:
         if handed_in is None:
             engine.dispose()
+        if new_file is not None and new_file.exists() and not new_file.stat().st_size:
+            new_file.unlink(missing_ok=True)
+
+
+def new_sqlite_file(url: sa.URL) -> Path | None:
+    """The SQLite file a URL names, when it does not exist yet: connecting will
+    create it, empty."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import context
 from alembic.util import CommandError
 
-from app.config import SettingError
+from app.config import SettingError, query_parameter_error
 from app.migration.network import is_network_timeout
 from app.migration.settings import seconds_text
 from app.migration.state import squashed_into
@@ -76,6 +76,39 @@ def connect_failed(error: sa.exc.DBAPIError, connect_timeout: float) -> CommandE
     return CommandError(f"cannot connect to the database: {reason}")
 
 
+def parameter_refused(
+    engine: sa.Engine, error: Exception, variable: str
+) -> SettingError | None:
+    """The error for a query parameter of the URL that the driver refused before
+    connecting (PyMySQL's ``?charset=nosuch``, ``?ssl_ca=/missing.pem``, an unknown
+    one): a ``ValueError``, ``TypeError`` or ``OSError`` of its own rather than a
+    database error. Found by trying each parameter alone with PyMySQL's
+    ``defer_connect``, which reads them all and sends nothing; ``None`` when no
+    parameter is at fault, or for a driver that cannot be asked without
+    connecting."""
+    dialect = engine.dialect
+    if dialect.driver != "pymysql":
+        return None
+    for key, value in engine.url.query.items():
+        cargs, cparams = dialect.create_connect_args(engine.url.set(query={key: value}))
+        try:
+            dialect.loaded_dbapi.connect(*cargs, **cparams, defer_connect=True)
+        except Exception as refused:  # noqa: BLE001 - whatever the driver raises
+            return query_parameter_error(key, driver_reason(refused), variable)
+    return None
+
+
+def driver_reason(error: Exception) -> str:
+    """Why a driver refused a parameter, in words: its own message, but for an
+    unknown name or value, where the message says nothing to the user (PyMySQL's
+    ``'NoneType' object has no attribute 'encoding'`` for an unknown charset)."""
+    if isinstance(error, TypeError) and "unexpected keyword" in str(error):
+        return "the driver has no such parameter"
+    if isinstance(error, (AttributeError, LookupError)):
+        return "the driver does not know this value"
+    return str(error).strip() or type(error).__name__
+
+
 def network_lost(
     error: sa.exc.DBAPIError, seconds: float | None, revision: str | None, kept_ddl
 ) -> MigrationFailed:
@@ -101,8 +134,8 @@ def database_is_at(revision: str | None, kept_ddl) -> str:
     )
     if kept_ddl:
         where += (
-            "; MariaDB/MySQL kept these statements of the failed revision, "
-            f"undo them before running it again: {kept_ddl}"
+            "; MariaDB/MySQL kept these statements of the failed revision, and a "
+            f"rerun resumes after them (fix what failed, not them): {kept_ddl}"
         )
     return where
 

@@ -15,6 +15,14 @@ LONGEST = 80  # characters of a statement shown; a longer one ends with "…"
 SECRET = re.compile(r"(IDENTIFIED BY|PASSWORD)\s*'(?:[^']|'')*'", re.IGNORECASE)
 
 
+def shown(statement: str) -> str:
+    """A statement as an error shows it: on one line, no password, cut short."""
+    text = SECRET.sub(r"\1 '…'", " ".join(statement.split()))
+    if len(text) > LONGEST:
+        text = text[: LONGEST - 1].rsplit(" ", 1)[0] + " …"
+    return text
+
+
 class KeptDdl:
     """The DDL statements the revision under way has run, and so committed."""
 
@@ -28,10 +36,7 @@ class KeptDdl:
         words = statement.split()
         verb = words[0].upper() if words else ""
         if verb in DDL_VERBS and self.version_table not in statement:
-            text = SECRET.sub(r"\1 '…'", " ".join(words))
-            if len(text) > LONGEST:
-                text = text[: LONGEST - 1].rsplit(" ", 1)[0] + " …"
-            self.statements.append(text)
+            self.statements.append(shown(statement))
 
     def next_revision(self, **kwargs) -> None:
         """An ``on_version_apply`` hook: the revision committed, start afresh."""

@@ -33,6 +33,7 @@ from app.migration.errors import (
     run_lock_busy,
     squash_explained,
 )
+from app.migration.journal import Journal
 from app.migration.kept_ddl import KeptDdl
 from app.migration.network import is_network_timeout
 from app.migration.settings import Settings, milliseconds
@@ -219,9 +220,18 @@ def mysql_run_lock(connection: sa.Connection, settings: Settings, version_table:
     if held.scalar() != 1:
         raise run_lock_busy()
     kept_ddl = KeptDdl(version_table)
+    journal = Journal(version_table)  # a rerun resumes a revision cut short
     release = f"DO RELEASE_LOCK('{name}')"
     with session(connection, settings, release), kept_ddl.watching(connection):
-        yield Run({"on_version_apply": [kept_ddl.next_revision]}, kept_ddl)
+        heads = ", ".join(database_heads(connection, version_table))
+        journal.open(connection, heads)
+        journal.attach(connection)
+        try:
+            hooks = [kept_ddl.next_revision, journal.revision_done]
+            yield Run({"on_version_apply": hooks}, kept_ddl)
+            journal.close(connection)
+        finally:
+            journal.detach(connection)
 
 
 @contextmanager

@@ -1,0 +1,255 @@
+"""Resuming a revision that MariaDB/MySQL committed part of (README, "Running
+migrations in production", promise 2).
+
+MariaDB commits every DDL statement as it runs, and the data changes before it: a
+revision cut short (a failed statement, ``kill -9``, a lost connection) leaves its
+first statements in the database while the version table still names the revision
+before it. Run again from the start, it would fail on its own first ``CREATE TABLE``.
+
+So each write statement of a revision is written down in a journal table
+(``<version_table>_journal``), durably at the moment MariaDB commits it:
+
+- a data statement's row in the statement's own transaction: both are committed,
+  or rolled back, together;
+- a DDL statement's row just before it, with a digest of the schema: MariaDB commits
+  the open transaction, the row included, before it runs any DDL. On a rerun, a
+  schema still equal to that digest means the statement never ran (DDL is atomic on
+  MariaDB 10.6+); a different one, that it did.
+
+The rerun of the revision skips the statements the journal says ran (each must be
+the same statement as before, or the rerun stops in one line) and runs the rest.
+The revision's rows go with its version bump, in the same commit; the table itself
+is dropped by a run that leaves it empty, so a database at head has none.
+
+Not journaled: statements run in autocommit mode (``fill_column``'s batches, which a
+rerun continues by itself) and reads. A skipped data statement reports no rows: a
+revision that decides by a row count on MariaDB should do so in ``fill_column``'s
+way, on what is in the table.
+"""
+
+import hashlib
+import logging
+import re
+
+import sqlalchemy as sa
+
+from app.migration.errors import MigrationFailed
+from app.migration.kept_ddl import DDL_VERBS, shown
+
+log = logging.getLogger("alembic.env")
+
+DATA_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
+# What a skipped statement becomes: MariaDB's statement that does nothing.
+NOTHING = "DO 0"
+FIRST_WORD = re.compile(r"\s*(?:/\*.*?\*/\s*)*\(?\s*(\w+)", re.DOTALL)
+
+# The schema, as information_schema describes it: a statement that changed it has
+# run. The journal itself is left out.
+SCHEMA_QUERIES = (
+    "SELECT table_name, column_name, column_type, is_nullable, column_default,"
+    " extra, column_comment FROM information_schema.columns"
+    " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
+    " ORDER BY table_name, ordinal_position",
+    "SELECT table_name, index_name, seq_in_index, column_name, non_unique"
+    " FROM information_schema.statistics"
+    " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
+    " ORDER BY table_name, index_name, seq_in_index",
+    "SELECT table_name, constraint_name, constraint_type"
+    " FROM information_schema.table_constraints"
+    " WHERE constraint_schema = DATABASE() AND table_name <> %(journal)s"
+    " ORDER BY table_name, constraint_name",
+    "SELECT table_name, table_comment FROM information_schema.tables"
+    " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
+    " ORDER BY table_name",
+)
+
+
+def verb_of(statement: str) -> str:
+    """A statement's first keyword, upper case (``CREATE``, ``UPDATE``, ...)."""
+    match = FIRST_WORD.match(statement)
+    return match[1].upper() if match else ""
+
+
+def digest_of(statement: str, parameters) -> str:
+    """What identifies a statement across runs: its text and its parameters."""
+    return hashlib.sha256(f"{statement}\0{parameters!r}".encode()).hexdigest()
+
+
+class Journal:
+    """The write statements of the revision under way, on one MariaDB/MySQL
+    connection: written down as they commit, skipped when a rerun repeats them."""
+
+    def __init__(self, version_table: str) -> None:
+        """A journal beside ``version_table``, whose revisions it follows."""
+        self.version_table = version_table
+        self.table = f"{version_table}_journal"
+        self.exists = False
+        self.step = "base"  # the revision the one under way starts from
+        self.position = 0  # of the next write statement of that revision
+        self.ran: list[tuple[str, str]] = []  # (digest, statement) of a cut run
+        self.pending_data: tuple | None = None
+
+    # --- The run: open the journal, follow each revision, drop it when empty. ---
+
+    def open(self, connection: sa.Connection, heads: str | None) -> None:
+        """Start following ``connection`` from the revision it is at, ``heads``."""
+        found = connection.exec_driver_sql(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() AND table_name = %(table)s",
+            {"table": self.table},
+        )
+        self.exists = bool(found.scalar())
+        connection.rollback()
+        self.begin(connection.connection.dbapi_connection, heads or "base")
+
+    def begin(self, dbapi_connection, heads: str) -> None:
+        """A revision starts from ``heads``: read what a cut run of it did."""
+        self.step, self.position, self.ran = heads, 0, []
+        if not self.exists:
+            return
+        cursor = dbapi_connection.cursor()
+        cursor.execute(
+            f"SELECT position, kind, digest, schema_before, statement FROM {self.table}"
+            " WHERE step = %(step)s ORDER BY position",
+            {"step": heads},
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        *done, (_, kind, digest, schema_before, statement) = rows
+        self.ran = [(row[2], row[4]) for row in done]
+        if kind == "dml" or schema_of(cursor, self.table) != schema_before:
+            self.ran.append((digest, statement))
+        log.warning(
+            "Resuming the revision after %s that was cut short: its first %s "
+            "statements ran already and are skipped",
+            heads,
+            len(self.ran),
+        )
+
+    def revision_done(self, ctx, step, heads, **kwargs) -> None:
+        """An ``on_version_apply`` hook: the revision's rows go with its version bump,
+        in the same commit; the next revision starts."""
+        dbapi_connection = ctx.connection.connection.dbapi_connection
+        if self.exists:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE step = %(step)s", {"step": self.step}
+            )
+        self.begin(dbapi_connection, ", ".join(sorted(heads)) or "base")
+
+    def close(self, connection: sa.Connection) -> None:
+        """After a run that succeeded: drop the journal when no row is left."""
+        if not self.exists:
+            return
+        left = connection.exec_driver_sql(f"SELECT count(*) FROM {self.table}")
+        if not left.scalar():
+            connection.exec_driver_sql(f"DROP TABLE {self.table}")
+            self.exists = False
+        connection.commit()
+
+    # --- Each statement: skip it, or write it down. ---
+
+    def before(self, conn, cursor, statement, parameters, context, executemany):
+        """A ``before_cursor_execute`` listener (``retval=True``)."""
+        kind = self.kind_of(statement, context)
+        if kind is None:
+            return statement, parameters
+        position = self.position
+        self.position += 1
+        digest = digest_of(statement, parameters)
+        if position < len(self.ran):
+            if self.ran[position][0] != digest:
+                raise changed_since_cut(self.step, position, self.ran)
+            return NOTHING, [()] if executemany else ()
+        self.ensure_table(cursor)
+        if kind == "ddl":  # committed, with what came before, as the DDL starts
+            self.write(
+                cursor, position, kind, digest, statement, schema_of(cursor, self.table)
+            )
+        else:
+            self.pending_data = (position, kind, digest, statement)
+        return statement, parameters
+
+    def after(self, conn, cursor, statement, parameters, context, executemany):
+        """An ``after_cursor_execute`` listener: a data statement's row, in its own
+        transaction."""
+        if self.pending_data is not None:
+            row, self.pending_data = self.pending_data, None
+            self.write(cursor, *row, None)
+
+    def kind_of(self, statement: str, context) -> str | None:
+        """``ddl`` or ``dml`` for a revision's write statement; ``None`` for what the
+        journal leaves alone."""
+        options = context.execution_options if context is not None else {}
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return None
+        if self.table in statement or self.version_table in statement:
+            return None
+        verb = verb_of(statement)
+        if verb in DDL_VERBS:
+            return "ddl"
+        return "dml" if verb in DATA_VERBS else None
+
+    def ensure_table(self, cursor) -> None:
+        """Create the journal on the first write of a run (before it, the revision
+        has only read: the commit this DDL makes ends nothing of its)."""
+        if self.exists:
+            return
+        cursor.connection.cursor().execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            " step VARCHAR(255) NOT NULL, position INTEGER NOT NULL,"
+            " kind VARCHAR(3) NOT NULL, digest CHAR(64) NOT NULL,"
+            " schema_before CHAR(64), statement VARCHAR(255) NOT NULL,"
+            " PRIMARY KEY (step, position))"
+        )
+        self.exists = True
+
+    def write(self, cursor, position, kind, digest, statement, schema_before) -> None:
+        """Write one statement's row, in the transaction under way."""
+        cursor.connection.cursor().execute(
+            f"INSERT INTO {self.table}"
+            " (step, position, kind, digest, schema_before, statement)"
+            " VALUES (%(step)s, %(position)s, %(kind)s, %(digest)s, %(schema)s,"
+            " %(statement)s)",
+            {
+                "step": self.step,
+                "position": position,
+                "kind": kind,
+                "digest": digest,
+                "schema": schema_before,
+                "statement": shown(statement)[:255],
+            },
+        )
+
+    def attach(self, connection: sa.Connection) -> None:
+        """Listen to ``connection``'s statements."""
+        sa.event.listen(connection, "before_cursor_execute", self.before, retval=True)
+        sa.event.listen(connection, "after_cursor_execute", self.after)
+
+    def detach(self, connection: sa.Connection) -> None:
+        """Stop listening."""
+        sa.event.remove(connection, "before_cursor_execute", self.before)
+        sa.event.remove(connection, "after_cursor_execute", self.after)
+
+
+def schema_of(cursor, journal: str) -> str:
+    """A digest of the database's schema but ``journal``, read on ``cursor``'s
+    connection."""
+    reader = cursor.connection.cursor()
+    digest = hashlib.sha256()
+    for query in SCHEMA_QUERIES:
+        reader.execute(query, {"journal": journal})
+        digest.update(repr(reader.fetchall()).encode())
+    return digest.hexdigest()
+
+
+def changed_since_cut(step: str, position: int, ran) -> MigrationFailed:
+    """The error for a rerun whose revision is not the one that was cut short."""
+    statements = "; ".join(statement for _, statement in ran)
+    return MigrationFailed(
+        f"the revision after {step} was cut short on MariaDB/MySQL and has changed "
+        f"since, in its statement {position + 1}, which had run: undo by hand what "
+        f"it kept ({statements}), delete its journal rows (DELETE FROM "
+        f"<version table>_journal WHERE step = '{step}'), then run it again"
+    )
