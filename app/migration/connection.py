@@ -69,7 +69,7 @@ def connect(
         try:
             connection = engine.connect()
         except sa.exc.DBAPIError as error:
-            raise connect_failed(error, timeout) from error
+            raise connect_failed(error, timeout, engine.url) from error
         except Exception as error:  # the driver refused a parameter of the URL
             variable = "DATABASE_URL" if bind is None else bind_variable(bind)
             refused = handed_in is None and parameter_refused(engine, error, variable)

@@ -64,12 +64,24 @@ def run_lock_busy() -> CommandError:
     )
 
 
-def connect_failed(error: sa.exc.DBAPIError, connect_timeout: float) -> CommandError:
-    """The error for a database that could not be reached."""
+def connect_failed(
+    error: sa.exc.DBAPIError, connect_timeout: float, url: sa.URL | None = None
+) -> CommandError:
+    """The error for a database that could not be reached; for an SQLite file that
+    cannot be opened, the file's path (SQLite's own words name none)."""
     if is_connect_timeout(error) and connect_timeout:
         reason = (
             f"no answer within {seconds_text(connect_timeout)} "
             "(MIGRATION_CONNECT_TIMEOUT)"
+        )
+    elif (
+        url is not None
+        and url.get_backend_name() == "sqlite"
+        and "unable to open" in one_line(error)
+    ):
+        reason = (
+            f"{one_line(error)} {url.database}: its folder must exist, and this "
+            "user must be allowed to write in it"
         )
     else:
         reason = one_line(error)
@@ -93,7 +105,7 @@ def parameter_refused(
         cargs, cparams = dialect.create_connect_args(engine.url.set(query={key: value}))
         try:
             dialect.loaded_dbapi.connect(*cargs, **cparams, defer_connect=True)
-        except Exception as refused:  # noqa: BLE001 - whatever the driver raises
+        except Exception as refused:  # whatever the driver raises
             return query_parameter_error(key, driver_reason(refused), variable)
     return None
 
