@@ -16,6 +16,7 @@ would when the network between it and the client is gone. Needs root (``ip netns
 import os
 import random
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -141,8 +142,8 @@ class QuietLink:
 def quiet_link(server: tuple[str, int]):
     """A namespace linked to this machine by a veth pair on a /30 of its own, and a
     relay to ``server``; all of it removed afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("a network namespace needs root")
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("a network namespace needs root and ip (iproute2)")
     tag = f"{os.getpid() % 10000}{random.randrange(100)}"
     namespace, machine_end, its_end = f"quiet{tag}", f"qm{tag}", f"qn{tag}"
     subnet = f"10.231.{random.randrange(256)}.{4 * random.randrange(64)}"

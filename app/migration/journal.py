@@ -87,7 +87,7 @@ class Journal:
         self.step = "base"  # the revision the one under way starts from
         self.position = 0  # of the next write statement of that revision
         self.ran: list[tuple[str, str]] = []  # (digest, statement) of a cut run
-        self.pending_data: tuple | None = None
+        self.in_flight: tuple | None = None  # the statement sent, not yet answered
 
     # --- The run: open the journal, follow each revision, drop it when empty. ---
 
@@ -109,17 +109,27 @@ class Journal:
             return
         cursor = dbapi_connection.cursor()
         cursor.execute(
-            f"SELECT position, kind, digest, schema_before, statement FROM {self.table}"
+            "SELECT position, kind, digest, schema_before, done, statement"
+            f" FROM {self.table}"
             " WHERE step = %(step)s ORDER BY position",
             {"step": heads},
         )
         rows = cursor.fetchall()
-        if not rows:
-            return
-        *done, (_, kind, digest, schema_before, statement) = rows
-        self.ran = [(row[2], row[4]) for row in done]
-        if kind == "dml" or schema_of(cursor, self.table) != schema_before:
+        for index, (_, kind, digest, schema_before, done, statement) in enumerate(rows):
+            # A data row is there only once committed; a DDL row is written before
+            # its statement and marked done after it, in the next commit: the last
+            # row, unmarked, ran when the schema is no longer the one before it.
+            last = index == len(rows) - 1
+            ran = (
+                kind == "dml"
+                or done
+                or (last and schema_of(cursor, self.table) != schema_before)
+            )
+            if not ran:
+                break
             self.ran.append((digest, statement))
+        if not self.ran:
+            return
         log.warning(
             "Resuming the revision after %s that was cut short: its first %s "
             "statements ran already and are skipped",
@@ -152,6 +162,11 @@ class Journal:
 
     def before(self, conn, cursor, statement, parameters, context, executemany):
         """A ``before_cursor_execute`` listener (``retval=True``)."""
+        if self.in_flight is not None:
+            # The last statement failed, and the revision runs again (a lock
+            # retry): start it over from what the database says ran.
+            self.in_flight = None
+            self.begin(cursor.connection, self.step)
         kind = self.kind_of(statement, context)
         if kind is None:
             return statement, parameters
@@ -163,20 +178,26 @@ class Journal:
                 raise changed_since_cut(self.step, position, self.ran)
             return NOTHING, [()] if executemany else ()
         self.ensure_table(cursor)
+        self.in_flight = (position, kind, digest, statement)
         if kind == "ddl":  # committed, with what came before, as the DDL starts
-            self.write(
-                cursor, position, kind, digest, statement, schema_of(cursor, self.table)
-            )
-        else:
-            self.pending_data = (position, kind, digest, statement)
+            schema_before = schema_of(cursor, self.table)
+            self.write(cursor, position, kind, digest, statement, schema_before)
         return statement, parameters
 
     def after(self, conn, cursor, statement, parameters, context, executemany):
         """An ``after_cursor_execute`` listener: a data statement's row, in its own
-        transaction."""
-        if self.pending_data is not None:
-            row, self.pending_data = self.pending_data, None
-            self.write(cursor, *row, None)
+        transaction; a DDL statement's row marked done."""
+        if self.in_flight is None:
+            return
+        (position, kind, digest, statement), self.in_flight = self.in_flight, None
+        if kind == "dml":
+            self.write(cursor, position, kind, digest, statement, None)
+        else:
+            cursor.connection.cursor().execute(
+                f"UPDATE {self.table} SET done = 1"
+                " WHERE step = %(step)s AND position = %(position)s",
+                {"step": self.step, "position": position},
+            )
 
     def kind_of(self, statement: str, context) -> str | None:
         """``ddl`` or ``dml`` for a revision's write statement; ``None`` for what the
@@ -200,15 +221,17 @@ class Journal:
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             " step VARCHAR(255) NOT NULL, position INTEGER NOT NULL,"
             " kind VARCHAR(3) NOT NULL, digest CHAR(64) NOT NULL,"
-            " schema_before CHAR(64), statement VARCHAR(255) NOT NULL,"
+            " schema_before CHAR(64), done BOOLEAN NOT NULL DEFAULT 0,"
+            " statement VARCHAR(255) NOT NULL,"
             " PRIMARY KEY (step, position))"
         )
         self.exists = True
 
     def write(self, cursor, position, kind, digest, statement, schema_before) -> None:
-        """Write one statement's row, in the transaction under way."""
+        """Write one statement's row, in the transaction under way (over the row of
+        an attempt that failed at the same place)."""
         cursor.connection.cursor().execute(
-            f"INSERT INTO {self.table}"
+            f"REPLACE INTO {self.table}"
             " (step, position, kind, digest, schema_before, statement)"
             " VALUES (%(step)s, %(position)s, %(kind)s, %(digest)s, %(schema)s,"
             " %(statement)s)",
