@@ -25,7 +25,7 @@ from alembic.util import CommandError
 from app.config import bind_urls, bind_variable, database_url
 from app.db import db
 from app.migration.autogenerate import WRITES_A_REVISION
-from app.migration.connection import connect
+from app.migration.connection import check_answers
 from app.migration.run_lock import is_migrating
 from app.migration.settings import Settings
 
@@ -205,17 +205,15 @@ def check_binds_answer(config: Config, others: list[Config]) -> None:
     """Before a migration moves the default database, connect to each bind it
     will move and let go: a bind that does not answer fails the command now,
     naming it, rather than after the default database has changed. An SQLite
-    file the check creates is removed again: should the default database fail,
-    no empty file is left behind (the bind's own run creates it, ``0600``)."""
+    file that does not exist yet is left to the bind's own run to create
+    (``0600``): should the default database fail, no empty file is left behind."""
     if not is_migrating(config) or context.is_offline_mode():
         return
     for bind_config in others:
         if moves(config, bind_config, others):
             name = bind_config.config_ini_section
             try:
-                settings = Settings.from_environment()
-                with connect(None, settings, name, keep_new_file=False):
-                    pass
+                check_answers(Settings.from_environment(), name)
             except CommandError as error:
                 raise CommandError(f"database {name}: {error}") from error
 

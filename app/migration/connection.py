@@ -38,8 +38,6 @@ def connect(
     handed_in,
     settings: Settings,
     bind: str | None = None,
-    *,
-    keep_new_file: bool = True,
 ) -> Iterator[sa.Connection]:
     """The connection to migrate on.
 
@@ -47,9 +45,7 @@ def connect(
     ``Connection`` (Alembic's cookbook), used as it is, or an ``Engine``
     (pytest-alembic). Otherwise the app's own engine is used, and disposed of
     afterwards. Failing to connect is one line, and so is a query parameter of the
-    URL that the driver refuses. ``keep_new_file=False``: an SQLite file that
-    connecting created, and that is still empty when done, is removed again (a
-    check that a database answers leaves nothing behind).
+    URL that the driver refuses.
     """
     if isinstance(handed_in, sa.Connection):
         yield handed_in
@@ -64,7 +60,6 @@ def connect(
         timeout = applied_connect_timeout(
             engine.dialect.driver, settings.connect_timeout
         )
-    new_file = None if keep_new_file else new_sqlite_file(engine.url)
     try:
         try:
             connection = engine.connect()
@@ -81,8 +76,19 @@ def connect(
     finally:
         if handed_in is None:
             engine.dispose()
-        if new_file is not None and new_file.exists() and not new_file.stat().st_size:
-            new_file.unlink(missing_ok=True)
+
+
+def check_answers(settings: Settings, bind: str) -> None:
+    """Connect to a bind's database and let go, so that one that does not answer
+    fails now. An SQLite file that does not exist yet is not created here: its own
+    run creates it, and a command that fails before would leave it empty behind
+    (removing it again would race another migrator that opened it meanwhile)."""
+    engine = app_engine(settings, bind)
+    missing = new_sqlite_file(engine.url) is not None
+    engine.dispose()
+    if not missing:
+        with connect(None, settings, bind):
+            pass
 
 
 def new_sqlite_file(url: sa.URL) -> Path | None:
