@@ -78,5 +78,5 @@ def test_command_reports_a_migration_refused_by_env_py(monkeypatch, capsys):
     assert snapshot.main(["--check", "--config", str(CONFIG)]) == 2
     assert capsys.readouterr().err == (
         "schema-snapshot: error: sqlite: "
-        "MIGRATION_LOCK_RETRIES must be a whole number, 0 or more, not 'abc'\n"
+        "MIGRATION_LOCK_RETRIES must be a whole number from 0 to 100, not 'abc'\n"
     )
