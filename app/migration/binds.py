@@ -25,7 +25,7 @@ from alembic.util import CommandError
 from app.config import bind_urls, bind_variable, database_url
 from app.db import db
 from app.migration.autogenerate import WRITES_A_REVISION
-from app.migration.connection import check_answers
+from app.migration.connection import connect
 from app.migration.run_lock import is_migrating
 from app.migration.settings import Settings
 
@@ -213,7 +213,11 @@ def check_binds_answer(config: Config, others: list[Config]) -> None:
         if moves(config, bind_config, others):
             name = bind_config.config_ini_section
             try:
-                check_answers(Settings.from_environment(), name)
+                # A missing SQLite file is left to the bind's own run to create:
+                # a command that fails before it would leave it behind, empty.
+                settings = Settings.from_environment()
+                with connect(None, settings, name, create_file=False):
+                    pass
             except CommandError as error:
                 raise CommandError(f"database {name}: {error}") from error
 

@@ -38,19 +38,27 @@ def connect(
     handed_in,
     settings: Settings,
     bind: str | None = None,
-) -> Iterator[sa.Connection]:
+    *,
+    create_file: bool = True,
+) -> Iterator[sa.Connection | None]:
     """The connection to migrate on.
 
     A caller may hand one in through ``config.attributes["connection"]``: a
     ``Connection`` (Alembic's cookbook), used as it is, or an ``Engine``
     (pytest-alembic). Otherwise the app's own engine is used, and disposed of
     afterwards. Failing to connect is one line, and so is a query parameter of the
-    URL that the driver refuses.
+    URL that the driver refuses. ``create_file=False``: an SQLite file that does
+    not exist yet is not created, and ``None`` is yielded instead of a connection.
     """
     if isinstance(handed_in, sa.Connection):
         yield handed_in
         return
     engine = handed_in if handed_in is not None else app_engine(settings, bind)
+    if not create_file and new_sqlite_file(engine.url) is not None:
+        if handed_in is None:
+            engine.dispose()
+        yield None
+        return
     timeout = 0  # a caller's engine, or the URL's own connect_timeout, says its own
     if (
         handed_in is None
@@ -76,19 +84,6 @@ def connect(
     finally:
         if handed_in is None:
             engine.dispose()
-
-
-def check_answers(settings: Settings, bind: str) -> None:
-    """Connect to a bind's database and let go, so that one that does not answer
-    fails now. An SQLite file that does not exist yet is not created here: its own
-    run creates it, and a command that fails before would leave it empty behind
-    (removing it again would race another migrator that opened it meanwhile)."""
-    engine = app_engine(settings, bind)
-    missing = new_sqlite_file(engine.url) is not None
-    engine.dispose()
-    if not missing:
-        with connect(None, settings, bind):
-            pass
 
 
 def new_sqlite_file(url: sa.URL) -> Path | None:
