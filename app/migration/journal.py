@@ -11,10 +11,11 @@ So each write statement of a revision is written down in a journal table
 
 - a data statement's row in the statement's own transaction: both are committed,
   or rolled back, together;
-- a DDL statement's row just before it, with a digest of the schema: MariaDB commits
-  the open transaction, the row included, before it runs any DDL. On a rerun, a
-  schema still equal to that digest means the statement never ran (DDL is atomic on
-  MariaDB 10.6+); a different one, that it did.
+- a DDL statement's row just before it, with a digest of the tables it names:
+  MariaDB commits the open transaction, the row included, before it runs any DDL;
+  the row is marked done after it. On a rerun, for the one row left unmarked, the
+  same digest means the statement never ran (DDL is atomic on MariaDB 10.6+); a
+  different one, that it did.
 
 The rerun of the revision skips the statements the journal says ran (each must be
 the same statement as before, or the rerun stops in one line) and runs the rest.
@@ -43,24 +44,29 @@ DATA_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
 NOTHING = "DO 0"
 FIRST_WORD = re.compile(r"\s*(?:/\*.*?\*/\s*)*\(?\s*(\w+)", re.DOTALL)
 
-# The schema, as information_schema describes it: a statement that changed it has
-# run. The journal itself is left out.
-SCHEMA_QUERIES = (
-    "SELECT table_name, column_name, column_type, is_nullable, column_default,"
-    " extra, column_comment FROM information_schema.columns"
+# The schema of the tables a DDL statement names, as information_schema describes
+# them, with the names of all the tables (a table created, dropped or renamed): a
+# statement that changed it has run. Reading only the tables named keeps the cost
+# of a statement's digest small whatever the size of the schema.
+TABLE_NAMES = (
+    "SELECT table_name FROM information_schema.tables"
     " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
-    " ORDER BY table_name, ordinal_position",
-    "SELECT table_name, index_name, seq_in_index, column_name, non_unique"
-    " FROM information_schema.statistics"
-    " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
-    " ORDER BY table_name, index_name, seq_in_index",
-    "SELECT table_name, constraint_name, constraint_type"
-    " FROM information_schema.table_constraints"
-    " WHERE constraint_schema = DATABASE() AND table_name <> %(journal)s"
-    " ORDER BY table_name, constraint_name",
-    "SELECT table_name, table_comment FROM information_schema.tables"
-    " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
-    " ORDER BY table_name",
+    " ORDER BY table_name"
+)
+TABLE_DETAILS = (
+    "SELECT 'c', table_name, column_name, column_type, is_nullable, column_default,"
+    " CONCAT(extra, '|', column_comment) FROM information_schema.columns"
+    " WHERE table_schema = DATABASE() AND table_name IN ({names})"
+    " UNION ALL SELECT 'i', table_name, index_name, seq_in_index, column_name,"
+    " non_unique, NULL FROM information_schema.statistics"
+    " WHERE table_schema = DATABASE() AND table_name IN ({names})"
+    " UNION ALL SELECT 'k', table_name, constraint_name, constraint_type, NULL, NULL,"
+    " NULL FROM information_schema.table_constraints"
+    " WHERE constraint_schema = DATABASE() AND table_name IN ({names})"
+    " UNION ALL SELECT 't', table_name, table_comment, NULL, NULL, NULL, NULL"
+    " FROM information_schema.tables"
+    " WHERE table_schema = DATABASE() AND table_name IN ({names})"
+    " ORDER BY 1, 2, 3, 4"
 )
 
 
@@ -88,6 +94,7 @@ class Journal:
         self.position = 0  # of the next write statement of that revision
         self.ran: list[tuple[str, str]] = []  # (digest, statement) of a cut run
         self.in_flight: tuple | None = None  # the statement sent, not yet answered
+        self.maybe_ran: tuple | None = None
 
     # --- The run: open the journal, follow each revision, drop it when empty. ---
 
@@ -105,6 +112,7 @@ class Journal:
     def begin(self, dbapi_connection, heads: str) -> None:
         """A revision starts from ``heads``: read what a cut run of it did."""
         self.step, self.position, self.ran = heads, 0, []
+        self.maybe_ran = None  # (digest, schema before) of a DDL cut as it ran
         if not self.exists:
             return
         cursor = dbapi_connection.cursor()
@@ -117,25 +125,25 @@ class Journal:
         rows = cursor.fetchall()
         for index, (_, kind, digest, schema_before, done, statement) in enumerate(rows):
             # A data row is there only once committed; a DDL row is written before
-            # its statement and marked done after it, in the next commit: the last
-            # row, unmarked, ran when the schema is no longer the one before it.
-            last = index == len(rows) - 1
-            ran = (
-                kind == "dml"
-                or done
-                or (last and schema_of(cursor, self.table) != schema_before)
-            )
-            if not ran:
+            # its statement and marked done after it, in the next commit. The last
+            # row, unmarked, is judged when the rerun reaches its statement: it ran
+            # if the schema is no longer the one before it.
+            if kind == "dml" or done:
+                self.ran.append((digest, statement))
+            elif index == len(rows) - 1:
+                self.maybe_ran = (digest, schema_before)
+            else:
                 break
-            self.ran.append((digest, statement))
-        if not self.ran:
-            return
-        log.warning(
-            "Resuming the revision after %s that was cut short: its first %s "
-            "statements ran already and are skipped",
-            heads,
-            len(self.ran),
-        )
+        if self.ran or self.maybe_ran:
+            log.warning(
+                "Resuming the revision after %s that was cut short: the %s statements "
+                "that ran already are skipped%s",
+                heads,
+                len(self.ran),
+                ", and the one cut as it ran if the schema shows it ran"
+                if self.maybe_ran
+                else "",
+            )
 
     def revision_done(self, ctx, step, heads, **kwargs) -> None:
         """An ``on_version_apply`` hook: the revision's rows go with its version bump,
@@ -177,10 +185,17 @@ class Journal:
             if self.ran[position][0] != digest:
                 raise changed_since_cut(self.step, position, self.ran)
             return NOTHING, [()] if executemany else ()
+        if position == len(self.ran) and self.maybe_ran is not None:
+            (cut_digest, schema_before), self.maybe_ran = self.maybe_ran, None
+            if cut_digest != digest:
+                raise changed_since_cut(self.step, position, self.ran)
+            if schema_of(cursor, self.table, statement) != schema_before:
+                self.ran.append((digest, statement))  # it ran as it was cut
+                return NOTHING, [()] if executemany else ()
         self.ensure_table(cursor)
         self.in_flight = (position, kind, digest, statement)
         if kind == "ddl":  # committed, with what came before, as the DDL starts
-            schema_before = schema_of(cursor, self.table)
+            schema_before = schema_of(cursor, self.table, statement)
             self.write(cursor, position, kind, digest, statement, schema_before)
         return statement, parameters
 
@@ -256,13 +271,20 @@ class Journal:
         sa.event.remove(connection, "after_cursor_execute", self.after)
 
 
-def schema_of(cursor, journal: str) -> str:
-    """A digest of the database's schema but ``journal``, read on ``cursor``'s
-    connection."""
+def schema_of(cursor, journal: str, statement: str) -> str:
+    """A digest of the schema of the tables ``statement`` names (and of the list of
+    tables), read on ``cursor``'s connection."""
     reader = cursor.connection.cursor()
-    digest = hashlib.sha256()
-    for query in SCHEMA_QUERIES:
-        reader.execute(query, {"journal": journal})
+    reader.execute(TABLE_NAMES, {"journal": journal})
+    names = [name for (name,) in reader.fetchall()]
+    digest = hashlib.sha256(repr(names).encode())
+    named = [name for name in names if re.search(rf"\b{re.escape(name)}\b", statement)]
+    if named:
+        placeholders = ", ".join(f"%(t{index})s" for index in range(len(named)))
+        reader.execute(
+            TABLE_DETAILS.format(names=placeholders),
+            {f"t{index}": name for index, name in enumerate(named)},
+        )
         digest.update(repr(reader.fetchall()).encode())
     return digest.hexdigest()
 
