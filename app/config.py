@@ -84,6 +84,10 @@ def database_url(value: str | sa.URL | None, variable: str = "DATABASE_URL") -> 
             f"its port must be from 1 to {LARGEST_PORT}, not {url.port}", variable
         )
     url = url.set(drivername=DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+    if url.get_backend_name() in ("mysql", "mariadb") and not url.database:
+        # MariaDB/MySQL has no database of the user's by default; SQLAlchemy would
+        # fail on it with an assertion, deep in the first query.
+        raise not_a_url("it names no database: add /name after the host", variable)
     check_query(url, variable)
     return url
 

@@ -92,6 +92,13 @@ CASES = {
         "mysql://u:{password}@127.0.0.1:99999/x",
         "(its port must be from 1 to 65535, not 99999)",
     ),
+    "no database, mysql": Case(
+        "mysql://u:{password}@127.0.0.1:3306/",
+        "(it names no database: add /name after the host)",
+    ),
+    "no database, mariadb": Case(
+        "mariadb://u:{password}@127.0.0.1", "(it names no database: add /name"
+    ),
     "port zero": Case(
         "mysql://u:{password}@127.0.0.1:0/x", "its port must be from 1 to 65535, not 0"
     ),

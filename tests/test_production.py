@@ -512,3 +512,40 @@ def test_run_lock_works_on_the_longest_database_name(tmp_path, history, backend)
             assert project.current() == project.head
         finally:
             project.engine.dispose()
+
+
+# A revision whose Python code pauses between two statements.
+PAUSES = """
+op.execute("UPDATE users SET display_name = 'changed'")
+time.sleep(float(os.environ.get("PAUSE_SECONDS", "0")))
+op.add_column("users", sa.Column("nickname", sa.String(40)))
+"""
+
+
+def test_a_pause_longer_than_the_network_timeout_is_explained(server_project):
+    """The server ends a migrating session that waited MIGRATION_NETWORK_TIMEOUT
+    for its next statement (the way it frees the run lock of a client gone quiet):
+    a revision that pauses longer fails in one line that names the setting, and a
+    rerun with it raised reaches head."""
+    project = server_project
+    project.migrate("upgrade", project.head)
+    project.write_revision(PAUSES)
+
+    paused = project.alembic(
+        "upgrade", "head", MIGRATION_NETWORK_TIMEOUT="1", PAUSE_SECONDS="3"
+    )
+
+    assert paused.returncode != 0
+    [line] = [line for line in paused.stdout.splitlines() if "FAILED" in line]
+    assert line.startswith("FAILED: a migration statement failed: ")
+    assert (
+        "The server ended the session: if the revision's Python code paused longer "
+        "than MIGRATION_NETWORK_TIMEOUT between two statements, raise it"
+    ) in line
+    assert "Traceback" not in paused.stderr
+    rerun = project.alembic(
+        "upgrade", "head", MIGRATION_NETWORK_TIMEOUT="10", PAUSE_SECONDS="3"
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert project.query("SELECT display_name FROM users") == []
+    assert project.current() == EXTRA_REVISION

@@ -162,3 +162,77 @@ def test_a_connection_reset_mid_revision_can_be_rerun(
         )
         assert project.query("SELECT id, note FROM acc_notes") == [(1, "seeded once")]
         project.engine.dispose()
+
+
+# A revision whose last DDL statement fails (an index on a column that is not
+# there): on a fixed copy, the index names the column that is.
+FAILS_IN_DDL = """
+op.create_table("acc_labels", sa.Column("id", sa.Integer, primary_key=True))
+op.execute("INSERT INTO acc_labels (id) VALUES (1)")
+op.add_column("acc_labels", sa.Column("color", sa.String(20)))
+op.create_index("ix_acc_labels_color", "acc_labels", ["colour"])
+"""
+
+
+@pytest.fixture
+def mariadb_project(tmp_path, history):
+    """A copy of the project at its head on a fresh MariaDB database."""
+    if "mysql" not in configured_backends():
+        pytest.skip("MariaDB only: TEST_MYSQL_URL is not set")
+    from conftest import fresh_url
+
+    with fresh_url("mysql", tmp_path / "unused") as url:
+        project = make_project(tmp_path / "project", url, history)
+        project.migrate("upgrade", project.head)
+        yield project
+        project.engine.dispose()
+
+
+def test_a_failed_ddl_statement_fixed_is_run_on_the_rerun(mariadb_project):
+    """The statement that failed never ran: the rerun runs the fixed one in its
+    place, after skipping the three that ran, and the data step is written once."""
+    project = mariadb_project
+    project.write_revision(FAILS_IN_DDL)
+    failed = project.alembic("upgrade", "head")
+    assert failed.returncode != 0
+    assert "Key column 'colour' doesn't exist" in failed.stdout
+
+    project.write_revision(FAILS_IN_DDL.replace('["colour"]', '["color"]'))
+    rerun = project.alembic("upgrade", "head")
+
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "statements that ran already are skipped (3)" in rerun.stderr
+    assert project.current() == EXTRA_REVISION
+    indexes = sa.inspect(project.engine).get_indexes("acc_labels")
+    assert [index["column_names"] for index in indexes] == [["color"]]
+    assert project.query("SELECT id FROM acc_labels") == [(1,)]
+
+
+def test_a_rerun_that_differs_from_the_cut_run_is_refused(mariadb_project):
+    """A statement that ran, changed since, and a downgrade after a cut upgrade:
+    each is one line naming what ran (the statement cut as it ran included) and
+    the journal's own table; nothing more is run."""
+    project = mariadb_project
+    project.write_revision(CUT_SHORT)
+    killed = project.alembic("upgrade", "head", STOP_AFTER="3")  # after ADD COLUMN
+    assert killed.returncode == -signal.SIGKILL
+    project.wait_until_run_lock_free()
+
+    project.write_revision(CUT_SHORT.replace("String(40)))", "String(50)))"))
+    changed = project.alembic("upgrade", "head")
+    downgrade = project.alembic("downgrade", "-1")
+
+    for result in (changed, downgrade):
+        assert result.returncode != 0
+        [line] = [line for line in result.stdout.splitlines() if "FAILED" in line]
+        assert f"a run from {project.head} was cut short on MariaDB/MySQL after 3" in (
+            line
+        )
+        assert "CREATE TABLE acc_notes" in line
+        assert "INSERT INTO acc_notes" in line
+        assert "ALTER TABLE users ADD COLUMN nickname VARCHAR(40)" in line
+        assert "DELETE FROM alembic_version_journal WHERE step = " in line
+        assert "Traceback" not in result.stderr
+    assert "at its statement 3" in changed.stdout
+    assert "at its statement 1" in downgrade.stdout
+    assert project.current() == project.head

@@ -208,7 +208,28 @@ def revision_failed(
             f"connection holds ({one_line(error)}){rolled_back}. {where}. "
             "Run again later, or raise MIGRATION_LOCK_TIMEOUT"
         )
+    if session_ended(error):
+        where += (
+            ". The server ended the session: if the revision's Python code paused "
+            "longer than MIGRATION_NETWORK_TIMEOUT between two statements, raise it"
+        )
     return MigrationFailed(f"a migration statement failed: {one_line(error)}. {where}")
+
+
+# How each server says it ended a session that waited too long for its next
+# statement (timeouts.py sets how long): PostgreSQL's SQLSTATEs for the idle
+# timeouts; MariaDB/MySQL's client errors for a connection the server closed, and
+# MariaDB's own for a client it disconnected for inactivity.
+IDLE_SQLSTATES = frozenset({"25P03", "57P05"})
+GONE_CODES = frozenset({2006, 2013, 4031})
+
+
+def session_ended(error: sa.exc.DBAPIError) -> bool:
+    """Whether the server ended the session while it waited for a statement."""
+    code = error.orig.args[0] if error.orig.args else None
+    return getattr(error.orig, "sqlstate", None) in IDLE_SQLSTATES or (
+        code in GONE_CODES and "timed out" not in str(error.orig).lower()
+    )
 
 
 @contextmanager

@@ -11,11 +11,12 @@ So each write statement of a revision is written down in a journal table
 
 - a data statement's row in the statement's own transaction: both are committed,
   or rolled back, together;
-- a DDL statement's row just before it, with a digest of the tables it names:
-  MariaDB commits the open transaction, the row included, before it runs any DDL;
-  the row is marked done after it. On a rerun, for the one row left unmarked, the
-  same digest means the statement never ran (DDL is atomic on MariaDB 10.6+); a
-  different one, that it did.
+- a DDL statement's row just before it, with the tables it names and a digest of
+  their schema: MariaDB commits the open transaction, the row included, before it
+  runs any DDL; the row is marked done after it. On a rerun, for the one row left
+  unmarked (a statement that failed, or was cut as it ran), the same digest means
+  the statement never ran (DDL is atomic on MariaDB 10.6+), and the rerun runs the
+  statement at that place, fixed or not; a different one, that it did.
 
 The rerun of the revision skips the statements the journal says ran (each must be
 the same statement as before, or the rerun stops in one line) and runs the rest.
@@ -94,7 +95,6 @@ class Journal:
         self.position = 0  # of the next write statement of that revision
         self.ran: list[tuple[str, str]] = []  # (digest, statement) of a cut run
         self.in_flight: tuple | None = None  # the statement sent, not yet answered
-        self.maybe_ran: tuple | None = None
 
     # --- The run: open the journal, follow each revision, drop it when empty. ---
 
@@ -112,38 +112,30 @@ class Journal:
     def begin(self, dbapi_connection, heads: str) -> None:
         """A revision starts from ``heads``: read what a cut run of it did."""
         self.step, self.position, self.ran = heads, 0, []
-        self.maybe_ran = None  # (digest, schema before) of a DDL cut as it ran
         if not self.exists:
             return
         cursor = dbapi_connection.cursor()
         cursor.execute(
-            "SELECT position, kind, digest, schema_before, done, statement"
-            f" FROM {self.table}"
-            " WHERE step = %(step)s ORDER BY position",
+            "SELECT kind, digest, tables, schema_before, done, statement"
+            f" FROM {self.table} WHERE step = %(step)s ORDER BY position",
             {"step": heads},
         )
         rows = cursor.fetchall()
-        for index, (_, kind, digest, schema_before, done, statement) in enumerate(rows):
+        for index, (kind, digest, tables, schema_before, done, statement) in enumerate(
+            rows
+        ):
             # A data row is there only once committed; a DDL row is written before
-            # its statement and marked done after it, in the next commit. The last
-            # row, unmarked, is judged when the rerun reaches its statement: it ran
-            # if the schema is no longer the one before it.
-            if kind == "dml" or done:
-                self.ran.append((digest, statement))
-            elif index == len(rows) - 1:
-                self.maybe_ran = (digest, schema_before)
-            else:
-                break
-        if self.ran or self.maybe_ran:
-            log.warning(
-                "Resuming the revision after %s that was cut short: the %s statements "
-                "that ran already are skipped%s",
-                heads,
-                len(self.ran),
-                ", and the one cut as it ran if the schema shows it ran"
-                if self.maybe_ran
-                else "",
+            # its statement and marked done after it, in the next commit: the last
+            # row, unmarked, ran if the schema of its tables is no longer the same.
+            last = index == len(rows) - 1
+            ran = (
+                kind == "dml"
+                or done
+                or (last and schema_of(cursor, self.table, tables) != schema_before)
             )
+            if not ran:
+                break
+            self.ran.append((digest, statement))
 
     def revision_done(self, ctx, step, heads, **kwargs) -> None:
         """An ``on_version_apply`` hook: the revision's rows go with its version bump,
@@ -183,21 +175,36 @@ class Journal:
         digest = digest_of(statement, parameters)
         if position < len(self.ran):
             if self.ran[position][0] != digest:
-                raise changed_since_cut(self.step, position, self.ran)
+                raise self.changed_since_cut(position)
+            if position == 0:
+                log.warning(
+                    "Resuming the revision after %s that was cut short: statements "
+                    "that ran already are skipped (%s)",
+                    self.step,
+                    len(self.ran),
+                )
             return NOTHING, [()] if executemany else ()
-        if position == len(self.ran) and self.maybe_ran is not None:
-            (cut_digest, schema_before), self.maybe_ran = self.maybe_ran, None
-            if cut_digest != digest:
-                raise changed_since_cut(self.step, position, self.ran)
-            if schema_of(cursor, self.table, statement) != schema_before:
-                self.ran.append((digest, statement))  # it ran as it was cut
-                return NOTHING, [()] if executemany else ()
         self.ensure_table(cursor)
         self.in_flight = (position, kind, digest, statement)
         if kind == "ddl":  # committed, with what came before, as the DDL starts
-            schema_before = schema_of(cursor, self.table, statement)
-            self.write(cursor, position, kind, digest, statement, schema_before)
+            tables = tables_named(cursor, self.table, statement)
+            schema_before = schema_of(cursor, self.table, tables)
+            self.write(cursor, position, kind, digest, statement, tables, schema_before)
         return statement, parameters
+
+    def changed_since_cut(self, position: int) -> MigrationFailed:
+        """The error for a rerun that is not the run that was cut short: another
+        command, or a revision changed in a statement that ran."""
+        statements = "; ".join(statement for _, statement in self.ran)
+        return MigrationFailed(
+            f"a run from {self.step} was cut short on MariaDB/MySQL after "
+            f"{len(self.ran)} statements, and this one differs from it at its "
+            f"statement {position + 1}. If the cut run was another command (an "
+            "upgrade cut short, then a downgrade), finish it with that command "
+            "first; if the revision was changed in a statement that ran, undo by "
+            f"hand what ran ({statements}), delete its rows (DELETE FROM "
+            f"{self.table} WHERE step = '{self.step}'), then run it again"
+        )
 
     def after(self, conn, cursor, statement, parameters, context, executemany):
         """An ``after_cursor_execute`` listener: a data statement's row, in its own
@@ -206,7 +213,7 @@ class Journal:
             return
         (position, kind, digest, statement), self.in_flight = self.in_flight, None
         if kind == "dml":
-            self.write(cursor, position, kind, digest, statement, None)
+            self.write(cursor, position, kind, digest, statement, None, None)
         else:
             cursor.connection.cursor().execute(
                 f"UPDATE {self.table} SET done = 1"
@@ -236,21 +243,24 @@ class Journal:
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             " step VARCHAR(255) NOT NULL, position INTEGER NOT NULL,"
             " kind VARCHAR(3) NOT NULL, digest CHAR(64) NOT NULL,"
-            " schema_before CHAR(64), done BOOLEAN NOT NULL DEFAULT 0,"
+            " tables TEXT, schema_before CHAR(64), done BOOLEAN NOT NULL DEFAULT 0,"
             " statement VARCHAR(255) NOT NULL,"
             " PRIMARY KEY (step, position))"
         )
         self.exists = True
 
-    def write(self, cursor, position, kind, digest, statement, schema_before) -> None:
+    def write(
+        self, cursor, position, kind, digest, statement, tables, schema_before
+    ) -> None:
         """Write one statement's row, in the transaction under way (over the row of
         an attempt that failed at the same place)."""
         cursor.connection.cursor().execute(
             f"REPLACE INTO {self.table}"
-            " (step, position, kind, digest, schema_before, statement)"
-            " VALUES (%(step)s, %(position)s, %(kind)s, %(digest)s, %(schema)s,"
-            " %(statement)s)",
+            " (step, position, kind, digest, tables, schema_before, statement)"
+            " VALUES (%(step)s, %(position)s, %(kind)s, %(digest)s, %(tables)s,"
+            " %(schema)s, %(statement)s)",
             {
+                "tables": tables,
                 "step": self.step,
                 "position": position,
                 "kind": kind,
@@ -271,14 +281,22 @@ class Journal:
         sa.event.remove(connection, "after_cursor_execute", self.after)
 
 
-def schema_of(cursor, journal: str, statement: str) -> str:
-    """A digest of the schema of the tables ``statement`` names (and of the list of
-    tables), read on ``cursor``'s connection."""
+def tables_named(cursor, journal: str, statement: str) -> str:
+    """The tables of the database that ``statement`` names, one per line."""
     reader = cursor.connection.cursor()
     reader.execute(TABLE_NAMES, {"journal": journal})
     names = [name for (name,) in reader.fetchall()]
-    digest = hashlib.sha256(repr(names).encode())
     named = [name for name in names if re.search(rf"\b{re.escape(name)}\b", statement)]
+    return "\n".join(named)
+
+
+def schema_of(cursor, journal: str, tables: str) -> str:
+    """A digest of the list of the database's tables and of the schema of
+    ``tables`` (one per line), read on ``cursor``'s connection."""
+    reader = cursor.connection.cursor()
+    reader.execute(TABLE_NAMES, {"journal": journal})
+    digest = hashlib.sha256(repr(reader.fetchall()).encode())
+    named = tables.split("\n") if tables else []
     if named:
         placeholders = ", ".join(f"%(t{index})s" for index in range(len(named)))
         reader.execute(
@@ -287,14 +305,3 @@ def schema_of(cursor, journal: str, statement: str) -> str:
         )
         digest.update(repr(reader.fetchall()).encode())
     return digest.hexdigest()
-
-
-def changed_since_cut(step: str, position: int, ran) -> MigrationFailed:
-    """The error for a rerun whose revision is not the one that was cut short."""
-    statements = "; ".join(statement for _, statement in ran)
-    return MigrationFailed(
-        f"the revision after {step} was cut short on MariaDB/MySQL and has changed "
-        f"since, in its statement {position + 1}, which had run: undo by hand what "
-        f"it kept ({statements}), delete its journal rows (DELETE FROM "
-        f"<version table>_journal WHERE step = '{step}'), then run it again"
-    )
