@@ -14,11 +14,15 @@ from sqlalchemy import orm
 # Every constraint gets a deterministic name, so autogenerate renders names that a
 # later revision can drop again (SQLite included, where unnamed constraints cannot
 # be dropped at all). See Alembic's "The Importance of Naming Constraints".
+# Every column of a key is in its name (``column_0_N_name``): with only the first,
+# UniqueConstraint("a", "b") and UniqueConstraint("a", "c") would share one name,
+# which PostgreSQL and MariaDB refuse. A one-column name is the same either way.
+# Names longer than a database allows are cut with a hash by SQLAlchemy.
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 

@@ -7,8 +7,10 @@ the revision file is written: the options env.py passes to ``context.configure``
   that ``alembic check`` is clean right after ``alembic upgrade head`` everywhere.
 - ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints
   and expression indexes on SQLite (``expression_indexes.py``).
-- ``process_revision_directives``: tables and columns in an order the databases
-  accept, the same on every run (``ordering.py``); renamed tables, columns and Enum
+- ``process_revision_directives``: models whose constraints or indexes share a
+  name refused (``names.py``); tables and columns in an order the databases
+  accept, the same on every run, foreign-key cycles closed after their tables
+  (``ordering.py``); renamed tables, columns and Enum
   values asked about (``table_renames.py``, ``renames.py``,
   ``enum_value_changes.py``); Enum values and PostgreSQL enum types
   (``enum_values.py``, ``enums.py``); comments kept through MariaDB's ``MODIFY``;
@@ -34,6 +36,7 @@ from app.migration import (
     renames,
     table_renames,
 )
+from app.migration.names import refuse_shared_names
 from app.migration.ordering import dependency_order, indexes_go_with_their_table
 from app.migration.rendering import render_item
 from app.migration.run_lock import command_of
@@ -157,6 +160,7 @@ def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
     command = command_of(context.config)
+    refuse_shared_names(context.opts["target_metadata"])
     dependency_order(script)
     enum_value_changes.portable_value_changes(script)
     if command == "revision":

@@ -8,10 +8,20 @@ off). Here created tables come parents first, dropped tables children first, dro
 columns in the table's order, and the downgrade is derived again from the result.
 A dropped table's indexes go with it (no ``drop_index`` first: MariaDB refuses to
 drop an index a foreign key needs).
+
+Tables that reference each other (``teams.captain_id -> players``, ``players.team_id
+-> teams``) have no such order: as ``create_all`` does, the tables are created
+without the keys that close the cycle, which are added once both exist (in batch
+mode, so that SQLite recreates the table with them); the downgrade drops those keys
+first.
 """
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from graphlib import CycleError, TopologicalSorter
 
+import sqlalchemy as sa
 from alembic.operations import ops
 
 
@@ -26,16 +36,94 @@ def referenced_tables(operation: ops.CreateTableOp | ops.DropTableOp) -> set[str
 def parents_first(operations: list) -> list:
     """Table ops sorted so that a referenced table comes before the tables that
     reference it, the same on every run; tables that reference each other (a
-    cycle) keep the order Alembic gave."""
+    cycle, which ``close_cycles_later`` breaks for created tables) keep the order
+    Alembic gave."""
     by_name = {operation.table_name: operation for operation in operations}
-    graph = TopologicalSorter()
-    for name in sorted(by_name):
-        graph.add(name, *sorted(referenced_tables(by_name[name]) & by_name.keys()))
-    try:
-        order = list(graph.static_order())
-    except CycleError:
+    order = parents_first_order(
+        {name: referenced_tables(op) & by_name.keys() for name, op in by_name.items()}
+    )
+    if order is None:
         return operations
     return [by_name[name] for name in order]
+
+
+def parents_first_order(references: dict[str, set[str]]) -> list[str] | None:
+    """Table names, each after the tables it references; ``None`` for a cycle."""
+    graph = TopologicalSorter()
+    for name in sorted(references):
+        graph.add(name, *sorted(references[name]))
+    try:
+        return list(graph.static_order())
+    except CycleError:
+        return None
+
+
+def cycle_closing_keys(operations: list) -> dict[str, set[str]]:
+    """For the tables created together, the references to leave out of their
+    ``create_table`` so that the rest has a parents-first order: one reference of
+    each cycle, from the last table of the cycle by name, the same on every run."""
+    creates = [op for op in operations if isinstance(op, ops.CreateTableOp)]
+    names = {op.table_name for op in creates}
+    references = {op.table_name: referenced_tables(op) & names for op in creates}
+    closing: dict[str, set[str]] = {}
+    while True:
+        try:
+            list(TopologicalSorter(references).static_order())
+            return closing
+        except CycleError as cycle:
+            members = set(cycle.args[1])
+            child = max(members)
+            parent = max(references[child] & members)
+            references[child].discard(parent)
+            closing.setdefault(child, set()).add(parent)
+
+
+@contextmanager
+def cycles_handled() -> Iterator[None]:
+    """Keep SQLAlchemy's warning that tables referencing each other cannot be
+    sorted (``metadata.sorted_tables``, which autogenerate reads) from the user:
+    ``close_cycles_later`` writes such tables in an order every database takes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Cannot correctly sort tables", category=sa.exc.SAWarning
+        )
+        yield
+
+
+def close_cycles_later(operations: list) -> None:
+    """Take the keys that close a cycle out of their ``create_table`` and add them
+    with ``create_foreign_key`` after the last table is created."""
+    closing = cycle_closing_keys(operations)
+    if not closing:
+        return
+    added = []
+    for operation in operations:
+        if not isinstance(operation, ops.CreateTableOp):
+            continue
+        parents = closing.get(operation.table_name, set())
+        keys = [
+            item
+            for item in operation.columns
+            if isinstance(item, sa.ForeignKeyConstraint)
+            and item.elements[0].target_fullname.split(".")[-2] in parents
+        ]
+        operation.columns = [
+            item for item in operation.columns if not any(item is key for key in keys)
+        ]
+        added += [
+            ops.ModifyTableOps(
+                operation.table_name,
+                [ops.CreateForeignKeyOp.from_constraint(key)],
+                schema=operation.schema,
+            )
+            for key in keys
+        ]
+    last = max(
+        index
+        for index, operation in enumerate(operations)
+        if isinstance(operation, ops.CreateTableOp)
+    )
+    operations[last + 1 : last + 1] = added
 
 
 def in_table_order(operations: list) -> list:
@@ -65,6 +153,7 @@ def dependency_order(script: ops.MigrationScript) -> None:
     for upgrade_ops, downgrade_ops in zip(
         script.upgrade_ops_list, script.downgrade_ops_list, strict=True
     ):
+        close_cycles_later(upgrade_ops.ops)
         replace_in_place(upgrade_ops.ops, ops.CreateTableOp, parents_first)
         replace_in_place(
             upgrade_ops.ops,
@@ -83,6 +172,8 @@ def with_their_table(operations: list) -> None:
     a dropped table's right before its ``drop_table``, wherever the reordering
     put the table."""
     for operation in [op for op in operations if isinstance(op, ops.ModifyTableOps)]:
+        if all(isinstance(each, ops.CreateForeignKeyOp) for each in operation.ops):
+            continue  # a key that closes a cycle waits for every table
         key = (operation.schema, operation.table_name)
         for table_op in operations:
             if (

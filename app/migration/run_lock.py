@@ -36,6 +36,7 @@ from app.migration.errors import (
 from app.migration.journal import Journal
 from app.migration.kept_ddl import KeptDdl
 from app.migration.network import is_network_timeout
+from app.migration.ordering import cycles_handled
 from app.migration.settings import Settings, milliseconds
 from app.migration.state import database_heads
 from app.migration.timeouts import session_statements
@@ -100,7 +101,10 @@ def run_lock(
         sqlite_ddl = (
             {"transactional_ddl": True} if connection.dialect.name == "sqlite" else {}
         )
-        with behind_head_explained(lambda: revision_of(connection, version_table)):
+        with (
+            behind_head_explained(lambda: revision_of(connection, version_table)),
+            cycles_handled(),
+        ):
             yield Run(sqlite_ddl)
         return
     if connection.in_transaction():

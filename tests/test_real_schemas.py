@@ -1,0 +1,176 @@
+"""What real applications' models have and the reference app's do not: tables that
+reference each other (a team and its captain), and keys that start with the same
+column. The revision is generated on SQLite, as the everyday workflow does, and
+applied on every configured database; names shared by two keys are refused."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import alembic_runner, configured_backends, copy_project, fresh_url
+
+# Models that a real application has (issue 21): a foreign-key cycle, one side
+# ON DELETE SET NULL, and two unique constraints starting with the same column.
+TEAMS_AND_PLAYERS = '''
+
+class Team(db.Model):
+    """A team, whose captain is one of its players."""
+
+    __tablename__ = "teams"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(40))
+    captain_id: orm.Mapped[int | None] = orm.mapped_column(
+        sa.ForeignKey("players.id", ondelete="SET NULL")
+    )
+
+
+class Player(db.Model):
+    """A player of a team, with a shirt number and a position unique in it."""
+
+    __tablename__ = "players"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    team_id: orm.Mapped[int | None] = orm.mapped_column(sa.ForeignKey("teams.id"))
+    number: orm.Mapped[int] = orm.mapped_column()
+    position: orm.Mapped[str] = orm.mapped_column(sa.String(20))
+    __table_args__ = (
+        sa.UniqueConstraint("team_id", "number"),
+        sa.UniqueConstraint("team_id", "position"),
+    )
+'''
+
+
+def add_models(project, text: str) -> None:
+    """Append model classes to the copy's app/models.py."""
+    models = project / "app" / "models.py"
+    models.write_text(models.read_text() + text)
+
+
+@pytest.fixture
+def generated(tmp_path):
+    """A copy of the project with the models above and the revision that
+    ``alembic revision --autogenerate`` wrote for them on SQLite."""
+    project = copy_project(tmp_path / "project")
+    add_models(project, TEAMS_AND_PLAYERS)
+    on_sqlite = alembic_runner(project, f"sqlite:///{tmp_path / 'generate.sqlite'}")
+    assert on_sqlite("upgrade", "head").returncode == 0
+    result = on_sqlite("revision", "--autogenerate", "-m", "Teams and players")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Cannot correctly sort tables" not in result.stderr
+    [path] = (project / "alembic" / "versions").glob("*_teams_and_players.py")
+    return project, path.read_text()
+
+
+def test_a_cycle_is_closed_after_both_tables_exist(generated):
+    """Each ``create_table`` holds the keys to tables created before it; the key
+    that closes the cycle is added after both, and dropped first going down."""
+    _, source = generated
+    upgrade, downgrade = source.split("def downgrade")
+    order = re.findall(
+        r'create_table\(\s*"(\w+)"|create_foreign_key\(\s*batch_op\.f\("(\w+)"',
+        upgrade,
+    )
+    assert ["".join(names) for names in order] == [
+        "teams",
+        "players",
+        "fk_teams_captain_id_players",
+    ]
+    assert 'ondelete="SET NULL"' in upgrade
+    assert downgrade.index("drop_constraint") < downgrade.index('drop_table("players")')
+
+
+@pytest.mark.parametrize("backend", configured_backends())
+def test_a_cycle_generated_on_sqlite_applies_everywhere(generated, backend, tmp_path):
+    """The revision written on SQLite goes up, is clean, keeps rows that use both
+    keys, goes down and up again, on every database; the keys sharing a first
+    column are two constraints there, each with its own columns."""
+    project, _ = generated
+    with fresh_url(backend, tmp_path / "apply.sqlite") as url:
+        alembic = alembic_runner(project, url)
+        for command in (("upgrade", "head"), ("check",)):
+            result = alembic(*command)
+            assert result.returncode == 0, result.stdout + result.stderr
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    "INSERT INTO teams (id, name) VALUES (1, 'A')"
+                )
+                connection.exec_driver_sql(
+                    "INSERT INTO players (id, team_id, number, position)"
+                    " VALUES (7, 1, 10, 'keeper')"
+                )
+                connection.exec_driver_sql("UPDATE teams SET captain_id = 7")
+            inspector = sa.inspect(engine)
+            uniques = {
+                tuple(each["column_names"])
+                for each in inspector.get_unique_constraints("players")
+            }
+            assert uniques == {("team_id", "number"), ("team_id", "position")}
+            [captain] = inspector.get_foreign_keys("teams")
+            assert (captain["referred_table"], captain["options"].get("ondelete")) == (
+                "players",
+                "SET NULL",
+            )
+            with engine.begin() as connection:
+                connection.exec_driver_sql("DELETE FROM players")
+                captains = connection.exec_driver_sql("SELECT captain_id FROM teams")
+                assert captains.all() == [(None,)]  # ON DELETE SET NULL held
+            for command in (("downgrade", "-1"), ("upgrade", "head"), ("check",)):
+                result = alembic(*command)
+                assert result.returncode == 0, result.stdout + result.stderr
+        finally:
+            engine.dispose()
+
+
+def test_the_postgresql_script_adds_the_closing_key_after_both_tables(generated):
+    """``alembic upgrade A:B --sql`` renders the same order, no connection made."""
+    project, _ = generated
+    alembic = alembic_runner(project, "postgresql://nobody@127.0.0.1:1/none")
+    result = alembic("upgrade", "bb4b390c7d31:head", "--sql")
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = result.stdout
+    assert (
+        script.index("CREATE TABLE teams")
+        < script.index("CREATE TABLE players")
+        < script.index(
+            "ALTER TABLE teams ADD CONSTRAINT fk_teams_captain_id_players FOREIGN KEY"
+        )
+    )
+
+
+SHARED_NAME = '''
+
+class Slot(db.Model):
+    """Two keys given one name by hand."""
+
+    __tablename__ = "slots"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    day: orm.Mapped[int] = orm.mapped_column()
+    room: orm.Mapped[int] = orm.mapped_column()
+    __table_args__ = (
+        sa.UniqueConstraint("day", name="uq_slot_key"),
+        sa.Index("uq_slot_key", "room"),
+    )
+'''
+
+
+def test_two_keys_of_one_name_are_refused_in_one_line(tmp_path):
+    """No server would run a revision with both: autogenerate and check refuse the
+    models in one line naming both, and no file is written."""
+    project = copy_project(tmp_path / "project")
+    add_models(project, SHARED_NAME)
+    alembic = alembic_runner(project, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert alembic("upgrade", "head").returncode == 0
+    files = set((project / "alembic" / "versions").glob("*.py"))
+
+    for command in (("check",), ("revision", "--autogenerate", "-m", "slots")):
+        result = alembic(*command)
+        assert result.returncode != 0
+        [line] = [line for line in result.stdout.splitlines() if "FAILED" in line]
+        assert line == (
+            "FAILED: Index(room) of slots and UniqueConstraint(day) of slots are both "
+            "named uq_slot_key: give one of them a name of its own (name=...)"
+        )
+        assert "Traceback" not in result.stderr
+    assert set((project / "alembic" / "versions").glob("*.py")) == files
