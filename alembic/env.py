@@ -62,12 +62,13 @@ def run_migrations_offline() -> None:
     No connection is made; bound values are rendered inline so the script runs as is.
     """
     settings = Settings.from_environment()
-    rendered = RenderedRevisions()
+    rendered = RenderedRevisions(config)
     context.configure(
         url=app_engine(bind=BIND).url,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         on_version_apply=[rendered.note],
+        output_buffer=rendered.script,  # printed once whole
         **MIGRATION_OPTIONS,
     )
     # The script sets the timeouts the online run sets on its connection.
@@ -76,6 +77,7 @@ def run_migrations_offline() -> None:
         context.run_migrations()
     # A range with no revision in it (``upgrade head:base``) is an error.
     rendered.refuse_empty(config, context.get_context())
+    rendered.write_out()
 
 
 def run_migrations_online() -> None:

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from app.db import db
-from conftest import alembic_config
+from conftest import alembic_config, alembic_runner, copy_project
 
 # Offline mode connects to nothing: a URL only chooses the dialect.
 DIALECT_URLS = {
@@ -121,3 +121,59 @@ def test_rendered_script_builds_the_models_schema(monkeypatch, database):
         sa.inspect(database.engine).get_indexes("posts")[0]["name"]
         == "ix_posts_user_id"
     )
+
+
+# A revision whose downgrade drops a column in batch mode: SQLite's table copy must
+# read the table, which --sql cannot.
+DROPS_IN_BATCH = '''"""Nickname
+
+Revision ID: 0ff1e5a1e000
+Revises: {parent}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0ff1e5a1e000"
+down_revision = "{parent}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Add it."""
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("nickname", sa.String(40)))
+
+
+def downgrade() -> None:
+    """Drop it."""
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("nickname")
+'''
+
+
+def test_a_script_that_cannot_be_whole_prints_nothing_but_one_line(tmp_path, history):
+    """``--sql`` on SQLite through a batch drop: one line saying what works, and
+    not half a script (the revisions before it used to be printed first)."""
+    copy_project(tmp_path)
+    parent = history[-1].revision
+    (tmp_path / "alembic" / "versions" / "nickname.py").write_text(
+        DROPS_IN_BATCH.format(parent=parent)
+    )
+    alembic = alembic_runner(tmp_path, "sqlite:///offline.sqlite")
+
+    up = alembic("upgrade", f"{history[0].revision}:head", "--sql")
+    down = alembic("downgrade", f"head:{history[0].revision}", "--sql")
+
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "ALTER TABLE users ADD COLUMN nickname VARCHAR(40)" in up.stdout
+    assert down.returncode != 0
+    # Only the database's heading, an SQL comment, comes before the line.
+    assert [line for line in down.stdout.splitlines() if line[:2] != "--"] == [
+        "FAILED: --sql cannot render a revision's batch operation on users for "
+        "SQLite: its table copy reads the table from the database. Run alembic "
+        "upgrade on the database itself, or render the script for a server's URL "
+        "(DATABASE_URL=postgresql://... or mysql://...); nothing was printed"
+    ]
+    assert "Traceback" not in down.stderr

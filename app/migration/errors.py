@@ -314,10 +314,30 @@ def one_line_errors(config):
     except MigrationFailed as error:
         raise with_hint(error, raiseerr) from error.__cause__
     except CommandError as error:  # e.g. ``upgrade A:B --sql`` naming a squashed A
+        if str(error).startswith(OFFLINE_BATCH):
+            raise offline_batch_refused(error) from error
         explained = squash_explained(error, lambda: None)
         if explained is None:
             raise
         raise explained from error
+
+
+# Alembic's words for a batch operation that --sql cannot render: SQLite's table
+# copy must read the table first (operations/batch.py).
+OFFLINE_BATCH = "This operation cannot proceed in --sql mode; batch mode"
+
+
+def offline_batch_refused(error: CommandError) -> CommandError:
+    """The error for a revision whose batch operation ``--sql`` cannot render on
+    SQLite: what works instead."""
+    table = re.search(r'reflect the table "([^"]+)"', str(error))
+    where = f" on {table[1]}" if table else ""
+    return CommandError(
+        f"--sql cannot render a revision's batch operation{where} for SQLite: its "
+        "table copy reads the table from the database. Run alembic upgrade on the "
+        "database itself, or render the script for a server's URL (DATABASE_URL="
+        "postgresql://... or mysql://...); nothing was printed"
+    )
 
 
 def with_hint(error: MigrationFailed, raiseerr: bool) -> CommandError:

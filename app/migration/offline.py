@@ -1,5 +1,11 @@
-"""Offline mode (``alembic upgrade A:B --sql``): the script's first lines, and a
-range with no revision in it refused rather than rendered as an empty script."""
+"""Offline mode (``alembic upgrade A:B --sql``): the script's first lines, a range
+with no revision in it refused rather than rendered as an empty script, and a
+script printed only once it is whole: a revision that cannot be rendered (batch
+mode on SQLite, which must read the table) prints its one line, not half a
+script."""
+
+import io
+import sys
 
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
@@ -23,9 +29,16 @@ def write_timeouts(migration_context: MigrationContext, settings: Settings) -> N
 class RenderedRevisions:
     """The revisions a script rendered, through an ``on_version_apply`` hook."""
 
-    def __init__(self) -> None:
-        """None yet."""
+    def __init__(self, config) -> None:
+        """None yet; the script is kept until it is whole, then written where
+        Alembic would have written it."""
         self.steps: list = []
+        self.script = io.StringIO()
+        self.destination = config.output_buffer or sys.stdout
+
+    def write_out(self) -> None:
+        """Print the whole script."""
+        self.destination.write(self.script.getvalue())
 
     def note(self, step, **kwargs) -> None:
         """The hook: one more revision rendered."""
