@@ -157,8 +157,12 @@ def test_unknown_database_revision(database):
     for command in (["upgrade", "head"], ["current"]):
         code, output = alembic(*command, url=database.url)
         assert code != 0
-        assert failed_line(output) == (
-            "FAILED: Can't locate revision identified by 'feed'"
+        assert failed_line(output).startswith(
+            "FAILED: the database is at feed, a revision this code does not know (head "
+        )
+        assert failed_line(output).endswith(
+            "): it was migrated by newer code. Deploy that code, or check that "
+            "DATABASE_URL names this project's database"
         )
 
 
@@ -174,9 +178,21 @@ def test_several_heads(tmp_path, history):
     url = sa.URL.create("sqlite", database=str(tmp_path / "app.sqlite"))
     code, output = alembic("upgrade", "head", url=url, cwd=tmp_path)
     assert code != 0
-    assert failed_line(output).startswith(
-        "FAILED: Multiple head revisions are present for given argument 'head'"
+    assert failed_line(output) == (
+        "FAILED: the history has several heads, so 'head' names none of them: merge "
+        'them (alembic merge heads -m "Merge"), or name one (<revision> or '
+        "<branch>@head), or all of them (heads)"
     )
+    heads = ", ".join(sorted(["b2a9c4", history[-1].revision]))
+    assert alembic("upgrade", history[-1].revision, url=url, cwd=tmp_path)[0] == 0
+    for command in (["check"], ["revision", "--autogenerate", "-m", "x"]):
+        code, output = alembic(*command, url=url, cwd=tmp_path)
+        assert code != 0
+        assert failed_line(output) == (
+            f"FAILED: the history has 2 heads ({heads}) and the database is at "
+            f'{history[-1].revision}: merge them first (alembic merge heads -m "Merge"'
+            "), then alembic upgrade head"
+        )
 
 
 def test_downgrade_past_base(database, history):

@@ -242,29 +242,62 @@ def behind_head_explained(revision_now):
         # Alembic's own wording (autogenerate/api.py), pinned by
         # test_autogenerate_on_a_database_behind_says_what_to_do.
         if str(error) != "Target database is not up to date.":
-            explained = squash_explained(error, revision_now)
-            if explained is None:
+            said = explained(error, revision_now)
+            if said is None:
                 raise
-            raise explained from error
-        heads = ", ".join(sorted(context.get_context().script.get_heads()))
+            raise said from error
+        heads = sorted(context.get_context().script.get_heads())
+        if len(heads) > 1:
+            raise CommandError(
+                f"the history has {len(heads)} heads ({', '.join(heads)}) and the "
+                f"database is at {revision_now()}: merge them first ({MERGE}), then "
+                "alembic upgrade head"
+            ) from error
         raise CommandError(
-            f"the database is at {revision_now()}, behind head {heads}: "
+            f"the database is at {revision_now()}, behind head {heads[0]}: "
             "run alembic upgrade head first"
         ) from error
 
 
+# Alembic's words for a command that names "head" in a history with several.
+SEVERAL_HEADS = "Multiple head revisions are present for given argument 'head'"
+MERGE = 'alembic merge heads -m "Merge"'
+
+
+def explained(error: CommandError, revision_now) -> CommandError | None:
+    """Alembic's error said as what to do: a revision the code does not have
+    (``squash_explained``), or a history with several heads. ``None`` for any
+    other error."""
+    if str(error).startswith(SEVERAL_HEADS):
+        return CommandError(
+            "the history has several heads, so 'head' names none of them: merge "
+            f"them ({MERGE}), or name one (<revision> or <branch>@head), or all of "
+            "them (heads)"
+        )
+    return squash_explained(error, revision_now)
+
+
 def squash_explained(error: CommandError, revision_now) -> CommandError | None:
-    """Say what to do about a revision that a squash removed, rather than Alembic's
-    "Can't locate revision": the database is at it, or a command named it. ``None``
-    for any other error."""
+    """Say what to do about a revision the code does not have, rather than Alembic's
+    "Can't locate revision": the database is at one that newer code wrote, or at
+    one a squash removed, or a command named one a squash removed. ``None`` for any
+    other error."""
     match = UNKNOWN_REVISION.fullmatch(str(error))
     script = getattr(context, "script", None)
     if match is None or script is None:
         return None
     baseline = squashed_into(script).get(match[1])
+    at_it = match[1] in (revision_now() or "").split(", ")
+    if baseline is None and at_it:  # what the guard says of it too (state.py)
+        heads = ", ".join(sorted(script.get_heads()))
+        return CommandError(
+            f"the database is at {match[1]}, a revision this code does not know "
+            f"(head {heads}): it was migrated by newer code. Deploy that code, or "
+            "check that DATABASE_URL names this project's database"
+        )
     if baseline is None:
         return None
-    if match[1] in (revision_now() or "").split(", "):
+    if at_it:
         return CommandError(
             f"the database is at {match[1]}, which was squashed into the baseline "
             f"{baseline}; upgrade it to {baseline} with a release that still has the "
@@ -316,10 +349,10 @@ def one_line_errors(config):
     except CommandError as error:  # e.g. ``upgrade A:B --sql`` naming a squashed A
         if str(error).startswith(OFFLINE_BATCH):
             raise offline_batch_refused(error) from error
-        explained = squash_explained(error, lambda: None)
-        if explained is None:
+        said = explained(error, lambda: None)
+        if said is None:
             raise
-        raise explained from error
+        raise said from error
 
 
 # Alembic's words for a batch operation that --sql cannot render: SQLite's table

@@ -25,13 +25,13 @@ from app.migration.errors import (
     behind_head_explained,
     callers_own,
     database_is_at,
+    explained,
     is_lock_timeout,
     network_lost,
     one_line,
     revision_failed,
     revision_raised,
     run_lock_busy,
-    squash_explained,
 )
 from app.migration.journal import Journal
 from app.migration.kept_ddl import KeptDdl
@@ -131,12 +131,10 @@ def run_lock(
         where = database_is_at(revision_of(connection, version_table), run.kept_ddl)
         raise MigrationFailed(f"{error}. {where}") from error
     except CommandError as error:  # Alembic's own, already one line
-        explained = squash_explained(
-            error, lambda: revision_of(connection, version_table)
-        )
-        if explained is None:
+        said = explained(error, lambda: revision_of(connection, version_table))
+        if said is None:
             raise
-        raise explained from error
+        raise said from error
     except Exception as error:  # a bug in a revision's Python code
         if callers_own(error):
             raise
