@@ -34,8 +34,9 @@ from app.migration.settings import Settings
 config = context.config
 
 # Logging as alembic.ini sets it, when there is a file (tests may build the config in
-# code); existing loggers, such as the app's and pytest's, keep working.
-if config.config_file_name is not None:
+# code) and the caller wants it (Alembic's cookbook: a tool that migrates quietly
+# sets configure_logger False); existing loggers, such as the app's, keep working.
+if config.config_file_name and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 # The database this run is about: the default one, or the Flask-SQLAlchemy bind

@@ -68,6 +68,7 @@ def migrate_to_head(
     """``alembic upgrade head`` on the engine's (empty) database."""
     config = config_of(config_path, bind)
     config.attributes["connection"] = engine
+    config.attributes["configure_logger"] = False  # the report alone, no INFO lines
     command.upgrade(config, "head")
 
 
