@@ -10,7 +10,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from app.db import db
-from conftest import alembic_config, alembic_runner, copy_project
+from conftest import (
+    alembic_config,
+    alembic_runner,
+    configured_backends,
+    copy_project,
+    fresh_url,
+)
 
 # Offline mode connects to nothing: a URL only chooses the dialect.
 DIALECT_URLS = {
@@ -177,3 +183,68 @@ def test_a_script_that_cannot_be_whole_prints_nothing_but_one_line(tmp_path, his
         "(DATABASE_URL=postgresql://... or mysql://...); nothing was printed"
     ]
     assert "Traceback" not in down.stderr
+
+
+# A table with an enum column and a text column: the downgrade drops the text
+# column, then the table.
+ENUM_TABLE = '''"""Things
+
+Revision ID: 0ff1e5e00000
+Revises: {parent}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0ff1e5e00000"
+down_revision = "{parent}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Add them."""
+    op.create_table(
+        "things",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.Enum("a", "b", name="thing_kind")),
+        sa.Column("note", sa.Text),
+    )
+
+
+def downgrade() -> None:
+    """Drop them."""
+    op.drop_column("things", "note")
+    op.drop_table("things")
+'''
+
+
+@pytest.mark.skipif(
+    "postgresql" not in configured_backends(), reason="PostgreSQL's enum types"
+)
+def test_a_downgrade_script_drops_only_the_enum_types_of_what_it_drops(
+    tmp_path, history
+):
+    """As the online run does: the script drops the type of the table it drops,
+    and keeps an unused type that is not the revision's (another app's, say);
+    dropping a TEXT column drops no type."""
+    copy_project(tmp_path)
+    parent = history[-1].revision
+    (tmp_path / "alembic" / "versions" / "things.py").write_text(
+        ENUM_TABLE.format(parent=parent)
+    )
+    with fresh_url("postgresql", tmp_path / "unused") as url:
+        alembic = alembic_runner(tmp_path, url)
+        assert alembic("upgrade", "head").returncode == 0
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TYPE not_ours AS ENUM ('x')")
+        script = alembic("downgrade", f"head:{parent}", "--sql")
+        assert script.returncode == 0, script.stdout + script.stderr
+        with engine.begin() as connection:
+            cursor = connection.connection.cursor()  # as psql runs it: % is no marker
+            for statement in statements(script.stdout):
+                cursor.execute(statement)
+        enums = {enum["name"] for enum in sa.inspect(engine).get_enums()}
+        engine.dispose()
+    assert enums == {"not_ours"}

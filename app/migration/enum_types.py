@@ -13,9 +13,11 @@ module registers it for the dialect; batch mode runs through it too):
 
 With ``--sql`` there is no database to ask: the script asks it, each ``CREATE
 TYPE`` in a block that skips a type that exists and each ``DROP TYPE`` in one that
-skips a type in use, so that the script runs on a database in any state. After a
-``DROP TABLE`` or ``DROP COLUMN`` the script drops the schema's enum types that
-nothing uses (it cannot know which ones the dropped column used).
+skips a type in use, so that the script runs on a database in any state. Before a
+``DROP TABLE`` or ``DROP COLUMN`` the script notes, in a temporary table, the enum
+types the dropped table or column uses (a file generated on SQLite cannot name
+them); after it, it drops those of them that nothing uses any more, as the online
+run does, and no other.
 """
 
 import logging
@@ -40,6 +42,20 @@ IN_USE = (
     "EXISTS (SELECT FROM pg_depend d JOIN pg_type t"
     " ON d.refobjid IN (t.oid, t.typarray) AND d.refclassid = 'pg_type'::regclass"
     " WHERE t.oid = to_regtype(quote_ident({name})) AND d.deptype = 'n')"
+)
+
+
+# The temporary table in which a script notes the enum types a drop may free.
+CANDIDATES = "alembic_enum_types_freed"
+
+# The enum types (or arrays of them) of a table's columns, ``{table}`` and
+# ``{column}`` string literals (``{column}`` NULL for every column).
+TYPES_OF = (
+    "SELECT t.typname FROM pg_attribute a JOIN pg_type t"
+    " ON a.atttypid IN (t.oid, t.typarray)"
+    " WHERE a.attrelid = to_regclass(quote_ident({table})) AND a.attnum > 0"
+    " AND NOT a.attisdropped AND t.typtype = 'e'"
+    " AND ({column} IS NULL OR a.attname = {column})"
 )
 
 
@@ -151,7 +167,9 @@ class EnumTypesOnce(PostgresqlImpl):
         """Alembic's ``drop_table``, then the enum types no other table uses."""
         if table.schema is not None:
             return super().drop_table(table, **kw)
-        types = [] if self.as_sql else self.used_types(table.name)
+        types = (
+            self.note_types(table.name) if self.as_sql else self.used_types(table.name)
+        )
         super().drop_table(table, **kw)
         self.drop_unused(types)
 
@@ -160,23 +178,35 @@ class EnumTypesOnce(PostgresqlImpl):
         column uses it."""
         if schema is not None:
             return super().drop_column(table_name, column, schema=schema, **kw)
-        types = [] if self.as_sql else self.used_types(table_name, column.name)
+        types = (
+            self.note_types(table_name, column.name)
+            if self.as_sql
+            else self.used_types(table_name, column.name)
+        )
         super().drop_column(table_name, column, schema=schema, **kw)
         self.drop_unused(types)
 
+    def note_types(self, table_name: str, column_name: str | None = None) -> list:
+        """With ``--sql``: have the script note the enum types the table (or its
+        column) uses, before it drops them; ``drop_unused`` reads the note."""
+        column = "NULL" if column_name is None else literal(column_name)
+        self.static_output(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {CANDIDATES} (name name)"
+            f"{self.command_terminator}"
+        )
+        types = TYPES_OF.format(table=literal(table_name), column=column)
+        self.static_output(f"INSERT INTO {CANDIDATES} {types}{self.command_terminator}")
+        return []
+
     def drop_unused(self, types: list[str]) -> None:
         """After a drop: the enum types it used that nothing uses any more. With
-        ``--sql`` the script cannot know which the dropped table or column used
-        (a file generated on SQLite does not say): it drops every enum type of
-        the schema that nothing uses."""
+        ``--sql`` those the script noted before the drop (``note_types``)."""
         if not self.as_sql:
             self.drop_enum_types(types)
             return
         self.static_output(
-            "DO $$ DECLARE e record; BEGIN FOR e IN SELECT o.typname FROM pg_type o "
-            "WHERE o.typtype = 'e' "
-            "AND o.typnamespace = current_schema()::regnamespace "
-            f"AND NOT {IN_USE.format(name='o.typname')} LOOP "
-            "EXECUTE format('DROP TYPE %I', e.typname); END LOOP; END $$"
-            f"{self.command_terminator}"
+            "DO $$ DECLARE e record; BEGIN FOR e IN SELECT DISTINCT c.name "
+            f"FROM {CANDIDATES} c WHERE NOT {IN_USE.format(name='c.name')} LOOP "
+            "EXECUTE format('DROP TYPE %I', e.name); END LOOP; "
+            f"DELETE FROM {CANDIDATES}; END $${self.command_terminator}"
         )
