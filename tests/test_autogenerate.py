@@ -511,6 +511,55 @@ def test_renamed_column_is_asked_about(project, fresh_database_url, answer, requ
     engine.dispose()
 
 
+def test_a_renamed_unique_column_keeps_its_constraint(project, fresh_database_url):
+    """``y`` to a unique column's rename: its unique constraint goes with it, by its
+    new name (the naming convention's), on every database, SQLite's table copy
+    included; the revision goes down and up again."""
+    path, alembic = project
+    models = path / "app" / "models.py"
+    text = models.read_text()
+    handle = "    handle: orm.Mapped[str | None] = orm.mapped_column(\n"
+    handle += "        sa.String(40), unique=True\n    )\n"
+    models.write_text(text.replace(BIO, BIO + handle))
+    assert alembic("revision", "--autogenerate", "-m", "Add handle").returncode == 0
+    assert alembic("upgrade", "head").returncode == 0
+    models.write_text(text.replace(BIO, BIO + handle.replace("handle:", "nick:")))
+
+    question = "Did you rename users.handle to users.nick (VARCHAR(40))? [y/N]"
+    written_on_a_terminal(path, fresh_database_url, "y", question)
+
+    for command in (("upgrade", "head"), ("check",)):
+        result = alembic(*command)
+        assert result.returncode == 0, result.stdout + result.stderr
+    engine = sa.create_engine(fresh_database_url)
+    try:
+        uniques = sa.inspect(engine).get_unique_constraints("users")
+        assert ("uq_users_nick", ("nick",)) in {
+            (each["name"], tuple(each["column_names"])) for each in uniques
+        }
+        insert = (
+            "INSERT INTO users (username, email, display_name, nick) "
+            "VALUES ('{0}', '{0}@example.org', 'X', 'same')"
+        )
+        with engine.begin() as connection:
+            connection.exec_driver_sql(insert.format("ada"))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.exec_driver_sql(insert.format("bob"))
+        down = alembic("downgrade", "-1")
+        assert down.returncode == 0, down.stdout + down.stderr
+        uniques = sa.inspect(engine).get_unique_constraints("users")
+        assert ("uq_users_handle", ("handle",)) in {
+            (each["name"], tuple(each["column_names"])) for each in uniques
+        }
+        up = alembic("upgrade", "head")
+        assert up.returncode == 0, up.stdout + up.stderr
+        with engine.connect() as connection:
+            kept = connection.exec_driver_sql("SELECT nick FROM users").all()
+        assert kept == [("same",)]
+    finally:
+        engine.dispose()
+
+
 POSTS = '    __tablename__ = "posts"\n'
 POST_CONSTRAINTS = (
     "    __table_args__ = (\n"

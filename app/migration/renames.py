@@ -136,9 +136,37 @@ def renamed(table_ops: ops.ModifyTableOps, dialect) -> list:
 
 def ask_about_column_renames(upgrade_ops: ops.UpgradeOps, dialect) -> None:
     """Ask about every probable column rename of the upgrade."""
-    for table_ops in upgrade_ops.ops:
+    for table_ops in list(upgrade_ops.ops):
         if isinstance(table_ops, ops.ModifyTableOps):
             table_ops.ops[:] = renamed(table_ops, dialect)
+            index = upgrade_ops.ops.index(table_ops)
+            upgrade_ops.ops[index : index + 1] = keys_around_renames(table_ops)
+
+
+# A renamed column's keys and indexes carry its name (the naming convention's):
+# autogenerate drops them by the old name and creates them by the new one.
+DROPS = (ops.DropConstraintOp, ops.DropIndexOp)
+CREATES = (ops.AddConstraintOp, ops.CreateIndexOp)
+
+
+def keys_around_renames(table_ops: ops.ModifyTableOps) -> list:
+    """A table's ops with renames in three steps: the keys and indexes dropped,
+    then the columns changed, then the keys and indexes created. In one batch,
+    SQLite's table copy lost the unique constraint of a renamed column, and the
+    downgrade could find none to drop; the downgrade, derived by reversing this,
+    runs the same three steps the other way."""
+    if not any(isinstance(op, RenameColumnOp) for op in table_ops.ops):
+        return [table_ops]
+    steps = [
+        [op for op in table_ops.ops if isinstance(op, DROPS)],
+        [op for op in table_ops.ops if not isinstance(op, (*DROPS, *CREATES))],
+        [op for op in table_ops.ops if isinstance(op, CREATES)],
+    ]
+    return [
+        ops.ModifyTableOps(table_ops.table_name, step, schema=table_ops.schema)
+        for step in steps
+        if step
+    ]
 
 
 def notes_first(downgrade_ops: ops.DowngradeOps) -> None:
