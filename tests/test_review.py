@@ -435,6 +435,38 @@ def test_two_heads_fail(repository, capsys):
     assert "❌ **one-head**" in out
 
 
+def test_a_merge_revision_has_no_finding_of_the_branches_it_merges(repository, capsys):
+    """A merge's SQL is rendered from its first parent, and so runs the other
+    branch's revision too: that revision's findings are its own, not the merge's
+    (whose upgrade is ``pass``)."""
+    rename = (
+        'op.rename_table("posts", "articles")',
+        'op.rename_table("articles", "posts")',
+    )
+    add_revision(repository, "aaaa00000001", HEAD, ("pass", "pass"))
+    add_revision(repository, "bbbb00000001", HEAD, rename)
+    merge = FIXTURE_REVISION.format(
+        revision="cccc00000001",
+        down_revision="parents",
+        upgrade="    pass",
+        downgrade="    pass",
+    ).replace('"parents"', '("aaaa00000001", "bbbb00000001")')
+    (repository / "alembic" / "versions" / "2026_12_02_merge.py").write_text(merge)
+    commit(repository, "Two branches and their merge")
+
+    status, out, _ = run_review(
+        repository, "--base", "main", "--format", "json", capsys=capsys
+    )
+
+    reviewed = {each["revision"]: each for each in json.loads(out)["revisions"]}
+    assert [f["rule"] for f in reviewed["bbbb00000001"]["findings"]] == [
+        "renaming-table"
+    ]
+    assert reviewed["cccc00000001"]["findings"] == []
+    assert reviewed["aaaa00000001"]["findings"] == []
+    assert status == 1  # the rename, acknowledged nowhere
+
+
 def test_reused_revision_id_fails(repository, capsys):
     add_revision(repository, "aaaa00000001", HEAD, ADD_BIO)
     add_revision(repository, "aaaa00000001", HEAD, ADD_BIO, name="again")

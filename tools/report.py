@@ -2,6 +2,7 @@
 
 import json
 
+from app.migration.errors import OFFLINE_BATCH_REFUSED
 from tools.lint import Finding
 
 DIALECT_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
@@ -163,7 +164,7 @@ def needs_a_live_database(rendered) -> bool:
     return (
         rendered is not None
         and rendered.error is not None
-        and "batch mode" in rendered.error
+        and OFFLINE_BATCH_REFUSED in rendered.error
     )
 
 

@@ -537,14 +537,34 @@ def review_revision(
     findings = lint.lint(source, new_tables) + render_findings(source, item)
     postgresql = item.upgrade_sql["postgresql"]
     if postgresql.error is None:
-        found = squawk.violations(postgresql.statements, Path(path).name)
-        findings = squawk.merge(
-            found, postgresql.statements, source, findings, new_tables
-        )
+        statements = own_statements(postgresql.statements, rev)
+        found = squawk.violations(statements, Path(path).name)
+        findings = squawk.merge(found, statements, source, findings, new_tables)
     else:
         item.notes.append("squawk not run: the PostgreSQL SQL did not render.")
     item.findings = acknowledge(source, findings)
     return item
+
+
+def own_statements(statements: list, rev: str) -> list:
+    """The statements of the revision ``rev`` itself, with the script's header: a
+    merge's SQL, rendered from its first parent, runs the other branch's revisions
+    first (each in its own transaction), whose findings are theirs; each branch's
+    revision is reviewed on its own."""
+    texts = [statement.text.strip() for statement in statements]
+    starts = [index for index, text in enumerate(texts) if text == "BEGIN;"]
+    marker = next(
+        (
+            index
+            for index, text in enumerate(texts)
+            if text.startswith("-- Running upgrade") and text.endswith(f"-> {rev}")
+        ),
+        None,
+    )
+    begins = [index for index in starts if marker is not None and index < marker]
+    if not begins:
+        return statements
+    return statements[: starts[0]] + statements[begins[-1] :]
 
 
 def render_findings(

@@ -358,6 +358,8 @@ def one_line_errors(config):
 # Alembic's words for a batch operation that --sql cannot render: SQLite's table
 # copy must read the table first (operations/batch.py).
 OFFLINE_BATCH = "This operation cannot proceed in --sql mode; batch mode"
+# Ours instead (migration-review's report recognises it).
+OFFLINE_BATCH_REFUSED = "--sql cannot render a revision's batch operation"
 
 
 def offline_batch_refused(error: CommandError) -> CommandError:
@@ -366,7 +368,7 @@ def offline_batch_refused(error: CommandError) -> CommandError:
     table = re.search(r'reflect the table "([^"]+)"', str(error))
     where = f" on {table[1]}" if table else ""
     return CommandError(
-        f"--sql cannot render a revision's batch operation{where} for SQLite: its "
+        f"{OFFLINE_BATCH_REFUSED}{where} for SQLite: its "
         "table copy reads the table from the database. Run alembic upgrade on the "
         "database itself, or render the script for a server's URL (DATABASE_URL="
         "postgresql://... or mysql://...); nothing was printed"

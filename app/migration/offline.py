@@ -30,15 +30,17 @@ class RenderedRevisions:
     """The revisions a script rendered, through an ``on_version_apply`` hook."""
 
     def __init__(self, config) -> None:
-        """None yet; the script is kept until it is whole, then written where
-        Alembic would have written it."""
+        """None yet. Printed on the terminal, the script is kept until it is
+        whole; a caller's own buffer (``config.output_buffer``: the review, which
+        notes which op wrote each statement) gets each statement as it comes."""
         self.steps: list = []
-        self.script = io.StringIO()
-        self.destination = config.output_buffer or sys.stdout
+        self.kept = config.output_buffer is None
+        self.script = io.StringIO() if self.kept else config.output_buffer
 
     def write_out(self) -> None:
-        """Print the whole script."""
-        self.destination.write(self.script.getvalue())
+        """Print the whole script, when it was kept."""
+        if self.kept:
+            sys.stdout.write(self.script.getvalue())
 
     def note(self, step, **kwargs) -> None:
         """The hook: one more revision rendered."""
