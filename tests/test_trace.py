@@ -184,6 +184,38 @@ def test_index_blocks_writes_unless_built_concurrently(repository, capsys):  # n
 
 
 @pytest.mark.skipif("postgresql" not in SERVERS, reason="PostgreSQL's locks")
+def test_a_table_the_branch_creates_has_no_blocking_lock(repository, capsys):  # noqa: F811
+    """An index on a table an earlier revision of the branch creates: the lock is
+    measured, and is no finding (the table is new and empty, as the linter says)."""
+    add_revision(
+        repository,
+        "c1ea00000011",
+        HEAD,
+        (
+            'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True),'
+            ' sa.Column("name", sa.String(40)))',
+            'op.drop_table("tags")',
+        ),
+    )
+    add_revision(
+        repository,
+        "c1ea00000012",
+        "c1ea00000011",
+        (
+            'op.create_index("ix_tags_name", "tags", ["name"])',
+            'op.drop_index("ix_tags_name", table_name="tags")',
+        ),
+    )
+    commit(repository, "A table, then its index")
+
+    _, report = traced(repository, capsys, "--max-lock-ms", "0")
+
+    [index] = statements(report, "postgresql", 1)
+    assert locks(index)["tags"] == "ShareLock"
+    assert ("blocking-lock", "PostgreSQL") not in rules(report, 1)
+
+
+@pytest.mark.skipif("postgresql" not in SERVERS, reason="PostgreSQL's locks")
 def test_foreign_key_not_valid_then_validated_takes_weaker_locks(
     repository,  # noqa: F811
     capsys,

@@ -92,6 +92,9 @@ class RevisionReview:
     findings: list[lint.Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     measured: dict[str, trace.RevisionTrace] = field(default_factory=dict)
+    # Tables that earlier revisions of the branch create: new and empty, so no
+    # lock on them blocks anyone.
+    new_tables: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -346,7 +349,7 @@ def add_traces(config_path: Path, history: HistoryReview, tracing: TraceOptions)
             if rev in database_trace.revisions
         }
         found = trace_findings.findings(
-            history.traces, item.source, tracing.max_lock_ms
+            history.traces, item.source, tracing.max_lock_ms, item.new_tables
         )
         item.findings += acknowledge(item.source, found)
 
@@ -515,7 +518,7 @@ def review_revision(
     """Lint, render (with its history's config) and squawk one revision of
     ``database``'s history; ``new_tables``: the tables earlier revisions of the
     branch created."""
-    item = RevisionReview(source, path, status, database.name)
+    item = RevisionReview(source, path, status, database.name, new_tables=new_tables)
     rev = source.revision
     parent_ids = parents(source)
     previous = parent_ids[0] if parent_ids else "base"

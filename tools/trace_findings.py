@@ -102,10 +102,14 @@ def finding(
 
 
 def findings(
-    traces: dict, source: RevisionSource, max_lock_ms: float
+    traces: dict,
+    source: RevisionSource,
+    max_lock_ms: float,
+    new_tables: frozenset[str] = frozenset(),
 ) -> list[tuple[lint.Finding, Op | None]]:
     """The trace's findings for one revision, on every database (``traces``: name
-    -> its ``DatabaseTrace``)."""
+    -> its ``DatabaseTrace``); ``new_tables``: tables earlier revisions of the
+    branch create, whose locks block no one (the linter's view too)."""
     found = []
     for database, database_trace in traces.items():
         trace = database_trace.revisions.get(source.revision)
@@ -114,7 +118,12 @@ def findings(
         label = DATABASE_NAMES[database]
         found += outcome_findings(trace, label, source)
         found += statement_findings(
-            trace.statements, label, database_trace.rows, source, max_lock_ms
+            trace.statements,
+            label,
+            database_trace.rows,
+            source,
+            max_lock_ms,
+            new_tables,
         )
     return merged(found)
 
@@ -183,9 +192,11 @@ def statement_findings(
     rows: int,
     source: RevisionSource,
     max_lock_ms: float,
+    new_tables: frozenset[str] = frozenset(),
 ) -> list:
     """Rewrites, and locks that block writes held long or over other statements
-    (each table reported once, at the statement that took the lock)."""
+    (each table reported once, at the statement that took the lock), but on the
+    ``new_tables`` the branch creates."""
     found = []
     reported: dict[str, int] = {}  # table -> the strength of the lock reported
     for index, statement in enumerate(statements):
@@ -200,6 +211,7 @@ def statement_findings(
             for lock in statement.locks
             if blocks_writes(lock)
             and not lock.index
+            and lock.relation not in new_tables
             and lock.since_statement is None
             and strength(lock) > reported.get(lock.relation, -1)
         ]
