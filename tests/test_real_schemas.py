@@ -123,6 +123,41 @@ def test_a_cycle_generated_on_sqlite_applies_everywhere(generated, backend, tmp_
             engine.dispose()
 
 
+@pytest.fixture
+def dropped(generated, tmp_path):
+    """The copy with a second revision, generated on SQLite once the models of
+    the cycle are gone: it drops both tables."""
+    project, _ = generated
+    on_sqlite = alembic_runner(project, f"sqlite:///{tmp_path / 'generate.sqlite'}")
+    assert on_sqlite("upgrade", "head").returncode == 0
+    models = project / "app" / "models.py"
+    models.write_text(models.read_text().replace(TEAMS_AND_PLAYERS, ""))
+    result = on_sqlite("revision", "--autogenerate", "-m", "No more teams")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [path] = (project / "alembic" / "versions").glob("*_no_more_teams.py")
+    return project, path.read_text()
+
+
+@pytest.mark.parametrize("backend", configured_backends())
+def test_a_cycle_dropped_is_opened_first(dropped, backend, tmp_path):
+    """Dropping both tables drops the closing key first; the downgrade creates
+    both, then adds it back; up, down and up again on every database."""
+    project, source = dropped
+    upgrade, downgrade = source.split("def downgrade")
+    assert upgrade.index("drop_constraint") < upgrade.index("drop_table")
+    assert downgrade.rindex("create_table") < downgrade.index("create_foreign_key")
+    with fresh_url(backend, tmp_path / "apply.sqlite") as url:
+        alembic = alembic_runner(project, url)
+        for command in (
+            ("upgrade", "head"),
+            ("check",),
+            ("downgrade", "-1"),
+            ("upgrade", "head"),
+        ):
+            result = alembic(*command)
+            assert result.returncode == 0, (command, result.stdout + result.stderr)
+
+
 def test_the_postgresql_script_adds_the_closing_key_after_both_tables(generated):
     """``alembic upgrade A:B --sql`` renders the same order, no connection made."""
     project, _ = generated

@@ -58,13 +58,13 @@ def parents_first_order(references: dict[str, set[str]]) -> list[str] | None:
         return None
 
 
-def cycle_closing_keys(operations: list) -> dict[str, set[str]]:
-    """For the tables created together, the references to leave out of their
-    ``create_table`` so that the rest has a parents-first order: one reference of
-    each cycle, from the last table of the cycle by name, the same on every run."""
-    creates = [op for op in operations if isinstance(op, ops.CreateTableOp)]
-    names = {op.table_name for op in creates}
-    references = {op.table_name: referenced_tables(op) & names for op in creates}
+def cycle_closing_keys(tables: list) -> dict[str, set[str]]:
+    """For tables created (or dropped) together, the references to leave out of
+    their ``create_table`` so that the rest has a parents-first order: one
+    reference of each cycle, from the last table of the cycle by name, the same on
+    every run."""
+    names = {op.table_name for op in tables}
+    references = {op.table_name: referenced_tables(op) & names for op in tables}
     closing: dict[str, set[str]] = {}
     while True:
         try:
@@ -90,40 +90,73 @@ def cycles_handled() -> Iterator[None]:
         yield
 
 
+# Marks the ops of a key that closes a cycle, which stay where they were put.
+CLOSES_A_CYCLE = "closes_a_cycle"
+
+
+def key_ops(
+    table: ops.CreateTableOp | ops.DropTableOp, operation
+) -> ops.ModifyTableOps:
+    """A key's op on a created or dropped ``table``, in batch mode (SQLite copies
+    the table), marked to stay put."""
+    table_ops = ops.ModifyTableOps(table.table_name, [operation], schema=table.schema)
+    setattr(table_ops, CLOSES_A_CYCLE, True)
+    return table_ops
+
+
 def close_cycles_later(operations: list) -> None:
     """Take the keys that close a cycle out of their ``create_table`` and add them
     with ``create_foreign_key`` after the last table is created."""
-    closing = cycle_closing_keys(operations)
+    creates = [op for op in operations if isinstance(op, ops.CreateTableOp)]
+    closing = cycle_closing_keys(creates)
     if not closing:
         return
     added = []
-    for operation in operations:
-        if not isinstance(operation, ops.CreateTableOp):
-            continue
-        parents = closing.get(operation.table_name, set())
-        keys = [
-            item
-            for item in operation.columns
-            if isinstance(item, sa.ForeignKeyConstraint)
-            and item.elements[0].target_fullname.split(".")[-2] in parents
-        ]
-        operation.columns = [
-            item for item in operation.columns if not any(item is key for key in keys)
-        ]
+    for operation in creates:
+        keys = closing_keys(operation, closing)
         added += [
-            ops.ModifyTableOps(
-                operation.table_name,
-                [ops.CreateForeignKeyOp.from_constraint(key)],
-                schema=operation.schema,
-            )
+            key_ops(operation, ops.CreateForeignKeyOp.from_constraint(key))
             for key in keys
         ]
-    last = max(
-        index
-        for index, operation in enumerate(operations)
-        if isinstance(operation, ops.CreateTableOp)
-    )
+    last = max(operations.index(operation) for operation in creates)
     operations[last + 1 : last + 1] = added
+
+
+def open_cycles_first(operations: list) -> None:
+    """For tables dropped together that reference each other: drop the keys that
+    close the cycle first (``drop_constraint``), and leave them out of the tables'
+    downgrade ``create_table``, whose reverse adds them back once both exist."""
+    drops = [op for op in operations if isinstance(op, ops.DropTableOp)]
+    closing = cycle_closing_keys(drops)
+    if not closing:
+        return
+    removed = []
+    for operation in drops:
+        if operation._reverse is None:  # no reflected table: nothing to break
+            continue
+        keys = closing_keys(operation._reverse, closing)
+        removed += [
+            key_ops(operation, ops.DropConstraintOp.from_constraint(key))
+            for key in keys
+        ]
+    first = min(operations.index(operation) for operation in drops)
+    operations[first:first] = removed
+
+
+def closing_keys(create: ops.CreateTableOp, closing: dict[str, set[str]]) -> list:
+    """Take the foreign keys that close a cycle out of a ``create_table``: they
+    reference a table in ``closing``'s set for this table. Returns them."""
+    parents = closing.get(create.table_name, set())
+    keys = [
+        item
+        for item in create.columns
+        if isinstance(item, sa.ForeignKeyConstraint)
+        and item.elements[0].target_fullname.split(".")[-2] in parents
+    ]
+    create.columns = [
+        item for item in create.columns if not any(item is key for key in keys)
+    ]
+    return keys
 
 
 def in_table_order(operations: list) -> list:
@@ -154,6 +187,7 @@ def dependency_order(script: ops.MigrationScript) -> None:
         script.upgrade_ops_list, script.downgrade_ops_list, strict=True
     ):
         close_cycles_later(upgrade_ops.ops)
+        open_cycles_first(upgrade_ops.ops)
         replace_in_place(upgrade_ops.ops, ops.CreateTableOp, parents_first)
         replace_in_place(
             upgrade_ops.ops,
@@ -172,8 +206,8 @@ def with_their_table(operations: list) -> None:
     a dropped table's right before its ``drop_table``, wherever the reordering
     put the table."""
     for operation in [op for op in operations if isinstance(op, ops.ModifyTableOps)]:
-        if all(isinstance(each, ops.CreateForeignKeyOp) for each in operation.ops):
-            continue  # a key that closes a cycle waits for every table
+        if getattr(operation, CLOSES_A_CYCLE, False):
+            continue  # added after every table of the cycle, dropped before all
         key = (operation.schema, operation.table_name)
         for table_op in operations:
             if (
