@@ -109,7 +109,7 @@ def close_cycles_later(operations: list) -> None:
     with ``create_foreign_key`` after the last table is created."""
     creates = [op for op in operations if isinstance(op, ops.CreateTableOp)]
     closing = cycle_closing_keys(creates)
-    if not closing:
+    if not closing and not any(use_alter_keys(op) for op in creates):
         return
     added = []
     for operation in creates:
@@ -128,7 +128,8 @@ def open_cycles_first(operations: list) -> None:
     downgrade ``create_table``, whose reverse adds them back once both exist."""
     drops = [op for op in operations if isinstance(op, ops.DropTableOp)]
     closing = cycle_closing_keys(drops)
-    if not closing:
+    reflected = [op._reverse for op in drops if op._reverse is not None]
+    if not closing and not any(use_alter_keys(op) for op in reflected):
         return
     removed = []
     for operation in drops:
@@ -143,14 +144,27 @@ def open_cycles_first(operations: list) -> None:
     operations[first:first] = removed
 
 
+def use_alter_keys(create: ops.CreateTableOp) -> list:
+    """The foreign keys a model marks ``use_alter=True``: ``CREATE TABLE`` leaves
+    them out on PostgreSQL and MariaDB (SQLite writes them inline), expecting an
+    ``ALTER TABLE`` that ``op.create_table`` never runs."""
+    return [
+        item
+        for item in create.columns
+        if isinstance(item, sa.ForeignKeyConstraint) and item.use_alter
+    ]
+
+
 def closing_keys(create: ops.CreateTableOp, closing: dict[str, set[str]]) -> list:
-    """Take the foreign keys that close a cycle out of a ``create_table``: they
-    reference a table in ``closing``'s set for this table. Returns them."""
+    """Take the foreign keys that close a cycle out of a ``create_table`` (they
+    reference a table in ``closing``'s set for this table), and those marked
+    ``use_alter``. Returns them."""
     parents = closing.get(create.table_name, set())
-    keys = [
+    keys = use_alter_keys(create) + [
         item
         for item in create.columns
         if isinstance(item, sa.ForeignKeyConstraint)
+        and not item.use_alter
         and item.elements[0].target_fullname.split(".")[-2] in parents
     ]
     create.columns = [
