@@ -4,6 +4,7 @@ This module imports nothing from the rest of the app, so models, the factory and
 ``alembic/env.py`` can all import it without cycles.
 """
 
+import hashlib
 import os
 import sqlite3
 
@@ -18,10 +19,26 @@ from sqlalchemy import orm
 # UniqueConstraint("a", "b") and UniqueConstraint("a", "c") would share one name,
 # which PostgreSQL and MariaDB refuse. A one-column name is the same either way.
 # Names longer than a database allows are cut with a hash by SQLAlchemy.
+
+
+def constraint_name_or_digest(constraint: sa.CheckConstraint, table) -> str:
+    """The ``ck`` key's own part of a CHECK constraint's name: the name the model
+    gave it, or, for one given none (``Column(..., sa.CheckConstraint("x > 0"))``,
+    which a plain ``%(constraint_name)s`` refuses), a short digest of its
+    expression. Its key holds "constraint_name": SQLAlchemy applies a convention
+    to a constraint named in the model only when that text is in it (pinned by
+    tests/test_real_schemas.py), so a named one is ``ck_<table>_<name>`` still."""
+    if isinstance(constraint.name, str):
+        return constraint.name
+    expression = str(constraint.sqltext).encode()
+    return hashlib.sha256(expression).hexdigest()[:8]
+
+
 NAMING_CONVENTION = {
+    "constraint_name_or_digest": constraint_name_or_digest,
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name_or_digest)s",
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }

@@ -219,3 +219,68 @@ def test_two_keys_of_one_name_are_refused_in_one_line(tmp_path):
         )
         assert "Traceback" not in result.stderr
     assert set((project / "alembic" / "versions").glob("*.py")) == files
+
+
+def test_check_constraints_are_named_with_or_without_a_name_of_their_own():
+    """The convention names a CHECK the model named (``ck_<table>_<name>``, as
+    ever) and one it did not, which ``%(constraint_name)s`` alone refuses (a
+    traceback on pgAdmin's models), by a digest of its expression."""
+    from app.db import NAMING_CONVENTION
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    table = sa.Table(
+        "t",
+        metadata,
+        sa.Column("x", sa.Integer, sa.CheckConstraint("x > 0")),
+        sa.Column("y", sa.Integer),
+        sa.CheckConstraint("y < 5", name="small_y"),
+        sa.Column(
+            "kind",
+            sa.Enum("a", "b", name="kind", native_enum=False, create_constraint=True),
+        ),
+    )
+    constraints = [*table.constraints, *table.c.x.constraints]
+    names = {
+        constraint.name
+        for constraint in constraints
+        if isinstance(constraint, sa.CheckConstraint)
+    }
+    assert {"ck_t_small_y", "ck_t_kind"} < names
+    [digest] = names - {"ck_t_small_y", "ck_t_kind"}
+    assert re.fullmatch(r"ck_t_[0-9a-f]{8}", digest)
+
+
+UNNAMED_CHECK = '''
+
+class Reading(db.Model):
+    """A reading whose CHECK constraint has no name of its own."""
+
+    __tablename__ = "readings"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    value: orm.Mapped[int] = orm.mapped_column(sa.CheckConstraint("value >= 0"))
+'''
+
+
+@pytest.mark.parametrize("backend", configured_backends())
+def test_an_unnamed_check_generated_on_sqlite_holds_everywhere(backend, tmp_path):
+    """Generated on SQLite, applied on each database: check is clean and the
+    constraint refuses a row that breaks it."""
+    project = copy_project(tmp_path / "project")
+    add_models(project, UNNAMED_CHECK)
+    on_sqlite = alembic_runner(project, f"sqlite:///{tmp_path / 'generate.sqlite'}")
+    assert on_sqlite("upgrade", "head").returncode == 0
+    result = on_sqlite("revision", "--autogenerate", "-m", "Readings")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with fresh_url(backend, tmp_path / "apply.sqlite") as url:
+        alembic = alembic_runner(project, url)
+        for command in (("upgrade", "head"), ("check",)):
+            result = alembic(*command)
+            assert result.returncode == 0, result.stdout + result.stderr
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql("INSERT INTO readings (value) VALUES (1)")
+            with pytest.raises(sa.exc.DBAPIError), engine.begin() as connection:
+                connection.exec_driver_sql("INSERT INTO readings (value) VALUES (-1)")
+        finally:
+            engine.dispose()

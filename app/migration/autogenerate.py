@@ -21,6 +21,7 @@ the revision file is written: the options env.py passes to ``context.configure``
 import logging
 import re
 
+import sqlalchemy as sa
 from alembic.autogenerate import render_python_code
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
@@ -156,11 +157,47 @@ def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
         renames.notes_first(downgrade_ops)
 
 
+def column_checks_written(script: ops.MigrationScript) -> None:
+    """The CHECK constraints a model puts on a column
+    (``mapped_column(sa.CheckConstraint("value >= 0"))``) written into the file:
+    Alembic writes a created table's and an added column's without them, and
+    ``alembic check`` then finds them missing. A created table gets them among its
+    constraints, an added column a ``create_check_constraint`` after it."""
+    for container in script.upgrade_ops_list:
+        for operation in container.ops:
+            if isinstance(operation, ops.CreateTableOp):
+                operation.columns = list(operation.columns) + [
+                    sa.CheckConstraint(check.sqltext, name=check.name)
+                    for column in operation.columns
+                    if isinstance(column, sa.Column)
+                    for check in column_checks(column)
+                ]
+            elif isinstance(operation, ops.ModifyTableOps):
+                for add in [o for o in operation.ops if isinstance(o, ops.AddColumnOp)]:
+                    index = operation.ops.index(add) + 1
+                    operation.ops[index:index] = [
+                        ops.CreateCheckConstraintOp(
+                            check.name, operation.table_name, check.sqltext
+                        )
+                        for check in column_checks(add.column)
+                    ]
+
+
+def column_checks(column: sa.Column) -> list[sa.CheckConstraint]:
+    """A column's own CHECK constraints (not an Enum's or a Boolean's)."""
+    return [
+        constraint
+        for constraint in column.constraints
+        if isinstance(constraint, sa.CheckConstraint) and not constraint._type_bound
+    ]
+
+
 def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
     command = command_of(context.config)
     refuse_shared_names(context.opts["target_metadata"])
+    column_checks_written(script)
     dependency_order(script)
     enum_value_changes.portable_value_changes(script)
     if command == "revision":
