@@ -102,6 +102,25 @@ def test_model_change_writes_one_clean_revision(project, change):
     assert downgrade.returncode == 0, downgrade.stderr
 
 
+def test_a_not_null_column_without_a_default_is_said_in_one_line(project):
+    """The draft adds it in one step, which fails on a table with rows: the
+    command says so as it writes the file (CTFd's ``challenges.logic``)."""
+    path, alembic = project
+    models = path / "app" / "models.py"
+    logic = "    logic: orm.Mapped[str] = orm.mapped_column(sa.String(10))\n"
+    models.write_text(models.read_text().replace(BIO, BIO + logic))
+
+    result = alembic("revision", "--autogenerate", "-m", "Add logic")
+
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "users.logic is" in line]
+    assert said == [
+        "WARNI [alembic.env] users.logic is added NOT NULL without a server default: "
+        "the upgrade fails on a table with rows; add it nullable, fill it, then set "
+        "NOT NULL, or give it a server_default"
+    ]
+
+
 def test_plain_revision_is_ready_to_be_written_by_hand(tmp_path):
     copy_project(tmp_path)
     alembic = alembic_runner(tmp_path, sa.make_url(f"sqlite:///{tmp_path}/db.sqlite"))

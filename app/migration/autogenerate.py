@@ -192,6 +192,31 @@ def column_checks(column: sa.Column) -> list[sa.CheckConstraint]:
     ]
 
 
+def say_what_fails_on_rows(script: ops.MigrationScript) -> None:
+    """One line for each NOT NULL column without a server default that the file
+    adds to an existing table: the upgrade fails on a table with rows (MariaDB's
+    too: env.py refuses it there), so the draft needs a step by hand."""
+    for container in script.upgrade_ops_list:
+        for operation in container.ops:
+            if not isinstance(operation, ops.ModifyTableOps):
+                continue
+            for add in operation.ops:
+                column = getattr(add, "column", None)
+                if (
+                    isinstance(add, ops.AddColumnOp)
+                    and not column.nullable
+                    and column.server_default is None
+                    and not column.primary_key
+                ):
+                    log.warning(
+                        "%s.%s is added NOT NULL without a server default: the "
+                        "upgrade fails on a table with rows; add it nullable, fill "
+                        "it, then set NOT NULL, or give it a server_default",
+                        operation.table_name,
+                        column.name,
+                    )
+
+
 def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
@@ -217,6 +242,7 @@ def shape_revision(context, revision, directives) -> None:
         directives[:] = []
         log.info("No changes in schema detected; no revision file written.")
     elif command == "revision":
+        say_what_fails_on_rows(script)
         # Alembic writes the file once env.py returns (binds.py says whose it is).
         context.config.attributes[WRITES_A_REVISION] = True
 
