@@ -128,6 +128,9 @@ def open_cycles_first(operations: list) -> None:
     downgrade ``create_table``, whose reverse adds them back once both exist."""
     drops = [op for op in operations if isinstance(op, ops.DropTableOp)]
     closing = cycle_closing_keys(drops)
+    # A drop's reflected table, which its reverse is made from: Alembic's private
+    # ``_reverse`` (reverse() makes a new op each time), pinned by
+    # test_a_cycle_dropped_is_opened_first.
     reflected = [op._reverse for op in drops if op._reverse is not None]
     if not closing and not any(use_alter_keys(op) for op in reflected):
         return
