@@ -6,6 +6,7 @@ others make a revision give up instead of stalling the application."""
 
 import hashlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -125,7 +126,12 @@ class Project:
             down_revision=self.head,
             body=textwrap.indent(body.strip(), "    "),
         )
-        (self.path / "alembic" / "versions" / "extra.py").write_text(text)
+        versions = self.path / "alembic" / "versions"
+        (versions / "extra.py").write_text(text)
+        # Python's bytecode of the file written before: a file rewritten within
+        # the same second at the same size reads as unchanged to Python, which
+        # would run the old revision (where PYTHONDONTWRITEBYTECODE is unset).
+        shutil.rmtree(versions / "__pycache__", ignore_errors=True)
 
     def start(self, *args: str, **variables: str) -> subprocess.Popen:
         """Start ``alembic <args>`` as a user does, with extra environment variables."""
