@@ -49,16 +49,32 @@ def add_models(project, text: str) -> None:
     models.write_text(models.read_text() + text)
 
 
+def generate_on_sqlite(project, database, message: str):
+    """``alembic revision --autogenerate`` on the SQLite file ``database`` brought
+    to head first, as the everyday workflow does; its output."""
+    on_sqlite = alembic_runner(project, f"sqlite:///{database}")
+    assert on_sqlite("upgrade", "head").returncode == 0
+    result = on_sqlite("revision", "--autogenerate", "-m", message)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def up_and_clean(alembic) -> None:
+    """``alembic upgrade head``, then ``alembic check`` clean."""
+    for command in (("upgrade", "head"), ("check",)):
+        result = alembic(*command)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.fixture
 def generated(tmp_path):
     """A copy of the project with the models above and the revision that
     ``alembic revision --autogenerate`` wrote for them on SQLite."""
     project = copy_project(tmp_path / "project")
     add_models(project, TEAMS_AND_PLAYERS)
-    on_sqlite = alembic_runner(project, f"sqlite:///{tmp_path / 'generate.sqlite'}")
-    assert on_sqlite("upgrade", "head").returncode == 0
-    result = on_sqlite("revision", "--autogenerate", "-m", "Teams and players")
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = generate_on_sqlite(
+        project, tmp_path / "generate.sqlite", "Teams and players"
+    )
     assert "Cannot correctly sort tables" not in result.stderr
     [path] = (project / "alembic" / "versions").glob("*_teams_and_players.py")
     return project, path.read_text()
@@ -91,9 +107,7 @@ def test_a_cycle_generated_on_sqlite_applies_everywhere(generated, backend, tmp_
     project, _ = generated
     with fresh_url(backend, tmp_path / "apply.sqlite") as url:
         alembic = alembic_runner(project, url)
-        for command in (("upgrade", "head"), ("check",)):
-            result = alembic(*command)
-            assert result.returncode == 0, result.stdout + result.stderr
+        up_and_clean(alembic)
         engine = sa.create_engine(url)
         try:
             with engine.begin() as connection:
@@ -138,12 +152,9 @@ def dropped(generated, tmp_path):
     """The copy with a second revision, generated on SQLite once the models of
     the cycle are gone: it drops both tables."""
     project, _ = generated
-    on_sqlite = alembic_runner(project, f"sqlite:///{tmp_path / 'generate.sqlite'}")
-    assert on_sqlite("upgrade", "head").returncode == 0
     models = project / "app" / "models.py"
     models.write_text(models.read_text().replace(TEAMS_AND_PLAYERS, ""))
-    result = on_sqlite("revision", "--autogenerate", "-m", "No more teams")
-    assert result.returncode == 0, result.stdout + result.stderr
+    generate_on_sqlite(project, tmp_path / "generate.sqlite", "No more teams")
     [path] = (project / "alembic" / "versions").glob("*_no_more_teams.py")
     return project, path.read_text()
 
@@ -267,15 +278,9 @@ def test_an_unnamed_check_generated_on_sqlite_holds_everywhere(backend, tmp_path
     constraint refuses a row that breaks it."""
     project = copy_project(tmp_path / "project")
     add_models(project, UNNAMED_CHECK)
-    on_sqlite = alembic_runner(project, f"sqlite:///{tmp_path / 'generate.sqlite'}")
-    assert on_sqlite("upgrade", "head").returncode == 0
-    result = on_sqlite("revision", "--autogenerate", "-m", "Readings")
-    assert result.returncode == 0, result.stdout + result.stderr
+    generate_on_sqlite(project, tmp_path / "generate.sqlite", "Readings")
     with fresh_url(backend, tmp_path / "apply.sqlite") as url:
-        alembic = alembic_runner(project, url)
-        for command in (("upgrade", "head"), ("check",)):
-            result = alembic(*command)
-            assert result.returncode == 0, result.stdout + result.stderr
+        up_and_clean(alembic_runner(project, url))
         engine = sa.create_engine(url)
         try:
             with engine.begin() as connection:
