@@ -165,6 +165,7 @@ def test_autogenerate_on_a_database_behind_says_what_to_do(project, history):
 
     assert result.returncode != 0
     assert result.stdout.strip() == (
+        "# database audit\n"
         "# database default\n"
         f"FAILED: the database is at {history[-2].revision}, behind head "
         f"{history[-1].revision}: run alembic upgrade head first"

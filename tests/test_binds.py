@@ -224,19 +224,13 @@ def test_a_change_writes_a_file_for_its_database_only(project, tmp_path):
     models.write_text(models.read_text().replace(NOTE, "") + TAGS)
     generated = alembic("revision", "--autogenerate", "-m", "Tags, no note")
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    # Each "Generating" line under its database's heading.
+    # Each "Generating" line under its database's heading, each heading once.
     said = [
         line if line.startswith("#") else line.split("/alembic/")[1].split("/20")[0]
         for line in generated.stdout.splitlines()
         if line.startswith(("# database", "Generating"))
     ]
-    assert said == [
-        "# database default",
-        "# database audit",
-        "binds/audit",
-        "# database default",
-        "versions",
-    ]
+    assert said == ["# database audit", "binds/audit", "# database default", "versions"]
     (default_file,) = set(digest(versions)) - set(before["versions"])
     assert 'op.create_table(\n        "tags"' in (versions / default_file).read_text()
     (dropped,) = set(digest(binds)) - set(before["audit"]) - {new}
@@ -246,6 +240,55 @@ def test_a_change_writes_a_file_for_its_database_only(project, tmp_path):
     # Each database's rows outlived both changes, the batch rebuilds included.
     for url, (table, row) in rows.items():
         assert selected(url, table, row) == [row]
+
+
+SHARED_NAMES = """
+
+
+class Twice(db.Model):
+    \"\"\"Two constraints of one table, one name: the default database's run fails.\"\"\"
+
+    __tablename__ = "twice"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    a: orm.Mapped[int]
+    b: orm.Mapped[int]
+    __table_args__ = (
+        sa.UniqueConstraint("a", name="uq_same"),
+        sa.UniqueConstraint("b", name="uq_same"),
+    )
+"""
+
+
+def test_a_failed_default_run_takes_back_the_binds_revision_file(project, tmp_path):
+    """The binds' revision files are written first, each under its heading; when the
+    default database's run then fails, the file written for the bind goes too, so
+    that a rerun after the fix does not write it a second time."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    models = copy / "app" / "models.py"
+    models.write_text(models.read_text() + NOTE + SHARED_NAMES)
+    alembic = runner(copy, *sqlite_databases(tmp_path))
+    assert alembic("upgrade", "head").returncode == 0
+    binds = copy / "alembic" / "binds" / "audit"
+    before = digest(binds)
+
+    failed = alembic("revision", "--autogenerate", "-m", "Audit note")
+
+    assert failed.returncode != 0
+    lines = failed.stdout.splitlines()
+    assert lines[0] == "# database audit"
+    assert lines[1].startswith("Generating ") and "/binds/audit/" in lines[1]
+    assert lines[-2:] == [
+        "# database default",
+        "FAILED: UniqueConstraint(a) of twice and UniqueConstraint(b) of twice are "
+        "both named uq_same: give one of them a name of its own (name=...) (the "
+        "revision file written for database audit was removed)",
+    ]
+    assert digest(binds) == before
+    models.write_text(models.read_text().replace(SHARED_NAMES, ""))
+    rerun = alembic("revision", "--autogenerate", "-m", "Audit note")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(set(digest(binds)) - set(before)) == 1
 
 
 # A row of each database, written before the changes and read after them.

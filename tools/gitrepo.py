@@ -9,16 +9,36 @@ from pathlib import Path, PurePosixPath
 
 DEFAULT_BASES = ("origin/main", "main")
 
+# No git command the tools run takes long: one that hangs (a stale lock on a network
+# file system, a prompt) is given up after this many seconds, in one line.
+GIT_TIMEOUT = 120
+
 
 class ReviewInputError(Exception):
     """Bad input: not a git checkout, an unknown base. One line, exit status 2."""
 
 
+def run_git(root: Path, *args: str, binary: bool = False):
+    """Run git in ``root``, reading nothing from the terminal; the finished process,
+    or ReviewInputError when git does not answer within ``GIT_TIMEOUT``."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=not binary,
+            timeout=GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise ReviewInputError(
+            f"git {args[0]} did not answer within {GIT_TIMEOUT} s in {root}"
+        ) from None
+
+
 def git(root: Path, *args: str, binary: bool = False):
     """Run git in ``root``; its stdout, or ReviewInputError with git's first line."""
-    result = subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=not binary, timeout=120
-    )
+    result = run_git(root, *args, binary=binary)
     if result.returncode != 0:
         stderr = result.stderr if not binary else result.stderr.decode(errors="replace")
         lines = stderr.strip().splitlines()
@@ -28,12 +48,7 @@ def git(root: Path, *args: str, binary: bool = False):
 
 def checkout_root(directory: Path) -> Path:
     """The top of the git checkout containing ``directory``."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-    )
+    result = run_git(directory, "rev-parse", "--show-toplevel")
     if result.returncode != 0:
         raise ReviewInputError(f"not a git checkout: {directory}")
     return Path(result.stdout.strip())
@@ -43,11 +58,8 @@ def resolve_base(root: Path, base: str | None) -> str:
     """The base to compare with: the one given, else origin/main, else main."""
     candidates = (base,) if base else DEFAULT_BASES
     for candidate in candidates:
-        result = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
-            cwd=root,
-            capture_output=True,
-            text=True,
+        result = run_git(
+            root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"
         )
         if result.returncode == 0:
             return candidate

@@ -243,12 +243,6 @@ def shape_revision(context, revision, directives) -> None:
         log.info("No changes in schema detected; no revision file written.")
     elif command == "revision":
         say_what_fails_on_rows(script)
-        # Alembic writes the file once env.py returns (binds.py says whose it is).
-        context.config.attributes[WRITES_A_REVISION] = True
-
-
-# The config attribute that says Alembic will write this database's revision file.
-WRITES_A_REVISION = "writes a revision"
 
 
 def autogenerate_options() -> dict:

@@ -16,6 +16,7 @@ step (``downgrade -1``) moves the default database only.
 
 import os
 import re
+from pathlib import Path
 
 from alembic import context
 from alembic.config import Config
@@ -24,8 +25,8 @@ from alembic.util import CommandError
 
 from app.config import bind_urls, bind_variable, database_url
 from app.db import db
-from app.migration.autogenerate import WRITES_A_REVISION
 from app.migration.connection import connect
+from app.migration.errors import UNDO_ON_FAILURE
 from app.migration.run_lock import is_migrating
 from app.migration.settings import Settings
 
@@ -232,8 +233,10 @@ def binds_before_and_after_default(
 ) -> tuple[list[Config], list[Config]]:
     """The binds to run before the default database, and those to run after it.
     After, so that a failed migration leaves the default database migrated; but
-    before for ``alembic check``, so that each verdict is under its heading."""
-    if others and function_name(config.cmd_opts) == "check":
+    before for the commands whose outcome Alembic prints or writes once env.py
+    returns (``check``'s verdict, ``revision``'s file), so that each database's
+    lines come under its own heading, the default's last."""
+    if others and function_name(config.cmd_opts) in AFTER_ENV_PY:
         return others, []
     return [], others
 
@@ -286,11 +289,13 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
         function, positional, keywords = options.cmd
         outer = context._proxy  # Alembic's module-level context, of the default run
         try:
-            function(
+            written = function(
                 bind_config,
                 *[getattr(options, key) for key in positional],
                 **{key: getattr(options, key, None) for key in keywords},
             )
+            if function_name(options) == "revision":
+                remove_if_default_fails(config, name, written)
         except CommandError as error:
             named = str(error)
             if not named.startswith(f"database {name}: "):  # env.py names its own
@@ -306,5 +311,18 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
         raise CommandError(
             f"database {', '.join(differing)}: differs from its models (above)"
         )
-    if others and config.attributes.get(WRITES_A_REVISION):
-        heading(config, "default")  # for Alembic's "Generating ..." line to come
+
+
+def remove_if_default_fails(config: Config, name: str, written) -> None:
+    """A bind's revision file is written before the default database's run: should
+    that run fail, the file goes, so that a rerun does not write it twice."""
+    scripts = written if isinstance(written, list) else [written]
+    paths = [Path(script.path) for script in scripts if script is not None]
+
+    def remove() -> str:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        return f"the revision file written for database {name} was removed"
+
+    if paths:
+        config.attributes.setdefault(UNDO_ON_FAILURE, []).append(remove)

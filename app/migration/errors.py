@@ -319,6 +319,9 @@ def clear_errors(config):
         with one_line_errors(config):
             yield
     except CommandError as error:
+        undone = [undo() for undo in config.attributes.pop(UNDO_ON_FAILURE, [])]
+        if undone:
+            error.args = (f"{error} ({'; '.join(undone)})",)
         if (
             section == "alembic"
             or isinstance(error, SettingFailed)
@@ -326,6 +329,12 @@ def clear_errors(config):
         ):
             raise
         raise CommandError(f"database {section}: {error}") from error
+
+
+# The config attribute listing what a failed command takes back (binds.py: a bind's
+# revision file written before the default database's run failed); each callable
+# undoes one thing and says what in a few words.
+UNDO_ON_FAILURE = "undo on failure"
 
 
 @contextmanager
