@@ -246,7 +246,7 @@ SHARED_NAMES = """
 
 
 class Twice(db.Model):
-    \"\"\"Two constraints of one table, one name: the default database's run fails.\"\"\"
+    \"\"\"Two constraints of one table, one name: the default run fails.\"\"\"
 
     __tablename__ = "twice"
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
