@@ -279,6 +279,76 @@ def test_enum_value_added_on_a_server_runs_everywhere(tmp_path, server_url):
             assert current[3].endswith("(head)")
 
 
+DROPPED_VALUE_MODEL = '''
+
+class Tag(db.Model):
+    """An Enum whose last value and default go, and a column that goes with them."""
+
+    __tablename__ = "tags"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    status: orm.Mapped[str] = orm.mapped_column(
+        sa.Enum({values}, name="tag_status"), server_default={default}
+    )
+{extra}'''
+
+EXTRA_COLUMN = "    extra: orm.Mapped[str | None] = orm.mapped_column(sa.String(20))\n"
+
+
+def test_a_dropped_enum_value_held_by_a_row_fails_before_its_table_changes(
+    tmp_path, server_url
+):
+    """A revision that drops an Enum value (its default moving off it) and a
+    column of the same table: the value's drop runs before the column's, right
+    after the default's change, so that a row still holding the value fails the
+    upgrade with the column still there; once the row changes, a rerun passes."""
+    copy_project(tmp_path)
+    models = tmp_path / "app" / "models.py"
+    original = models.read_text()
+    versions = tmp_path / "alembic" / "versions"
+    generate = alembic_runner(tmp_path, server_url)
+    for message, values, default, extra in (
+        ("Add tags", '"draft", "live", "archived"', '"archived"', EXTRA_COLUMN),
+        ("Drop archived", '"draft", "live"', '"draft"', ""),
+    ):
+        model = DROPPED_VALUE_MODEL.format(values=values, default=default, extra=extra)
+        models.write_text(original + model)
+        assert generate("upgrade", "head").returncode == 0
+        before = set(versions.glob("*.py"))
+        assert generate("revision", "--autogenerate", "-m", message).returncode == 0
+    [dropped] = set(versions.glob("*.py")) - before
+    upgrade = dropped.read_text().split("def downgrade")[0]
+    order = [
+        upgrade.index(step)
+        for step in ('server_default="draft"', "op.alter_enum_values(", "drop_column")
+    ]
+    assert order == sorted(order), upgrade
+    parent = re.search(r'down_revision: .* = "(\w+)"', dropped.read_text()).group(1)
+    for target in [name for name in configured_backends() if name != "sqlite"]:
+        server = database_url_from(SERVER_URL_VARIABLES[target])
+        with throwaway_database(server, "enum") as url:
+            alembic = alembic_runner(tmp_path, url)
+            assert alembic("upgrade", parent).returncode == 0
+            engine = sa.create_engine(url)
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    "INSERT INTO tags (status, extra) VALUES ('archived', 'kept')"
+                )
+            failed = alembic("upgrade", "head")
+            assert failed.returncode != 0, (target, failed.stdout)
+            assert "FAILED: a migration statement failed: " in failed.stdout
+            columns = {c["name"] for c in sa.inspect(engine).get_columns("tags")}
+            assert "extra" in columns, target
+            with engine.begin() as connection:
+                connection.exec_driver_sql("UPDATE tags SET status = 'live'")
+            rerun = alembic("upgrade", "head")
+            assert rerun.returncode == 0, (target, rerun.stdout + rerun.stderr)
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql("SELECT status FROM tags").all()
+            assert rows == [("live",)]
+            assert alembic("check").returncode == 0
+            engine.dispose()
+
+
 RENAMED_VALUE_MODEL = '''
 
 class Tag(db.Model):

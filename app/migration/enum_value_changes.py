@@ -133,26 +133,55 @@ def from_mysql_enum_changes(container) -> bool:
 
 
 def values_in_order(container) -> None:
-    """Each ``alter_enum_values`` that drops no value moved before its table's other
-    ops (a default may move to a value it adds or renames); one that drops values
-    stays after them (the default moves off a dropped value first). For the
+    """The ``alter_enum_values`` of each table moved, in their order, before its
+    other ops. One that drops values can fail on the rows (a row holding a dropped
+    value): it runs before anything else of its table has changed (MariaDB commits
+    each ALTER as it goes), but after a change of the column's default (a default
+    may move off a dropped value), which is split out to run first. For the
     upgrade, then for the downgrade derived from it."""
     operations = container.ops
-    for operation in [op for op in operations if isinstance(op, AlterEnumValuesOp)]:
-        if operation.dropped():
-            continue
+    moved = [op for op in operations if isinstance(op, AlterEnumValuesOp)]
+    for table_name in dict.fromkeys(op.table_name for op in moved):
         table_ops = next(
             (
                 op
                 for op in operations
-                if isinstance(op, ops.ModifyTableOps)
-                and op.table_name == operation.table_name
+                if isinstance(op, ops.ModifyTableOps) and op.table_name == table_name
             ),
             None,
         )
-        if table_ops is not None:
-            operations.remove(operation)
-            operations.insert(operations.index(table_ops), operation)
+        if table_ops is None:
+            continue
+        values = [op for op in moved if op.table_name == table_name]
+        defaults = [
+            change
+            for operation in values
+            if operation.dropped()
+            and (change := default_change(table_ops, operation)) is not None
+        ]
+        for each in values:
+            operations.remove(each)
+        for change in defaults:
+            table_ops.ops.remove(change)
+        position = operations.index(table_ops)
+        first = [ops.ModifyTableOps(table_name, defaults, schema=table_ops.schema)]
+        operations[position:position] = (first if defaults else []) + values
+        if table_ops.is_empty():
+            operations.remove(table_ops)
+
+
+def default_change(table_ops: ops.ModifyTableOps, operation: AlterEnumValuesOp):
+    """The change of the default of the column whose values ``operation`` changes,
+    if its table's ops have one; the values' op then restates the new default."""
+    for each in table_ops.ops:
+        if (
+            isinstance(each, ops.AlterColumnOp)
+            and each.column_name == operation.column_name
+            and each.modify_server_default is not False
+        ):
+            operation.kw["existing_server_default"] = each.modify_server_default
+            return each
+    return None
 
 
 def ask_about_value_renames(upgrade_ops: ops.UpgradeOps) -> None:

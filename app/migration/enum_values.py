@@ -228,8 +228,10 @@ def render_alter_values(autogen_context, operation: AlterEnumValuesOp) -> str:
             continue
         if key == "existing_server_default":
             rendered = render_item("server_default", value, autogen_context)
-            fallback = f"sa.text({value.arg.text!r})"
-            arguments.append(f"{key}={rendered if rendered is not False else fallback}")
+            if rendered is False:  # Alembic's own: the SQL text of the default
+                arg = value.arg
+                rendered = f"sa.text({getattr(arg, 'text', arg)!r})"
+            arguments.append(f"{key}={rendered}")
         else:
             arguments.append(f"{key}={value!r}")
     code = f"op.alter_enum_values({', '.join(arguments)})"
