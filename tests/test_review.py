@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT, configured_backends, copy_project
 from tools import lint, review, squash
+from tools.gitrepo import git
 from tools.revision_source import RevisionSource
 from tools.trace_findings import DATABASE_NAMES
 
@@ -229,13 +230,6 @@ def repository(tmp_path, monkeypatch):
     commit(project, "The project")
     git(project, "checkout", "--quiet", "-b", "feature")
     return project
-
-
-def git(project: Path, *args: str) -> str:
-    """Run git in the temporary repository."""
-    return subprocess.run(
-        ["git", *args], cwd=project, check=True, capture_output=True, text=True
-    ).stdout
 
 
 def commit(project: Path, message: str) -> None:

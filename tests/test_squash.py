@@ -32,6 +32,7 @@ from conftest import (
 )
 from tools import baseline, squash
 from tools.databases import throwaway_database
+from tools.gitrepo import git
 from tools.snapshot import schema_text
 
 FIRST, USERS, POSTS, DISPLAY_NAME = (
@@ -41,13 +42,6 @@ FIRST, USERS, POSTS, DISPLAY_NAME = (
     "bb4b390c7d31",
 )
 STEPS = 50
-
-
-def git(project: Path, *args: str) -> str:
-    """Run git in the project; its output."""
-    return subprocess.run(
-        ["git", *args], cwd=project, check=True, capture_output=True, text=True
-    ).stdout
 
 
 def committed_copy(destination: Path, source: Path | None = None) -> Path:

@@ -4,6 +4,7 @@ revision files changed since it, and what the base's files said."""
 import io
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,20 +21,32 @@ class ReviewInputError(Exception):
 
 def run_git(root: Path, *args: str, binary: bool = False):
     """Run git in ``root``, reading nothing from the terminal; the finished process,
-    or ReviewInputError when git does not answer within ``GIT_TIMEOUT``."""
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=not binary,
-            timeout=GIT_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise ReviewInputError(
-            f"git {args[0]} did not answer within {GIT_TIMEOUT} s in {root}"
-        ) from None
+    or ReviewInputError when git does not answer within ``GIT_TIMEOUT``.
+
+    Its output goes to files, not pipes: reading a pipe to its end waits for every
+    process holding it, and under load a run of the test suite saw ``git
+    merge-base`` exit with its answer while something else kept its stderr pipe
+    open for minutes. Waiting for git alone cannot hang that way."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            process = subprocess.run(
+                ["git", *args],
+                cwd=root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                timeout=GIT_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise ReviewInputError(
+                f"git {args[0]} did not answer within {GIT_TIMEOUT} s in {root}"
+            ) from None
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if not binary:
+        stdout, stderr = stdout.decode(), stderr.decode(errors="replace")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def git(root: Path, *args: str, binary: bool = False):

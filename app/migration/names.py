@@ -26,9 +26,11 @@ def refuse_shared_names(metadata: sa.MetaData) -> None:
     schema_wide: dict[tuple, object] = {}
     for table in sorted(metadata.tables.values(), key=lambda table: table.key):
         in_table: dict[str, object] = {}
+        # table.constraints is a set: sorted, so that the message is the same on
+        # every run (the columns tell two of one kind and name apart).
         items = sorted(
             [*table.constraints, *table.indexes],
-            key=lambda item: (type(item).__name__, str(item.name)),
+            key=lambda item: (type(item).__name__, str(item.name), described(item)),
         )
         for item in items:
             if not isinstance(item.name, str):  # unnamed: the database names it
