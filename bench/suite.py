@@ -26,7 +26,9 @@ from bench.report import Row, checked
 from bench.timing import Command, rounds, run
 
 SUITES = Path(__file__).resolve().parent / "suites"
-PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+# One process each (-n 0: the project's settings would start a worker per core), as
+# pytest-alembic runs.
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0"]
 
 # The project's tests that make the same checks, by name.
 PROJECT_TESTS = "one_head or stairway"

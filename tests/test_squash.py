@@ -640,6 +640,8 @@ def test_the_stairway_and_data_tests_pass_on_the_squashed_history(
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",
             "tests/test_revisions.py",
             "tests/test_data.py",
         ],
