@@ -411,23 +411,36 @@ def test_without_servers_it_traces_on_sqlite_and_says_so(
 
 def test_a_silent_server_is_one_line(repository):  # noqa: F811
     """A server that accepts the connection and never answers: the trace gives up
-    after its connect timeout, in one line."""
+    after its connect timeout (``MIGRATION_CONNECT_TIMEOUT``, lowered here), in one
+    line; a bad value of the setting is one line too."""
     add_revision(repository, "c1ea00000012", HEAD, SQLITE_BOOLEAN)
     commit(repository, "Active users")
     with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
         port = listener.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "tools.review", "--base", "main", "--trace"]
-            + ["--postgresql", f"postgresql://root:s3cret@127.0.0.1:{port}/x"],
-            cwd=repository,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+
+        def review(timeout: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "tools.review", "--base", "main", "--trace"]
+                + ["--postgresql", f"postgresql://root:s3cret@127.0.0.1:{port}/x"],
+                cwd=repository,
+                env={**os.environ, "MIGRATION_CONNECT_TIMEOUT": timeout},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        started = time.monotonic()
+        result = review("2")
+        waited = time.monotonic() - started
+        refused = review("soon")
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("migration-review: error: cannot create a database on ")
     assert "s3cret" not in result.stderr + result.stdout
+    assert waited < 10, "it waited longer than the setting says"
+    assert refused.returncode == 2
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("migration-review: error: MIGRATION_CONNECT_TIMEOUT ")
 
 
 @pytest.mark.parametrize(

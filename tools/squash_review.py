@@ -25,8 +25,8 @@ from tools.graph import History
 from tools.revision_source import RevisionSource, module_assignments
 from tools.snapshot import schema_text
 from tools.trace import (
-    CONNECT_TIMEOUT,
     alembic_config,
+    connect_timeout,
     first_line,
     run,
     traced_database,
@@ -89,7 +89,7 @@ def migrated_engine(
     ``versions`` (default: the project's own)."""
     with traced_database(name, server, "squash") as url:
         engine = sa.create_engine(url)
-        add_connect_timeout(engine, CONNECT_TIMEOUT)
+        add_connect_timeout(engine, connect_timeout())
         try:
             config = alembic_config(config_path, engine)
             if versions is not None:

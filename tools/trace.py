@@ -35,6 +35,7 @@ from alembic.util import CommandError
 
 from app.config import SettingError, database_url
 from app.migration.network import add_connect_timeout
+from app.migration.settings import Settings
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
 from tools.recorder import Recorder, StatementTrace
@@ -76,8 +77,13 @@ class DatabaseTrace:
     seconds: float = 0.0
 
 
-# Seconds a server may take to answer before the trace gives up on it.
-CONNECT_TIMEOUT = 10
+def connect_timeout() -> float:
+    """Seconds a server may take to answer before the trace gives up on it: the
+    migrations' own ``MIGRATION_CONNECT_TIMEOUT`` (10 unless set)."""
+    try:
+        return Settings.from_environment().connect_timeout
+    except SettingError as error:
+        raise TraceError(str(error)) from None
 
 
 class TraceError(Exception):
@@ -120,7 +126,7 @@ def traced_database(
     try:
         # Named after this process, so that a leftover says whose it was.
         prefix = f"migration_{purpose}_{os.getpid()}"
-        url = create_database(server, prefix, CONNECT_TIMEOUT)
+        url = create_database(server, prefix, connect_timeout())
     except sa.exc.DBAPIError as error:
         shown = server.render_as_string(hide_password=True)
         line = str(error.orig).strip().splitlines()[0]
@@ -128,7 +134,7 @@ def traced_database(
     try:
         yield url
     finally:
-        drop_database(server, url, CONNECT_TIMEOUT)
+        drop_database(server, url, connect_timeout())
 
 
 def first_line(error: BaseException) -> str:
@@ -171,7 +177,7 @@ def trace_database(
     result = DatabaseTrace(DATABASE_NAMES[name], rows=rows)
     with traced_database(name, server) as url:
         engine = sa.create_engine(url)
-        add_connect_timeout(engine, CONNECT_TIMEOUT)
+        add_connect_timeout(engine, connect_timeout())
         try:
             trace_on(engine, config_path, revisions, result, head, history)
         finally:
