@@ -24,9 +24,10 @@ def run_git(root: Path, *args: str, binary: bool = False):
     or ReviewInputError when git does not answer within ``GIT_TIMEOUT``.
 
     Its output goes to files, not pipes: reading a pipe to its end waits for every
-    process holding it, and under load a run of the test suite saw ``git
-    merge-base`` exit with its answer while something else kept its stderr pipe
-    open for minutes. Waiting for git alone cannot hang that way."""
+    process holding it. In one run of the test suite under load, ``git merge-base``
+    and ``git ls-tree`` exited 0 with their answers read and their stdout's end
+    read, and the end of their stderr did not come within 120 s. Waiting for git's
+    exit alone does not depend on who else holds a pipe."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
             process = subprocess.run(
