@@ -259,9 +259,8 @@ def test_enum_value_added_on_a_server_runs_everywhere(tmp_path, server_url):
             for command in (["check"], ["downgrade", "-1"], ["upgrade", "head"]):
                 result = alembic(*command)
                 assert result.returncode == 0, (target, command, result.stdout)
-            if target == "sqlite":
-                continue  # a VARCHAR: any value fits
-            # A row holding the value: dropping it again fails, and changes nothing.
+            # A row holding the value: dropping it again fails, and changes nothing;
+            # on SQLite too, whose CHECK (create_constraint=True) holds the values.
             insert = "INSERT INTO tags (name, status) VALUES ('old', 'archived')"
             engine = sa.create_engine(url)
             with engine.begin() as connection:
@@ -277,6 +276,74 @@ def test_enum_value_added_on_a_server_runs_everywhere(tmp_path, server_url):
                 re.search(r'revision: str = "(\w+)"', added.read_text()).group(1)
             )
             assert current[3].endswith("(head)")
+
+
+def test_enum_values_on_sqlite_are_held_and_compared_like_the_servers(tmp_path):
+    """Generated on SQLite: the Enum column's values are a CHECK there
+    (``create_constraint=True`` in the file), so a value added that is no longer
+    than the others is detected (the VARCHAR's length alone would not show it),
+    and on every database the new value is refused before the upgrade and taken
+    after it; a row holding it fails the downgrade, which changes nothing."""
+    copy_project(tmp_path)
+    models = tmp_path / "app" / "models.py"
+    original = models.read_text()
+    versions = tmp_path / "alembic" / "versions"
+    generate = alembic_runner(tmp_path, f"sqlite:///{tmp_path / 'generate.sqlite'}")
+    for message, values in (
+        ("Add tags", '"draft", "live"'),
+        ("Sell tags", '"draft", "live", "sold"'),
+    ):
+        models.write_text(original + TAGS.format(values=values))
+        assert generate("upgrade", "head").returncode == 0
+        before = set(versions.glob("*.py"))
+        result = generate("revision", "--autogenerate", "-m", message)
+        assert result.returncode == 0, result.stdout + result.stderr
+    [created] = [path for path in before if path.name.endswith("_add_tags.py")]
+    assert 'name="tag_status", create_constraint=True' in created.read_text()
+    [added] = set(versions.glob("*.py")) - before
+    assert (
+        '["draft", "live", "sold"],\n        existing=["draft", "live"],'
+    ) in added.read_text()
+    assert generate("upgrade", "head").returncode == 0
+    assert generate("check").returncode == 0
+    parent = re.search(r'down_revision: .* = "(\w+)"', added.read_text()).group(1)
+    insert = "INSERT INTO tags (name, status) VALUES ('{0}', '{1}')"
+    for target in configured_backends():
+        with ExitStack() as stack:
+            if target == "sqlite":
+                url = sa.make_url(f"sqlite:///{tmp_path / 'target.sqlite'}")
+            else:
+                server = database_url_from(SERVER_URL_VARIABLES[target])
+                url = stack.enter_context(throwaway_database(server, "enum"))
+            alembic = alembic_runner(tmp_path, url)
+            assert alembic("upgrade", parent).returncode == 0
+            engine = stack.enter_context(closing_engine(url))
+            with pytest.raises(sa.exc.DBAPIError), engine.begin() as connection:
+                connection.exec_driver_sql(insert.format("early", "sold"))
+            assert alembic("upgrade", "head").returncode == 0, target
+            with engine.begin() as connection:
+                connection.exec_driver_sql(insert.format("ada", "sold"))
+            failed = alembic("downgrade", "-1")
+            assert failed.returncode != 0, (target, failed.stdout)
+            assert "FAILED: a migration statement failed: " in failed.stdout
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql("SELECT name, status FROM tags")
+                assert rows.all() == [("ada", "sold")], target
+            with engine.begin() as connection:
+                connection.exec_driver_sql("UPDATE tags SET status = 'live'")
+            for command in (["downgrade", "-1"], ["upgrade", "head"], ["check"]):
+                result = alembic(*command)
+                assert result.returncode == 0, (target, command, result.stdout)
+
+
+@contextmanager
+def closing_engine(url: sa.URL):
+    """An engine on ``url``, disposed of afterwards."""
+    engine = sa.create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 DROPPED_VALUE_MODEL = '''

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql as postgresql_types
 from test_errors import failed_line
 
 from app import create_app
@@ -738,3 +739,30 @@ def test_cycles_partial_indexes_and_postgresql_types_build_the_same_schema(
         assert alembic("upgrade", "head").returncode == 0
         downgraded = alembic("downgrade", "base")
         assert downgraded.returncode == 0, downgraded.stdout + downgraded.stderr
+
+
+@pytest.mark.parametrize("has_check", [True, False])
+def test_the_baseline_keeps_an_enum_columns_check_where_sqlite_had_one(has_check):
+    """An Enum column's values are a CHECK on SQLite when the revision that made it
+    wrote ``create_constraint=True`` (every generated one does), and none before:
+    the baseline writes the type the way that builds the same SQLite schema."""
+    check = ", CONSTRAINT ck_t_kind CHECK (kind IN ('a', 'b'))" if has_check else ""
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TABLE t (id INTEGER PRIMARY KEY, kind VARCHAR(1){check})"
+        )
+    sqlite = sa.MetaData()
+    sqlite.reflect(engine)
+    engine.dispose()
+    postgresql = sa.MetaData()
+    sa.Table(
+        "t",
+        postgresql,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", postgresql_types.ENUM("a", "b", name="kind")),
+    )
+    upgrade, _, _ = baseline.baseline_ops(baseline.portable_schema(sqlite, postgresql))
+    written = "sa.Enum('a', 'b', name='kind', create_constraint=True)"
+    assert (written in upgrade) is has_check, upgrade
+    assert "sa.CheckConstraint" not in upgrade

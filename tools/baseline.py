@@ -17,6 +17,7 @@ from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import conv
 
+from app.migration.enum_values import values_of_check
 from app.migration.rendering import render_item
 from app.migration.state import quiet_context
 from tools.snapshot import sqlite_index_sql
@@ -114,6 +115,8 @@ def with_postgresql_details(table: sa.Table, other: sa.Table) -> None:
         zoned = getattr(found.type, "timezone", False)
         if name in RICHER and (name not in ("TIMESTAMP", "TIME") or zoned):
             column.type = RICHER[name](found.type)
+            if name == "ENUM":  # its CHECK on SQLite, if it has one, with the type
+                column.type.create_constraint = drop_enum_check(table, column.name)
         elif isinstance(column.type, sa.types.NullType):
             column.type = found.type  # a type SQLite does not know
         elif name in POSTGRESQL_ONLY:
@@ -132,6 +135,30 @@ def with_postgresql_details(table: sa.Table, other: sa.Table) -> None:
                 index.dialect_kwargs[f"postgresql_{key}"] = value
 
 
+def drop_enum_check(table: sa.Table, column: str) -> bool:
+    """Remove SQLite's reflected CHECK of an Enum column's values, if it has one
+    (a revision written before revisions wrote ``create_constraint=True`` made
+    none): the Enum written with ``create_constraint=True`` creates it again, on
+    SQLite only."""
+    found = False
+    for constraint in list(table.constraints):
+        if isinstance(constraint, sa.CheckConstraint) and (
+            values_of_check(str(constraint.sqltext), column) is not None
+        ):
+            table.constraints.discard(constraint)
+            found = True
+    return found
+
+
+def baseline_render_item(type_: str, item, autogen_context):
+    """The project's ``render_item``, but an Enum as the baseline decided: with its
+    CHECK where SQLite had one, without where it had none."""
+    if type_ == "type" and type(item) is sa.Enum:
+        prefix = autogen_context.opts.get("sqlalchemy_module_prefix") or "sa."
+        return f"{prefix}{item!r}"
+    return render_item(type_, item, autogen_context)
+
+
 def is_expression_index(index: sa.Index) -> bool:
     """Whether an index is on an expression rather than on columns only."""
     return any(not isinstance(item, sa.Column) for item in index.expressions)
@@ -143,7 +170,7 @@ def rendered(container: ops.OpContainer, batch: bool = False) -> str:
     context = quiet_context(dialect=postgresql.dialect())
     code = render_python_code(
         container,
-        render_item=render_item,
+        render_item=baseline_render_item,
         migration_context=context,
         render_as_batch=batch,
     )

@@ -251,6 +251,7 @@ def autogenerate_options() -> dict:
         "compare_type": True,
         "compare_server_default": CompareByMeaning(),
         "render_item": render_item,
+        "include_object": enum_value_changes.not_an_enum_check,
         "autogenerate_plugins": AUTOGENERATE_PLUGINS,
         "process_revision_directives": shape_revision,
     }

@@ -2,18 +2,21 @@
 ``op.alter_enum_values`` (``enum_values.py``).
 
 Adding a value to an ``sa.Enum`` of the models is detected on PostgreSQL (an
-autogenerate plugin reading ``pg_enum``, registered through Alembic's Plugin API)
-and on MariaDB/MySQL (Alembic's own comparison, whose ``alter_column`` is rewritten
-here). SQLite keeps no enum values, only a VARCHAR as long as the longest: a value
-longer than those before is detected there, another is not (README, "What
-autogenerate detects here").
+autogenerate plugin reading ``pg_enum``, registered through Alembic's Plugin API),
+on MariaDB/MySQL (Alembic's own comparison, whose ``alter_column`` is rewritten
+here) and on SQLite (a plugin reading the column's CHECK, which revision files
+write with ``create_constraint=True``). A SQLite column made before revisions wrote
+that CHECK keeps no values, only a VARCHAR as long as the longest: a value longer
+than those before is detected there, another is not (README, "What autogenerate
+detects here").
 """
 
 import sqlalchemy as sa
+from alembic import context
 from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 
-from app.migration.enum_values import AlterEnumValuesOp
+from app.migration.enum_values import AlterEnumValuesOp, values_of_check
 from app.migration.renames import ask
 
 NAME = "app.migration.enum_value_changes"  # the autogenerate plugin's name
@@ -52,23 +55,87 @@ def compare_enum_values(autogen_context, upgrade_ops, schemas):
         reflected = {c["name"]: c for c in inspector.get_columns(table.name)}
         if column.name not in reflected:
             continue  # a new column: add_column and create_enum_type bring it
-        found = reflected[column.name]
-        default = found.get("default")
         upgrade_ops.ops.append(
-            AlterEnumValuesOp(
-                table.name,
-                column.name,
-                list(column.type.enums),
-                existing=existing,
-                name=column.type.name,
-                existing_nullable=found["nullable"],
-                existing_server_default=(
-                    sa.DefaultClause(sa.text(default)) if default else None
-                ),
-                existing_comment=column.comment,
-            )
+            values_op(table, column, existing, reflected[column.name])
         )
     return PriorityDispatchResult.CONTINUE
+
+
+def compare_sqlite_enum_values(autogen_context, upgrade_ops, schemas):
+    """A ``schema`` comparator for SQLite: an Enum whose values differ from those
+    of its column's CHECK (``create_constraint=True``, rendering.py) gets an
+    ``alter_enum_values`` op. A column without that CHECK (made by a revision
+    written before) keeps no values: Alembic's comparison of the VARCHAR's length
+    is all there is."""
+    inspector = autogen_context.inspector
+    tables = set(inspector.get_table_names())
+    for table, column in enum_columns(autogen_context.metadata):
+        if table.name not in tables:
+            continue
+        reflected = {c["name"]: c for c in inspector.get_columns(table.name)}
+        if column.name not in reflected:
+            continue  # a new column: add_column brings it
+        checks = inspector.get_check_constraints(table.name)
+        existing = next(
+            (
+                values
+                for check in checks
+                if (values := values_of_check(check["sqltext"], column.name))
+                is not None
+            ),
+            None,
+        )
+        if existing is None or existing == list(column.type.enums):
+            continue
+        upgrade_ops.ops.append(
+            values_op(table, column, existing, reflected[column.name])
+        )
+    return PriorityDispatchResult.CONTINUE
+
+
+def not_an_enum_check(item, name, type_, reflected, compare_to) -> bool:
+    """Alembic's ``include_object`` hook: the CHECK that holds an Enum column to its
+    values (SQLite's, from ``create_constraint=True``) is left out of the CHECK
+    constraints' comparison (``alembic.ext.checkconstraint_byname``): its values
+    are compared above, and the servers have none (their ENUM holds the values)."""
+    if type_ != "check_constraint":
+        return True
+    if getattr(item, "_type_bound", False):  # a model's Enum(create_constraint=True)
+        return False
+    parent = getattr(item, "parent", None)  # the reflected table, if attached
+    if not reflected or not isinstance(parent, sa.Table):
+        return True
+    metadata = context.get_context().opts["target_metadata"]
+    table = metadata.tables.get(parent.name) if metadata is not None else None
+    if table is None:
+        return True
+    enum_names = {
+        column.name
+        for model_table, column in enum_columns(metadata)
+        if model_table is table
+    }
+    # An Enum column of the models, or one they dropped (drop_column takes the
+    # CHECK with it, enum_values.py): not a CHECK of its own to compare.
+    return not any(
+        values_of_check(str(item.sqltext), name) is not None
+        for name in enum_names | (set(parent.c.keys()) - set(table.c.keys()))
+    )
+
+
+def values_op(table, column, existing: list, found: dict) -> AlterEnumValuesOp:
+    """The ``alter_enum_values`` from the database's values ``existing`` to the
+    model's, restating what MariaDB's ``MODIFY`` needs of the reflected column."""
+    default = found.get("default")
+    return AlterEnumValuesOp(
+        table.name,
+        column.name,
+        list(column.type.enums),
+        existing=existing,
+        name=column.type.name,
+        existing_nullable=found["nullable"],
+        existing_server_default=sa.DefaultClause(sa.text(default)) if default else None,
+        existing_comment=column.comment,
+    )
 
 
 def portable_value_changes(script: ops.MigrationScript) -> None:
@@ -95,6 +162,12 @@ def from_mysql_enum_changes(container) -> bool:
     known: a column turned from a String into an Enum looks the same there, and
     fails on PostgreSQL (its type does not exist) rather than pass silently."""
     result = []
+    # The changes a comparator found already (PostgreSQL's, SQLite's CHECK).
+    found = {
+        (op.table_name, op.column_name)
+        for op in container.ops
+        if isinstance(op, AlterEnumValuesOp)
+    }
     for table_ops in container.ops:
         result.append(table_ops)
         if not isinstance(table_ops, ops.ModifyTableOps):
@@ -113,6 +186,8 @@ def from_mysql_enum_changes(container) -> bool:
                 table_ops.ops.remove(each)
             else:  # the default's change stays, on its own, after the values'
                 each.modify_type, each.existing_type = None, new
+            if (table_ops.table_name, each.column_name) in found:
+                continue  # written already, with the values the database had
             result.append(
                 AlterEnumValuesOp(
                     table_ops.table_name,
@@ -219,5 +294,12 @@ def setup(plugin) -> None:
         "schema",
         "enums",
         qualifier="postgresql",
+        priority=DispatchPriority.LAST,
+    )
+    plugin.add_autogenerate_comparator(
+        compare_sqlite_enum_values,
+        "schema",
+        "enums",
+        qualifier="sqlite",
         priority=DispatchPriority.LAST,
     )

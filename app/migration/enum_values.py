@@ -4,12 +4,15 @@ others. ``enum_value_changes.py`` detects the changes and writes this op.
 """
 
 import logging
+import re
 
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
-from alembic.operations import MigrateOperation, Operations
+from alembic.operations import BatchOperations, MigrateOperation, Operations, ops
+from alembic.operations.toimpl import drop_column as alembic_drop_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
+from sqlalchemy.sql.elements import conv
 
 from app.migration.defaults import sql_value
 from app.migration.rendering import render_item
@@ -26,8 +29,8 @@ class AlterEnumValuesOp(MigrateOperation):
     rewrites no table (a bare ``ALTER COLUMN ... TYPE`` would, under an ACCESS
     EXCLUSIVE lock); a value dropped swaps the type, which does rewrite the table
     (``migration-review`` reports ``enum-value-dropped``). MariaDB/MySQL: the
-    column's ``ENUM(...)`` is restated (``MODIFY``). SQLite: nothing (the column is
-    a VARCHAR).
+    column's ``ENUM(...)`` is restated (``MODIFY``). SQLite: the table rebuilt with
+    the CHECK of the new values (``sqlite_values``).
 
     ``renamed={"draft": "pending"}``: values renamed first, keeping the rows that
     hold them. PostgreSQL: ``ALTER TYPE ... RENAME VALUE`` (no row is touched).
@@ -89,7 +92,7 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
         )
         return
     dialect = operations.migration_context.dialect.name
-    existing = stored = operation.existing or []
+    existing = operation.existing or []
     kw = operation.kw
     if operation.renamed:
         rename_values(operations, operation, dialect)
@@ -110,14 +113,67 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
             existing_type=sa.Enum(*existing, name=operation.name) if existing else None,
             **kw,
         )
-    elif max(map(len, operation.values)) > max(map(len, stored), default=0):
-        # SQLite: a VARCHAR as long as the longest value stored, longer now.
-        with operations.batch_alter_table(operation.table_name) as batch:
-            batch.alter_column(
-                operation.column_name,
-                type_=sa.Enum(*operation.values, name=operation.name),
-                **kw,
-            )
+    else:
+        sqlite_values(operations, operation, operation.values, kw)
+
+
+def sqlite_values(operations, operation: AlterEnumValuesOp, values, kw) -> None:
+    """SQLite: the column is a VARCHAR, and its values a CHECK constraint (written
+    by ``create_constraint=True``, rendering.py). The table is rebuilt with the
+    CHECK of ``values`` in place of the one it has, if any: a row holding a value
+    left out fails the rebuild, and the revision, as on the servers."""
+    check = enum_check(operations, operation.table_name, operation.column_name)
+    with operations.batch_alter_table(operation.table_name, recreate="always") as b:
+        if check is not None:
+            b.drop_constraint(b.f(check), type_="check")  # named already
+        b.alter_column(
+            operation.column_name,
+            type_=sa.Enum(*values, name=operation.name, create_constraint=True),
+            **kw,
+        )
+
+
+@Operations.implementation_for(ops.DropColumnOp, replace=True)
+def drop_column(operations, operation: ops.DropColumnOp) -> None:
+    """Alembic's ``drop_column``; in batch mode on SQLite, the CHECK that holds the
+    column to its Enum values goes first: batch mode's table copy keeps a named
+    CHECK, which would name a column the copy no longer has."""
+    context = operations.migration_context
+    if isinstance(operations, BatchOperations) and context.dialect.name == "sqlite":
+        check = enum_check(operations, operation.table_name, operation.column_name)
+        if check is not None:
+            operations.impl.drop_constraint(sa.CheckConstraint("1", name=conv(check)))
+    alembic_drop_column(operations, operation)
+
+
+def enum_check(operations, table: str, column: str) -> str | None:
+    """The name of the SQLite CHECK constraint that holds a column to its values
+    (``column IN (...)``), if the table has one (``None`` in a ``--sql`` script,
+    which cannot rebuild a table anyway)."""
+    context = operations.migration_context
+    if context.as_sql:
+        return None
+    for check in sa.inspect(context.connection).get_check_constraints(table):
+        if check.get("name") and values_of_check(check["sqltext"], column) is not None:
+            return check["name"]
+    return None
+
+
+def values_of_check(sqltext: str, column: str) -> list[str] | None:
+    """The values of a CHECK constraint ``column IN ('a', 'b')`` (SQLAlchemy's
+    for an Enum), or ``None`` for another CHECK."""
+    found = ENUM_CHECK.fullmatch(sqltext.strip())
+    if found is None or found["column"].strip('"`[]') != column:
+        return None
+    return [value.replace("''", "'") for value in ENUM_VALUE.findall(found["values"])]
+
+
+# SQLAlchemy's CHECK for an Enum: ``status IN ('draft', 'live')``.
+ENUM_CHECK = re.compile(
+    r"\(?\s*(?P<column>\S+)\s+IN\s*\((?P<values>(?:\s*'(?:[^']|'')*'\s*,?)*)\)\s*\)?",
+    re.IGNORECASE,
+)
+ENUM_VALUE = re.compile(r"'((?:[^']|'')*)'")
 
 
 def default_value(default) -> str | None:
@@ -155,9 +211,13 @@ def rename_values(operations, operation: AlterEnumValuesOp, dialect: str) -> Non
                 f"{literal(new)}; END IF; END $$",
             )
         return
+    existing = operation.existing or []
+    both = existing + [new for new in renamed.values() if new not in existing]
+    if dialect == "sqlite" and enum_check(
+        operations, operation.table_name, operation.column_name
+    ):
+        sqlite_values(operations, operation, both, operation.kw)  # the new names too
     if dialect in ("mysql", "mariadb"):
-        existing = operation.existing or []
-        both = existing + [new for new in renamed.values() if new not in existing]
         operations.alter_column(
             operation.table_name,
             operation.column_name,

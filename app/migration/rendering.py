@@ -67,7 +67,7 @@ def generic_type(type_: sa.types.TypeEngine) -> sa.types.TypeEngine | None:
     if name == "JSON":
         return sa.JSON()
     if name == "ENUM" and type_.enums and getattr(type_, "create_type", True):
-        return sa.Enum(*type_.enums, name=type_.name)
+        return sa.Enum(*type_.enums, name=type_.name, create_constraint=True)
     if name in STANDARD_TYPES:
         arguments = {key: getattr(type_, key, None) for key in STANDARD_TYPES[name]}
         return getattr(sa, name)(**{k: v for k, v in arguments.items() if v})
@@ -85,6 +85,20 @@ def render_item(type_: str, item, autogen_context):
         rendered = defaults.render(item, column_type, prefix)
         return rendered if rendered is not None else False
     if type_ == "type":
-        generic = generic_type(item)
+        generic = generic_type(item) or checked_enum(item)
         return f"{prefix}{generic!r}" if generic is not None else False
     return False
+
+
+def checked_enum(type_: sa.types.TypeEngine) -> sa.Enum | None:
+    """A model's named ``sa.Enum`` as the file writes it: with
+    ``create_constraint=True``, so that SQLite, which has no enum type, refuses
+    other values by a CHECK as PostgreSQL's and MariaDB's ENUM do (they create no
+    CHECK for it). ``None`` for any other type, or one that says so already."""
+    if type(type_) is not sa.Enum or not type_.name or not type_.native_enum:
+        return None
+    if type_.create_constraint:
+        return None
+    checked = type_.copy()
+    checked.create_constraint = True
+    return checked
