@@ -172,6 +172,49 @@ def test_autogenerate_on_a_database_behind_says_what_to_do(project, history):
     )
 
 
+REFUSED_SOMEWHERE = """
+
+
+class Note(db.Model):
+    \"\"\"What one database refuses as written: a VARCHAR without a length
+    (MariaDB), a trigram index without its extension (PostgreSQL).\"\"\"
+
+    __tablename__ = "notes"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    title: orm.Mapped[str] = orm.mapped_column(sa.String())
+    __table_args__ = (
+        sa.Index(
+            "ix_notes_title_trgm",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
+    )
+"""
+
+
+def test_autogenerate_says_what_a_database_refuses_as_written(tmp_path):
+    """Generated on SQLite, which takes both: one line each, as the file is
+    written, for what MariaDB or PostgreSQL would refuse at the upgrade."""
+    copy_project(tmp_path)
+    alembic = alembic_runner(tmp_path, f"sqlite:///{tmp_path / 'app.sqlite'}")
+    assert alembic("upgrade", "head").returncode == 0
+    models = tmp_path / "app" / "models.py"
+    models.write_text(models.read_text() + REFUSED_SOMEWHERE)
+
+    result = alembic("revision", "--autogenerate", "-m", "Notes")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNI" in line]
+    assert [line.split("] ", 1)[1] for line in warnings] == [
+        "notes.title is a String() without a length: MariaDB and MySQL cannot "
+        "create it; give it a length, or use sa.Text()",
+        "index ix_notes_title_trgm uses a trigram operator class: PostgreSQL needs "
+        'the pg_trgm extension first; add op.execute("CREATE EXTENSION IF NOT '
+        'EXISTS pg_trgm") before it',
+    ]
+
+
 def test_autogenerate_says_what_it_detected_and_no_chatter(project, fresh_database_url):
     path, alembic = project
     models = path / "app" / "models.py"

@@ -42,7 +42,10 @@ NOT_NULL = (
     "(the draft needs a step by hand: add nullable, fill, set NOT NULL), and the "
     "database refuses the unedited draft"
 )
-NO_LENGTH = "the application's String() without a length, which MySQL cannot create"
+NO_LENGTH = (
+    "the application's String() without a length, which MySQL cannot create: "
+    "revision --autogenerate says so in one line as it writes the file"
+)
 KNOWN_DEFECTS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("ctfd", "sqlite"): ("apply newer", "Cannot add a NOT NULL column", NOT_NULL),
     ("ctfd", "postgresql"): ("apply newer", '"logic" of relation', NOT_NULL),
@@ -55,7 +58,8 @@ KNOWN_DEFECTS: dict[tuple[str, str], tuple[str, str, str]] = {
         "apply older",
         '"gin_trgm_ops" does not exist',
         "the application's trigram indexes need CREATE EXTENSION pg_trgm, which "
-        "the generated revision does not run (the kit does not render extensions)",
+        "the generated revision does not run (the kit does not render extensions): "
+        "revision --autogenerate says so in one line as it writes the file",
     ),
 }
 

@@ -217,6 +217,48 @@ def say_what_fails_on_rows(script: ops.MigrationScript) -> None:
                     )
 
 
+def say_what_a_database_refuses(script: ops.MigrationScript) -> None:
+    """One line for each thing of the file that a database refuses as written: a
+    ``String()`` without a length (MariaDB/MySQL's VARCHAR needs one), an index
+    with a trigram operator class (PostgreSQL needs the pg_trgm extension, which
+    revision files do not create)."""
+    for container in script.upgrade_ops_list:
+        for operation in walked(container.ops):
+            if isinstance(operation, ops.CreateTableOp):
+                columns = [c for c in operation.columns if isinstance(c, sa.Column)]
+            elif isinstance(operation, ops.AddColumnOp):
+                columns = [operation.column]
+            else:
+                columns = []
+            for column in columns:
+                if type(column.type) is sa.String and column.type.length is None:
+                    log.warning(
+                        "%s.%s is a String() without a length: MariaDB and MySQL "
+                        "cannot create it; give it a length, or use sa.Text()",
+                        operation.table_name,
+                        column.name,
+                    )
+            if isinstance(operation, ops.CreateIndexOp):
+                classes = operation.kw.get("postgresql_ops") or {}
+                if any(str(c).endswith("_trgm_ops") for c in classes.values()):
+                    log.warning(
+                        "index %s uses a trigram operator class: PostgreSQL needs "
+                        "the pg_trgm extension first; add "
+                        'op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm") '
+                        "before it",
+                        operation.index_name,
+                    )
+
+
+def walked(operations: list):
+    """Every op of a list, those inside a table's ops included."""
+    for operation in operations:
+        if isinstance(operation, ops.ModifyTableOps):
+            yield from operation.ops
+        else:
+            yield operation
+
+
 def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
@@ -243,6 +285,7 @@ def shape_revision(context, revision, directives) -> None:
         log.info("No changes in schema detected; no revision file written.")
     elif command == "revision":
         say_what_fails_on_rows(script)
+        say_what_a_database_refuses(script)
 
 
 def autogenerate_options() -> dict:
