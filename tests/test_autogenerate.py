@@ -22,6 +22,7 @@ from conftest import (
     configured_backends,
     copy_project,
     database_url_from,
+    fresh_url,
 )
 from tools import lint
 from tools.databases import throwaway_database
@@ -289,11 +290,7 @@ def test_enum_value_added_on_a_server_runs_everywhere(tmp_path, server_url):
     parent = re.search(r'down_revision: .* = "(\w+)"', added.read_text()).group(1)
     for target in configured_backends():
         with ExitStack() as stack:
-            if target == "sqlite":
-                url = sa.make_url(f"sqlite:///{tmp_path / 'target.sqlite'}")
-            else:
-                server = database_url_from(SERVER_URL_VARIABLES[target])
-                url = stack.enter_context(throwaway_database(server, "enum"))
+            url = stack.enter_context(fresh_url(target, tmp_path / "target.sqlite"))
             alembic = alembic_runner(tmp_path, url)
             assert alembic("upgrade", parent).returncode == 0
             file_before = table_file(url)
@@ -353,11 +350,7 @@ def test_enum_values_on_sqlite_are_held_and_compared_like_the_servers(tmp_path):
     insert = "INSERT INTO tags (name, status) VALUES ('{0}', '{1}')"
     for target in configured_backends():
         with ExitStack() as stack:
-            if target == "sqlite":
-                url = sa.make_url(f"sqlite:///{tmp_path / 'target.sqlite'}")
-            else:
-                server = database_url_from(SERVER_URL_VARIABLES[target])
-                url = stack.enter_context(throwaway_database(server, "enum"))
+            url = stack.enter_context(fresh_url(target, tmp_path / "target.sqlite"))
             alembic = alembic_runner(tmp_path, url)
             assert alembic("upgrade", parent).returncode == 0
             engine = stack.enter_context(closing_engine(url))
@@ -510,11 +503,7 @@ def test_renamed_enum_value_is_asked_about(tmp_path, server_url, answer):
     parent = re.search(r'down_revision: .* = "(\w+)"', source).group(1)
     for target in configured_backends():
         with ExitStack() as stack:
-            if target == "sqlite":
-                url = sa.make_url(f"sqlite:///{tmp_path / 'target.sqlite'}")
-            else:
-                server = database_url_from(SERVER_URL_VARIABLES[target])
-                url = stack.enter_context(throwaway_database(server, "enum"))
+            url = stack.enter_context(fresh_url(target, tmp_path / "target.sqlite"))
             alembic = alembic_runner(tmp_path, url)
             assert alembic("upgrade", parent).returncode == 0
             engine = stack.enter_context(disposing(sa.create_engine(url)))
