@@ -4,15 +4,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app import models  # noqa: F401  (importing the models registers their tables)
-from app.config import (
-    DEFAULTS,
-    bind_urls,
-    database_url,
-    engine_error,
-    from_environment,
-    guard_mode,
-)
+from app.config import DEFAULTS, from_environment
 from app.db import db
+from flask_alembic_kit.urls import bind_urls, database_url, engine_error
 
 
 def bind_keys() -> list[str]:
@@ -43,7 +37,6 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
         # database").
         app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys(), warn=web)
-    app.config["MIGRATION_GUARD"] = guard_mode(app.config["MIGRATION_GUARD"])
     try:
         db.init_app(app)  # builds the engine: no connection yet
     except (sa.exc.ArgumentError, ImportError) as error:
@@ -60,10 +53,11 @@ def register_web_parts(app: Flask) -> None:
     command builds the app, and would otherwise pay ~20 ms for request handling it
     never uses.
     """
-    from app import audit, errors, guard, posts, users
-    from app.migration.network import protect
-    from app.migration.settings import Settings
+    from app import audit, errors, posts, users
     from app.validation import RowIdConverter
+    from flask_alembic_kit import guard
+    from flask_alembic_kit.network import protect
+    from flask_alembic_kit.settings import Settings
 
     # A server that never answers, or goes quiet, makes a request answer 503 within
     # MIGRATION_CONNECT_TIMEOUT / MIGRATION_NETWORK_TIMEOUT instead of hanging.

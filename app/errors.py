@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app import guard
 from app.db import db
+from flask_alembic_kit import guard
 
 
 class ApiError(Exception):

@@ -1,6 +1,7 @@
 """Autogenerate on a big schema: ``alembic check`` and ``alembic revision
 --autogenerate`` on 200 generated tables, with this project's hooks
-(``app/migration/autogenerate.py``) against the same commands with Alembic's defaults.
+(``flask_alembic_kit/autogenerate.py``)
+against the same commands with Alembic's defaults.
 """
 
 import re

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.config import database_url
+from flask_alembic_kit.urls import database_url
 from tools.databases import drop_database, run_as_admin, throwaway_database
 
 SERVER_URL_VARIABLES = {

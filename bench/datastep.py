@@ -4,7 +4,7 @@
 - ``single``: one set-based UPDATE in one transaction (the floor, and the pattern of
   the history's ``display_name`` revision);
 - ``batched`` and ``time-boxed``: ours, the project's
-  ``app.migration.backfill.fill_column`` run in an Alembic migration context as a
+  ``flask_alembic_kit.backfill.fill_column`` run in an Alembic migration context as a
   revision runs it: on PostgreSQL and MariaDB keyset-paginated UPDATEs in
   primary-key order, one transaction each, so a concurrent writer waits for one
   batch at most, of 10,000 rows (``batched``) or sized to take about 100 ms each
@@ -33,11 +33,11 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import orm
 
-from app.migration.backfill import FIRST_BATCH, fill_column
 from bench.databases import as_environment, fresh_database
 from bench.projects import copy_project, real_history
 from bench.report import Row, checked
 from bench.timing import Command, run
+from flask_alembic_kit.backfill import FIRST_BATCH, fill_column
 from tools.databases import run_as_admin
 
 BATCH_ROWS = FIRST_BATCH
@@ -77,7 +77,7 @@ def fill_single(engine: sa.Engine, users: sa.Table, column: str) -> None:
 
 
 def fill_with_helper(engine: sa.Engine, users: sa.Table, column: str, **sizes) -> None:
-    """The project's ``app.migration.backfill.fill_column``, in an Alembic migration
+    """The project's ``flask_alembic_kit.backfill.fill_column``, in an Alembic migration
     context on one connection, as a revision's ``upgrade()`` runs it: keyset
     batches, each committed on its own, on PostgreSQL and MariaDB; one UPDATE on
     SQLite."""

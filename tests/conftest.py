@@ -6,12 +6,16 @@ create throw-away databases and drop them afterwards. A configured server that d
 not answer fails the tests; it is never skipped.
 """
 
+import datetime
+import decimal
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,12 +30,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app import create_app
-from app.config import database_url
 from app.db import db
 
 # The ops revision files use beyond Alembic's own (op.create_enum_type, ...), which
 # env.py registers: migrate_directly runs revisions without it.
-from app.migration import operations  # noqa: F401
+from flask_alembic_kit import operations  # noqa: F401
+from flask_alembic_kit.urls import database_url
 from tools.databases import throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,16 +155,42 @@ def migrate_directly(
     return reached
 
 
-def copy_project(destination: Path) -> Path:
-    """Copy what ``alembic`` needs (app/, alembic/, alembic.ini, pyproject.toml) and
-    the ``.gitignore`` of a user's checkout into ``destination``, for tests that
-    change models or revisions."""
+# The migration kit's own project (tests/fixture_project/README.md): frozen models
+# and histories that the kit's tests change and assert, whatever the team does to
+# app/ and alembic/versions/.
+FIXTURE_PROJECT = ROOT / "tests" / "fixture_project"
+
+
+def copy_project(destination: Path, *, reference: bool = False) -> Path:
+    """Copy a project ``alembic`` runs in into ``destination``: the kit's fixture
+    project (its app/ and histories), or with ``reference`` the reference app's,
+    each with this repository's env.py, script.py.mako, alembic.ini,
+    pyproject.toml and ``.gitignore``, for tests that change models or revisions."""
     ignore = shutil.ignore_patterns("__pycache__")
+    source = ROOT if reference else FIXTURE_PROJECT
     for name in ("app", "alembic"):
-        shutil.copytree(ROOT / name, destination / name, ignore=ignore)
+        shutil.copytree(source / name, destination / name, ignore=ignore)
+    for name in ("env.py", "script.py.mako"):
+        shutil.copy(ROOT / "alembic" / name, destination / "alembic" / name)
     for name in ("alembic.ini", "pyproject.toml", ".gitignore"):
         shutil.copy(ROOT / name, destination / name)
     return destination
+
+
+@functools.cache
+def fixture_script_directory() -> ScriptDirectory:
+    """The fixture project's default history, read once per test run."""
+    return ScriptDirectory(
+        str(ROOT / "alembic"),
+        version_locations=[str(FIXTURE_PROJECT / "alembic" / "versions")],
+    )
+
+
+@pytest.fixture(scope="session")
+def project_history() -> list:
+    """The revisions of the fixture project that ``copy_project`` copies, from the
+    first to head: the kit's tests add theirs after its head."""
+    return list(reversed(list(fixture_script_directory().walk_revisions())))
 
 
 # Where alembic_runner puts the audit database of a test that names none: each its
@@ -279,6 +309,91 @@ class Database:
                 for table in metadata.sorted_tables
                 if table.name != version_table(self.section)
             }
+
+
+def model_column(table: sa.Table, name: str, section: str) -> sa.Column | None:
+    """The models' own column of that name in that table, if they have it: its
+    type says more than the reflected one (an Enum is a VARCHAR on SQLite)."""
+    bind = None if section == DEFAULT else section
+    models = db.metadatas.get(bind)
+    model = models.tables.get(table.name) if models is not None else None
+    return model.columns.get(name) if model is not None else None
+
+
+def sample_value(column: sa.Column, n: int, connection: sa.Connection, typed=None):
+    """A value that fits the column, distinct for each ``n``, generated from its
+    type (the model's, ``typed``, when the models have the column; else the
+    reflected one): any type a team is likely to give a column."""
+    for foreign_key in column.foreign_keys:
+        # The parent's n-th row (round the table): the rows of an association
+        # table, whose key is two foreign keys, stay distinct.
+        parent = foreign_key.column
+        count = connection.execute(sa.select(sa.func.count(parent))).scalar_one()
+        nth = sa.select(parent).order_by(parent).offset((n - 1) % max(count, 1))
+        return connection.execute(nth.limit(1)).scalar()
+    type_ = (typed if typed is not None else column).type
+    if isinstance(type_, sa.Enum) and type_.enums:
+        return type_.enums[n % len(type_.enums)]
+    try:
+        python_type = type_.python_type
+    except NotImplementedError:
+        python_type = str
+    if python_type is str:
+        # A JSON string literal: any text column takes it, and so does a JSON column
+        # that MariaDB reflects as LONGTEXT (its CHECK wants valid JSON).
+        length = getattr(type_, "length", None)
+        text = f"{column.table.name}-{column.name}-{n}"
+        return json.dumps(text[: length - 2 if length else None])
+    samples = {
+        bool: n % 2 == 0,
+        int: n,
+        float: n + 0.5,
+        decimal.Decimal: decimal.Decimal(n) / 4,
+        datetime.datetime: datetime.datetime(2026, 1, 1, 12, n % 60, n % 60),
+        datetime.date: datetime.date(2026, 1, 1 + n % 28),
+        datetime.time: datetime.time(12, n % 60, n % 60),
+        datetime.timedelta: datetime.timedelta(minutes=n),
+        uuid.UUID: uuid.UUID(int=n),
+        bytes: f"bytes-{n}".encode(),
+        dict: {"n": n},
+        list: [n],
+    }
+    if python_type not in samples:
+        raise NotImplementedError(f"give {type_!r} a sample value in conftest.py")
+    return samples[python_type]
+
+
+def insert_sample_rows(database: "Database", per_table: int = 3) -> None:
+    """Add rows to every table the database has, parents first."""
+    metadata = sa.MetaData()
+    metadata.reflect(database.engine)
+    with database.engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            if table.name == version_table(database.section):
+                continue
+            start = connection.execute(sa.select(sa.func.count()).select_from(table))
+            first = start.scalar_one() + 1
+            for n in range(first, first + per_table):
+                row = {
+                    column.name: sample_value(
+                        column,
+                        n,
+                        connection,
+                        model_column(table, column.name, database.section),
+                    )
+                    for column in table.columns
+                    if column is not table.autoincrement_column
+                }
+                connection.execute(table.insert().values(row))
+
+
+def kept(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> dict:
+    """``after``, cut down to the tables and columns that ``before`` had."""
+    return {
+        table: [{name: row[name] for name in rows[0]} for row in after[table]]
+        for table, rows in before.items()
+        if rows
+    }
 
 
 @contextmanager

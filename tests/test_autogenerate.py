@@ -158,7 +158,7 @@ def test_check_prints_each_difference_as_an_operation(project):
     ]
 
 
-def test_autogenerate_on_a_database_behind_says_what_to_do(project, history):
+def test_autogenerate_on_a_database_behind_says_what_to_do(project, project_history):
     path, alembic = project
     assert alembic("downgrade", "-1").returncode == 0
 
@@ -168,8 +168,8 @@ def test_autogenerate_on_a_database_behind_says_what_to_do(project, history):
     assert result.stdout.strip() == (
         "# database audit\n"
         "# database default\n"
-        f"FAILED: the database is at {history[-2].revision}, behind head "
-        f"{history[-1].revision}: run alembic upgrade head first"
+        f"FAILED: the database is at {project_history[-2].revision}, behind head "
+        f"{project_history[-1].revision}: run alembic upgrade head first"
     )
 
 
@@ -561,7 +561,7 @@ def table_file(url: sa.URL) -> int | None:
 
 
 def test_not_null_column_on_a_table_with_rows_fails_everywhere(
-    project, fresh_database_url, history
+    project, fresh_database_url, project_history
 ):
     """SQLite and PostgreSQL refuse it; MariaDB would fill '' in every row, and is
     made to refuse it too (a rename written as drop and add would lose the data)."""
@@ -591,7 +591,9 @@ def test_not_null_column_on_a_table_with_rows_fails_everywhere(
             "FAILED: column nickname of users is NOT NULL without a default, and the "
             "table has rows: MariaDB would fill them with '' or 0."
         )
-    assert f"The database is at {history[-1].revision}, the last revision" in line
+    assert (
+        f"The database is at {project_history[-1].revision}, the last revision" in line
+    )
     columns = {c["name"] for c in sa.inspect(engine).get_columns("users")}
     with engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT username FROM users").all()

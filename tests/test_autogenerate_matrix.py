@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import (
-    ROOT,
+    FIXTURE_PROJECT,
     SERVER_URL_VARIABLES,
     alembic_runner,
     assert_ruff_clean,
@@ -29,7 +29,7 @@ from conftest import (
 from tools.databases import throwaway_database
 from tools.snapshot import schema_text
 
-MODELS = (ROOT / "app" / "models.py").read_text()
+MODELS = (FIXTURE_PROJECT / "app" / "models.py").read_text()
 
 GADGETS = '''
 

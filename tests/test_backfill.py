@@ -1,4 +1,4 @@
-"""The backfill helper (``app/migration/backfill.py``) in revisions run by the real
+"""The backfill helper (``flask_alembic_kit/backfill.py``) in revisions run by the real
 ``alembic`` command, on every database: expand (A adds ``users.nickname``
 nullable), backfill (B fills it from ``username`` with ``fill_column``), contract (C
 sets NOT NULL)."""
@@ -26,7 +26,7 @@ REVISION = '''"""{message}"""
 import sqlalchemy as sa
 from alembic import op
 
-from app.migration.backfill import fill_column
+from flask_alembic_kit.backfill import fill_column
 
 revision = "{revision}"
 down_revision = "{down_revision}"
@@ -99,10 +99,10 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path, database, history) -> Project:
+def project(tmp_path, database, project_history) -> Project:
     """A copy of the project with revisions A, B and C on top of its head."""
     path = copy_project(tmp_path / "project")
-    head = history[-1].revision
+    head = project_history[-1].revision
     write_revision(path, EXPAND, head, ADD_NICKNAME, DROP_NICKNAME)
     write_revision(path, BACKFILL, EXPAND, FILL_NICKNAME, "    pass")
     write_revision(
@@ -166,7 +166,7 @@ def usernames() -> dict[int, str]:
     return {n: f"user-{n}" for n in range(1, ROWS + 1)}
 
 
-def test_expand_backfill_contract(project, database, history):
+def test_expand_backfill_contract(project, database, project_history):
     migrate(project, "upgrade", EXPAND)
     prefilled = {n: f"chosen-{n}" for n in range(1, ROWS + 1, 10)}
     add_users(database, prefilled)
@@ -183,7 +183,7 @@ def test_expand_backfill_contract(project, database, history):
         assert "users.nickname: filling from id = 2" in log
         assert "users.nickname: filled 1800 rows in 7 batches" in log
 
-    migrate(project, "downgrade", history[-1].revision)
+    migrate(project, "downgrade", project_history[-1].revision)
     assert nickname_column(database) is None
     assert len(database.rows()["users"]) == ROWS
 

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import orm
 
-from app.db import NAMING_CONVENTION
 from conftest import alembic_runner, configured_backends, copy_project, fresh_url
+from flask_alembic_kit.conventions import NAMING_CONVENTION
 from tools.corpus_extract import APPS, extract
 
 pytestmark = [

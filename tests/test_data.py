@@ -1,61 +1,9 @@
 """Data preservation: rows written before a revision outlive its up and down."""
 
-import json
-from datetime import datetime
-
 import pytest
 import sqlalchemy as sa
 
-from conftest import SECTIONS, Database, revisions, version_table
-
-
-def sample_value(column: sa.Column, n: int, connection: sa.Connection):
-    """A value that fits the reflected column, distinct for each ``n``."""
-    for foreign_key in column.foreign_keys:
-        parent = foreign_key.column
-        return connection.execute(sa.select(sa.func.min(parent))).scalar_one()
-    if isinstance(column.type, sa.JSON):
-        return {"n": n}
-    if isinstance(column.type, sa.String):
-        # A JSON string literal: any text column takes it, and so does a JSON column
-        # that MariaDB reflects as LONGTEXT (its CHECK wants valid JSON).
-        text = f"{column.table.name}-{column.name}-{n}"
-        return json.dumps(
-            text[: column.type.length - 2 if column.type.length else None]
-        )
-    if isinstance(column.type, sa.Integer):
-        return n
-    if isinstance(column.type, sa.DateTime):
-        return datetime(2026, 1, 1, 12, n % 60, n % 60)
-    raise NotImplementedError(f"give {column.type!r} a sample value in test_data.py")
-
-
-def insert_sample_rows(database: Database, per_table: int = 3) -> None:
-    """Add rows to every table the database has, parents first."""
-    metadata = sa.MetaData()
-    metadata.reflect(database.engine)
-    with database.engine.begin() as connection:
-        for table in metadata.sorted_tables:
-            if table.name == version_table(database.section):
-                continue
-            start = connection.execute(sa.select(sa.func.count()).select_from(table))
-            first = start.scalar_one() + 1
-            for n in range(first, first + per_table):
-                row = {
-                    column.name: sample_value(column, n, connection)
-                    for column in table.columns
-                    if not column.primary_key
-                }
-                connection.execute(table.insert().values(row))
-
-
-def kept(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> dict:
-    """``after``, cut down to the tables and columns that ``before`` had."""
-    return {
-        table: [{name: row[name] for name in rows[0]} for row in after[table]]
-        for table, rows in before.items()
-        if rows
-    }
+from conftest import SECTIONS, Database, insert_sample_rows, kept, revisions
 
 
 @pytest.mark.parametrize("section", SECTIONS)

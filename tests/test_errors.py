@@ -166,12 +166,12 @@ def test_unknown_database_revision(database):
         )
 
 
-def test_several_heads(tmp_path, history):
+def test_several_heads(tmp_path, project_history):
     copy_project(tmp_path)
     branch = (tmp_path / "alembic" / "versions" / "branch.py").open("w")
     branch.write(
         f'"""A second head."""\n\nrevision = "b2a9c4"\n'
-        f'down_revision = "{history[-2].revision}"\n\n\n'
+        f'down_revision = "{project_history[-2].revision}"\n\n\n'
         "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
     )
     branch.close()
@@ -183,15 +183,17 @@ def test_several_heads(tmp_path, history):
         'them (alembic merge heads -m "Merge"), or name one (<revision> or '
         "<branch>@head), or all of them (heads)"
     )
-    heads = ", ".join(sorted(["b2a9c4", history[-1].revision]))
-    assert alembic("upgrade", history[-1].revision, url=url, cwd=tmp_path)[0] == 0
+    heads = ", ".join(sorted(["b2a9c4", project_history[-1].revision]))
+    assert (
+        alembic("upgrade", project_history[-1].revision, url=url, cwd=tmp_path)[0] == 0
+    )
     for command in (["check"], ["revision", "--autogenerate", "-m", "x"]):
         code, output = alembic(*command, url=url, cwd=tmp_path)
         assert code != 0
         assert failed_line(output) == (
             f"FAILED: the history has 2 heads ({heads}) and the database is at "
-            f'{history[-1].revision}: merge them first (alembic merge heads -m "Merge"'
-            "), then alembic upgrade head"
+            f"{project_history[-1].revision}: merge them first "
+            '(alembic merge heads -m "Merge"), then alembic upgrade head'
         )
 
 
@@ -304,17 +306,19 @@ def downgrade():
 '''
 
 
-def test_raiseerr_shows_the_traceback_without_the_hint(tmp_path, history):
+def test_raiseerr_shows_the_traceback_without_the_hint(tmp_path, project_history):
     copy_project(tmp_path)
     (tmp_path / "alembic" / "versions" / "failing.py").write_text(
-        FAILING_REVISION.format(parent=history[-1].revision)
+        FAILING_REVISION.format(parent=project_history[-1].revision)
     )
     url = sa.URL.create("sqlite", database=str(tmp_path / "app.sqlite"))
 
     code, output = alembic("upgrade", "head", url=url, cwd=tmp_path)
     assert code != 0
     line = failed_line(output)
-    assert f"The database is at {history[-1].revision}, the last revision" in line
+    assert (
+        f"The database is at {project_history[-1].revision}, the last revision" in line
+    )
     assert line.endswith(". Run with --raiseerr for the traceback")
 
     code, output = alembic("--raiseerr", "upgrade", "head", url=url, cwd=tmp_path)
@@ -324,7 +328,7 @@ def test_raiseerr_shows_the_traceback_without_the_hint(tmp_path, history):
         output.strip()
         .splitlines()[-1]
         .startswith(
-            "app.migration.errors.MigrationFailed: a migration statement failed: "
+            "flask_alembic_kit.errors.MigrationFailed: a migration statement failed: "
         )
     )
     assert "--raiseerr" not in output
@@ -353,11 +357,11 @@ def downgrade():
 
 
 def test_revision_with_a_python_error_is_one_line(
-    tmp_path, fresh_database_url, history
+    tmp_path, fresh_database_url, project_history
 ):
     copy_project(tmp_path)
     path = tmp_path / "alembic" / "versions" / "typo.py"
-    path.write_text(TYPO_REVISION.format(parent=history[-1].revision))
+    path.write_text(TYPO_REVISION.format(parent=project_history[-1].revision))
 
     code, output = alembic("upgrade", "head", url=fresh_database_url, cwd=tmp_path)
 
@@ -366,7 +370,7 @@ def test_revision_with_a_python_error_is_one_line(
     assert line.startswith(
         "FAILED: a revision raised AttributeError: module 'alembic.op' has no "
         "attribute 'add_colum' (alembic/versions/typo.py, line 12). The database is "
-        f"at {history[-1].revision}, the last revision that completed"
+        f"at {project_history[-1].revision}, the last revision that completed"
     )
     engine = sa.create_engine(fresh_database_url)
     tables = sa.inspect(engine).get_table_names()

@@ -1,4 +1,4 @@
-"""``app/migration/``, module by module, on real connections and without the
+"""``flask_alembic_kit/``, module by module, on real connections and without the
 ``alembic`` command: settings, session timeouts, run locks, the retry loop, the
 DDL MariaDB keeps, and the connect timeout."""
 
@@ -12,21 +12,25 @@ from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from app.config import SettingError
-from app.migration import defaults, operations, sqlite  # noqa: F401  (the ops)
-from app.migration.errors import MigrationFailed, is_connect_timeout, is_lock_timeout
-from app.migration.network import add_connect_timeout, applied_connect_timeout
-from app.migration.ordering import dependency_order
-from app.migration.retry import lock_retries
-from app.migration.run_lock import run_lock
-from app.migration.settings import Settings
-from app.migration.timeouts import script_header
 from conftest import (
     SERVER_URL_VARIABLES,
     Database,
     configured_backends,
     database_url_from,
 )
+from flask_alembic_kit import defaults, operations, sqlite  # noqa: F401  (the ops)
+from flask_alembic_kit.errors import (
+    MigrationFailed,
+    is_connect_timeout,
+    is_lock_timeout,
+)
+from flask_alembic_kit.network import add_connect_timeout, applied_connect_timeout
+from flask_alembic_kit.ordering import dependency_order
+from flask_alembic_kit.retry import lock_retries
+from flask_alembic_kit.run_lock import run_lock
+from flask_alembic_kit.settings import Settings
+from flask_alembic_kit.timeouts import script_header
+from flask_alembic_kit.urls import SettingError
 from tools.databases import throwaway_database
 
 SETTINGS = Settings(run_lock_wait=1, lock_timeout=2, statement_timeout=30)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 
 from app.db import db
 from conftest import (
@@ -17,6 +18,7 @@ from conftest import (
     copy_project,
     fresh_url,
 )
+from flask_alembic_kit.errors import OFFLINE_BATCH_REFUSED
 
 # Offline mode connects to nothing: a URL only chooses the dialect.
 DIALECT_URLS = {
@@ -63,11 +65,27 @@ def test_data_step_renders_as_set_based_sql(monkeypatch, dialect):
     assert SET_NOT_NULL[dialect] in sql
 
 
+def rendered_or_refused(monkeypatch, dialect: str, revision_range: str, **down):
+    """The script for a range, or ``None`` where SQLite cannot render it whole: a
+    revision's batch operation copies a table (any ALTER but ADD COLUMN), which
+    needs the database; the one line that says so is checked here."""
+    try:
+        return render_sql(monkeypatch, dialect, revision_range, **down)
+    except CommandError as error:
+        if dialect != "sqlite":
+            raise
+        assert str(error).startswith(OFFLINE_BATCH_REFUSED), error
+        assert str(error).endswith("nothing was printed")
+        return None
+
+
 @pytest.mark.parametrize("dialect", DIALECT_URLS)
 def test_downgrade_renders_back_to_base(monkeypatch, dialect, history):
-    sql = render_sql(monkeypatch, dialect, "head:base", downgrade=True)
-    assert "DROP TABLE posts" in sql
-    assert "DROP TABLE users" in sql
+    sql = rendered_or_refused(monkeypatch, dialect, "head:base", downgrade=True)
+    if sql is None:
+        return  # SQLite, through a batch drop (above)
+    for table in db.metadata.tables:
+        assert f"DROP TABLE {table}" in sql
     assert "DELETE FROM alembic_version" in sql
 
 
@@ -100,7 +118,9 @@ SESSION_TIMEOUTS = {
 def test_rendered_script_builds_the_models_schema(monkeypatch, database):
     monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "3")
     monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "45")
-    script = render_sql(monkeypatch, database.backend, "base:head")
+    script = rendered_or_refused(monkeypatch, database.backend, "base:head")
+    if script is None:
+        return  # SQLite, through a batch operation that copies a table
     with database.engine.begin() as connection:
         for statement in statements(script):
             connection.exec_driver_sql(statement)
@@ -122,11 +142,7 @@ def test_rendered_script_builds_the_models_schema(monkeypatch, database):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
         assert context.get_current_revision() is not None
-    assert database.tables() == {"alembic_version", "users", "posts"}
-    assert (
-        sa.inspect(database.engine).get_indexes("posts")[0]["name"]
-        == "ix_posts_user_id"
-    )
+    assert database.tables() == {"alembic_version", *db.metadata.tables}
 
 
 # A revision whose downgrade drops a column in batch mode: SQLite's table copy must
@@ -159,18 +175,20 @@ def downgrade() -> None:
 '''
 
 
-def test_a_script_that_cannot_be_whole_prints_nothing_but_one_line(tmp_path, history):
+def test_a_script_that_cannot_be_whole_prints_nothing_but_one_line(
+    tmp_path, project_history
+):
     """``--sql`` on SQLite through a batch drop: one line saying what works, and
     not half a script (the revisions before it used to be printed first)."""
     copy_project(tmp_path)
-    parent = history[-1].revision
+    parent = project_history[-1].revision
     (tmp_path / "alembic" / "versions" / "nickname.py").write_text(
         DROPS_IN_BATCH.format(parent=parent)
     )
     alembic = alembic_runner(tmp_path, "sqlite:///offline.sqlite")
 
-    up = alembic("upgrade", f"{history[0].revision}:head", "--sql")
-    down = alembic("downgrade", f"head:{history[0].revision}", "--sql")
+    up = alembic("upgrade", f"{project_history[0].revision}:head", "--sql")
+    down = alembic("downgrade", f"head:{project_history[0].revision}", "--sql")
 
     assert up.returncode == 0, up.stdout + up.stderr
     assert "ALTER TABLE users ADD COLUMN nickname VARCHAR(40)" in up.stdout
@@ -223,13 +241,13 @@ def downgrade() -> None:
     "postgresql" not in configured_backends(), reason="PostgreSQL's enum types"
 )
 def test_a_downgrade_script_drops_only_the_enum_types_of_what_it_drops(
-    tmp_path, history
+    tmp_path, project_history
 ):
     """As the online run does: the script drops the type of the table it drops,
     and keeps an unused type that is not the revision's (another app's, say);
     dropping a TEXT column drops no type."""
     copy_project(tmp_path)
-    parent = history[-1].revision
+    parent = project_history[-1].revision
     (tmp_path / "alembic" / "versions" / "things.py").write_text(
         ENUM_TABLE.format(parent=parent)
     )

@@ -256,7 +256,7 @@ class Project:
 
 def make_project(path: Path, url: sa.URL, history: list) -> Project:
     """Copy the project into ``path``, on the database at ``url``."""
-    copy_project(path)
+    copy_project(path, reference=True)
     engine = sa.create_engine(url)
     return Project(path, url, engine, head=history[-1].revision)
 

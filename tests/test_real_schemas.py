@@ -236,7 +236,7 @@ def test_check_constraints_are_named_with_or_without_a_name_of_their_own():
     """The convention names a CHECK the model named (``ck_<table>_<name>``, as
     ever) and one it did not, which ``%(constraint_name)s`` alone refuses (a
     traceback on pgAdmin's models), by a digest of its expression."""
-    from app.db import NAMING_CONVENTION
+    from flask_alembic_kit.conventions import NAMING_CONVENTION
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     table = sa.Table(

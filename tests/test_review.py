@@ -525,8 +525,8 @@ def test_console_script_exits_2_without_traceback(repository):
     ]
 
 
-def test_project_history_passes_the_review(capsys):
-    status, out, _ = run_review(ROOT, "--all", "--format", "json", capsys=capsys)
+def test_project_history_passes_the_review(repository, capsys):
+    status, out, _ = run_review(repository, "--all", "--format", "json", capsys=capsys)
     report = json.loads(out)
     assert status == 0, out
     # Each database's history, the default one's first.
@@ -543,16 +543,30 @@ def test_project_history_passes_the_review(capsys):
     assert {finding["rule"] for finding in findings} == {"set-not-null"}
 
 
-def test_app_never_imports_tools():
-    for path in (ROOT / "app").rglob("*.py"):
+def imported_packages(folder: Path) -> dict[Path, set[str]]:
+    """The top-level packages each module under ``folder`` imports."""
+    imported = {}
+    for path in folder.rglob("*.py"):
+        names = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            assert not any(name.split(".")[0] == "tools" for name in names), path
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add((node.module or "").split(".")[0])
+        imported[path] = names
+    return imported
+
+
+def test_app_never_imports_tools():
+    for path, names in imported_packages(ROOT / "app").items():
+        assert "tools" not in names, path
+
+
+def test_the_kit_and_its_commands_never_import_the_app():
+    """The kit is any Flask-SQLAlchemy project's: env.py hands it the app."""
+    for folder in ("flask_alembic_kit", "tools"):
+        for path, names in imported_packages(ROOT / folder).items():
+            assert not names & {"app", "tests", "conftest"}, path
 
 
 # --- less noise: what the report leaves out or says once ---------------------------

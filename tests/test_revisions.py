@@ -1,5 +1,7 @@
 """The revision history: its graph, and every revision up, down and up again."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,14 +9,20 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.util import CommandError
 
+from app.db import db
 from conftest import (
     ROOT,
     SECTIONS,
     Database,
     alembic_config,
+    alembic_runner,
+    copy_project,
+    insert_sample_rows,
+    kept,
     migrate_directly,
     revisions,
     script_directory,
+    version_table,
 )
 
 # Each database's history (alembic.ini's sections): the default one and the audit
@@ -97,48 +105,75 @@ def test_stairway_up_down_up_then_head_matches_the_models(database, section):
 
 def test_downgrade_to_base_leaves_only_the_version_table(database):
     database.upgrade("head")
-    assert database.tables() == {"alembic_version", "users", "posts"}
+    assert database.tables() == {version_table(), *db.metadata.tables}
     database.downgrade("base")
-    assert database.tables() == {"alembic_version"}
+    assert database.tables() == {version_table()}
     assert database.current() is None
     if database.backend == "postgresql":
         assert sa.inspect(database.engine).get_sequence_names() == []
 
 
 def test_a_handed_in_connection_is_used_and_left_to_the_caller(database, history):
-    """Alembic's cookbook: a Connection inside the caller's transaction. On SQLite the
-    users table is rebuilt on the way to head; its posts must survive that."""
-    database.upgrade(history[-2].revision)
-    with database.engine.begin() as connection:
-        connection.exec_driver_sql(
-            "INSERT INTO users (id, username, email) VALUES (1, 'ada', 'ada@x.org')"
-        )
-        connection.exec_driver_sql(
-            "INSERT INTO posts (user_id, title, body, created_at) "
-            "VALUES (1, 'hello', 'first post', '2026-01-01 00:00:00')"
-        )
+    """Alembic's cookbook: a Connection inside the caller's transaction. The last
+    revision runs on it (on SQLite it may rebuild a table), and every row stays."""
+    database.upgrade(history[-2].revision if len(history) > 1 else "base")
+    insert_sample_rows(database)
+    before = database.rows()
     with database.engine.connect() as connection:
         connection.begin()
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
     assert database.current() == history[-1].revision
-    assert [row["title"] for row in database.rows()["posts"]] == ["hello"]
+    assert kept(before, database.rows()) == {t: r for t, r in before.items() if r}
 
 
-def test_a_connection_that_has_written_cannot_rebuild_sqlite_tables(tmp_path, history):
+# The fixture project's revision that rebuilds the users table on SQLite (batch
+# mode's table copy), and a script that runs it on a connection that has written.
+REBUILDS_USERS = "bb4b390c7d31"
+WRITTEN_THEN_UPGRADED = """
+import sys
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+import app.db  # as in the app: SQLite enforces foreign keys on its connections
+
+engine = sa.create_engine(sys.argv[1])
+with engine.connect() as connection:
+    connection.begin()
+    connection.exec_driver_sql(
+        "INSERT INTO users (id, username, email) VALUES (1, 'ada', 'ada@x.org')"
+    )
+    config = Config("alembic.ini")
+    config.attributes["connection"] = connection
+    try:
+        command.upgrade(config, "head")
+    except Exception as error:
+        print(type(error).__name__, error)
+    connection.rollback()
+"""
+
+
+def test_a_connection_that_has_written_cannot_rebuild_sqlite_tables(
+    tmp_path, project_history
+):
     """SQLite cannot turn foreign keys off once its transaction has begun: rather than
     let the users table rebuild cascade into posts, env.py refuses with one line.
     (SQLite only: the other databases alter tables in place.)"""
+    project = copy_project(tmp_path / "project")
     url = sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
-    database = Database(url, sa.create_engine(url))
-    database.upgrade(history[-2].revision)
-    with database.engine.connect() as connection:
-        connection.begin()
-        connection.exec_driver_sql(
-            "INSERT INTO users (id, username, email) VALUES (1, 'ada', 'ada@x.org')"
-        )
-        with pytest.raises(CommandError, match="cannot turn foreign keys off"):
-            command.upgrade(alembic_config(connection), "head")
-        connection.rollback()
-    assert database.current() == history[-2].revision
-    database.engine.dispose()
+    alembic = alembic_runner(project, url)
+    parent = next(r for r in project_history if r.revision == REBUILDS_USERS)
+    assert alembic("upgrade", parent.down_revision).returncode == 0
+
+    result = subprocess.run(
+        [sys.executable, "-c", WRITTEN_THEN_UPGRADED, url.render_as_string()],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.stdout.startswith("CommandError "), result.stdout + result.stderr
+    assert "cannot turn foreign keys off" in result.stdout
+    assert alembic("current").stdout.splitlines()[1] == parent.down_revision

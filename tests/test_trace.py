@@ -24,7 +24,6 @@ from test_review import (
 from test_review import repository as repository  # noqa: F401  (the fixture)
 
 from conftest import (
-    ROOT,
     SERVER_URL_VARIABLES,
     configured_backends,
     database_url_from,
@@ -484,11 +483,18 @@ def test_bad_servers_and_rows_are_one_line(repository, option, value, message): 
     assert "s3cret" not in result.stderr + result.stdout
 
 
-def test_project_history_passes_the_traced_review(capsys):
+def test_project_history_passes_the_traced_review(repository, capsys):  # noqa: F811
     """The whole history, traced on every configured database: each finding fixed
     or acknowledged, every revision down and up again, the models clean at head."""
     status, out, _ = run_review(
-        ROOT, "--all", "--trace", "--rows", "100", "--format", "json", capsys=capsys
+        repository,
+        "--all",
+        "--trace",
+        "--rows",
+        "100",
+        "--format",
+        "json",
+        capsys=capsys,
     )
     report = json.loads(out)
     assert status == 0, [f for r in report["revisions"] for f in r["findings"]]

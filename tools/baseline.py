@@ -17,9 +17,9 @@ from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import conv
 
-from app.migration.enum_values import values_of_check
-from app.migration.rendering import render_item
-from app.migration.state import quiet_context
+from flask_alembic_kit.enum_values import values_of_check
+from flask_alembic_kit.rendering import render_item
+from flask_alembic_kit.state import quiet_context
 from tools.snapshot import sqlite_index_sql
 
 # The generic types that compile to the same DDL as SQLite's reflected ones on every

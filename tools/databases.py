@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from app.migration.network import add_connect_timeout
+from flask_alembic_kit.network import add_connect_timeout
 
 
 def run_as_admin(

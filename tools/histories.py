@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from app.config import bind_variable
+from flask_alembic_kit.urls import bind_variable
 from tools.gitrepo import ReviewInputError
 
 # Alembic's own name for the section of the default environment.

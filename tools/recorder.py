@@ -16,8 +16,8 @@ catalog reads of the ops. For each: its time and whether it succeeded, and
   server on an empty copy of the table. A COPY is a rewrite.
 """
 
+import inspect
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +161,7 @@ class Recorder:
         self.current = None
         if self.revision_path is None or is_inspection(statement):
             return
-        line = line_on_stack(self.revision_path, sys._getframe(1))
+        line = line_on_stack(self.revision_path, inspect.currentframe().f_back)
         if line is None:
             return
         raw = conn.connection.dbapi_connection

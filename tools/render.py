@@ -8,10 +8,10 @@ traced back to an op.
 """
 
 import functools
+import inspect
 import io
 import logging
 import os
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +55,7 @@ class AttributingBuffer(io.StringIO):
 
     def revision_line(self) -> int | None:
         """The line of the revision file being run, if it is on the stack."""
-        return line_on_stack(self.revision_path, sys._getframe(1))
+        return line_on_stack(self.revision_path, inspect.currentframe().f_back)
 
 
 def line_on_stack(revision_path: str, frame) -> int | None:

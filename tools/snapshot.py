@@ -23,8 +23,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from app.config import database_url
+from flask_alembic_kit.urls import database_url
 from tools.databases import throwaway_database
+from tools.histories import history_sections
 
 SNAPSHOT_FOLDER = "schema"
 SERVER_OPTIONS = {"postgresql": "TEST_POSTGRESQL_URL", "mysql": "TEST_MYSQL_URL"}
@@ -73,12 +74,9 @@ def migrate_to_head(
 
 
 def binds_of(config_path: Path) -> list[str]:
-    """The other databases: the binds the models use that alembic.ini has a
-    section for (env.py refuses a bind without one)."""
-    from app.db import db  # the models of the project the command runs in
-
-    sections = set(config_of(config_path).file_config.sections())
-    return sorted(key for key in db.metadatas if key and key in sections)
+    """The other databases: those alembic.ini declares a history for (env.py
+    refuses a bind of the models without one)."""
+    return history_sections(config_path)[1:]
 
 
 def schema_text(

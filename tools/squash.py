@@ -30,6 +30,7 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
+from flask_alembic_kit.internals import set_create_date
 from tools import baseline, gitrepo
 from tools.revision_source import RevisionSource, call_name
 from tools.squash_review import (
@@ -110,7 +111,7 @@ def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script
                 "squash at a revision every head builds on"
             )
     for each in replaced[::-1]:
-        if len(each._all_down_revisions) > 1:
+        if each.is_merge_point:
             raise SquashError(
                 f"{each.revision} merges branches: squash at a revision after the "
                 "merge, or with no merge before it"
@@ -123,7 +124,8 @@ def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script
             )
     replaced_ids = {each.revision for each in replaced} - {target.revision}
     for each in script.walk_revisions():
-        needed = set(each._resolved_dependencies) & replaced_ids
+        depends_on = script.revision_map.get_revisions(each.dependencies)
+        needed = {needed.revision for needed in depends_on} & replaced_ids
         if needed and each.revision not in replaced_ids:
             raise SquashError(
                 f"{each.revision} depends on {', '.join(sorted(needed))}, which the "
@@ -246,7 +248,7 @@ def baseline_file(
         scratch = ScriptDirectory.from_config(config)
         # REV's own create date: the file name sorts where REV's did, before the
         # revisions after it (file_template starts with the date here).
-        scratch._generate_create_date = lambda: create_date_of(squash.target)
+        set_create_date(scratch, lambda: create_date_of(squash.target))
         try:
             # The hooks say "Running post write hook ..." whatever the options say.
             with contextlib.redirect_stdout(io.StringIO()):

@@ -19,7 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
-from app.migration.network import add_connect_timeout
+from flask_alembic_kit.network import add_connect_timeout
 from tools import gitrepo
 from tools.graph import History
 from tools.revision_source import RevisionSource, module_assignments

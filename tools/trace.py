@@ -33,9 +33,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 
-from app.config import SettingError, database_url
-from app.migration.network import add_connect_timeout
-from app.migration.settings import Settings
+from flask_alembic_kit.network import add_connect_timeout
+from flask_alembic_kit.settings import Settings
+from flask_alembic_kit.urls import SettingError, database_url
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
 from tools.recorder import Recorder, StatementTrace

@@ -1,0 +1,301 @@
+"""What ``alembic revision --autogenerate`` and ``alembic check`` compare, and how
+the revision file is written: the options env.py passes to ``context.configure``.
+
+- ``render_item`` (``rendering.py``): server defaults and reflected types written so
+  that the file runs on SQLite, PostgreSQL and MariaDB alike.
+- ``compare_server_default`` (``defaults.py``): defaults compared by meaning, so
+  that ``alembic check`` is clean right after ``alembic upgrade head`` everywhere.
+- ``autogenerate_plugins``: Alembic's own comparators, plus named CHECK constraints
+  and expression indexes on SQLite (``expression_indexes.py``).
+- ``process_revision_directives``: models whose constraints or indexes share a
+  name refused (``names.py``); tables and columns in an order the databases
+  accept, the same on every run, foreign-key cycles closed after their tables
+  (``ordering.py``); renamed tables, columns and Enum
+  values asked about (``table_renames.py``, ``renames.py``,
+  ``enum_value_changes.py``); Enum values and PostgreSQL enum types
+  (``enum_values.py``, ``enums.py``); comments kept through MariaDB's ``MODIFY``;
+  ``alembic check`` prints each difference as the operation a revision would
+  contain; no file when nothing changed.
+"""
+
+import logging
+import re
+
+import sqlalchemy as sa
+from alembic.autogenerate import render_python_code
+from alembic.operations import ops
+from alembic.runtime.migration import MigrationContext
+from alembic.runtime.plugins import Plugin
+from alembic.util import CommandError
+
+from flask_alembic_kit import (
+    defaults,
+    enum_value_changes,
+    enum_values,
+    enums,
+    expression_indexes,
+    renames,
+    table_renames,
+)
+from flask_alembic_kit.internals import is_type_bound
+from flask_alembic_kit.names import refuse_shared_names
+from flask_alembic_kit.ordering import dependency_order, indexes_go_with_their_table
+from flask_alembic_kit.rendering import render_item
+from flask_alembic_kit.run_lock import command_of
+from flask_alembic_kit.state import quiet_context
+
+log = logging.getLogger("alembic.env")
+
+# Alembic's comparators, the opt-in one that detects named CHECK constraints added to
+# or removed from a model (opt-in again since Alembic 1.19.2), and ours.
+AUTOGENERATE_PLUGINS = [
+    "alembic.autogenerate.*",
+    "alembic.ext.checkconstraint_byname",
+    expression_indexes.NAME,
+    enum_value_changes.NAME,
+]
+Plugin.setup_plugin_from_module(expression_indexes, expression_indexes.NAME)
+Plugin.setup_plugin_from_module(enum_value_changes, enum_value_changes.NAME)
+
+
+class CompareByMeaning:
+    """Alembic's ``compare_server_default`` hook: True when the defaults differ in
+    meaning (``'1'`` and ``sa.true()`` do not), None for forms left to Alembic. A
+    class for its name in Alembic's log line ("User defined function ...")."""
+
+    def __call__(self, context, inspected_column, metadata_column, *_) -> bool | None:
+        """Compare the reflected column's default with the model's."""
+        return defaults.differ(
+            inspected_column.server_default,
+            metadata_column.server_default,
+            metadata_column.type,
+        )
+
+    def __repr__(self) -> str:
+        """How Alembic's log names it."""
+        return "comparison by meaning"
+
+
+def as_python(operation, migration_context: MigrationContext) -> str:
+    """One operation as the single line of Python a revision would contain."""
+    code = render_python_code(
+        ops.UpgradeOps(ops=[operation]),
+        render_as_batch=False,
+        render_item=render_item,
+        migration_context=migration_context,
+    )
+    lines = [line.strip() for line in code.splitlines()]
+    text = " ".join(line for line in lines if line and not line.startswith("#"))
+    return re.sub(r"([(\[]) | ([)\]])", r"\1\2", text)
+
+
+def differences(script: ops.MigrationScript, dialect) -> list[str]:
+    """Each operation of the upgrade, one line each, a table's ops under their table."""
+    context = quiet_context(dialect=dialect)
+    lines = []
+    for upgrade_ops in script.upgrade_ops_list:
+        for operation in upgrade_ops.ops:
+            if isinstance(operation, ops.ModifyTableOps):
+                lines += [
+                    as_python(
+                        ops.ModifyTableOps(
+                            operation.table_name, [each], schema=operation.schema
+                        ),
+                        context,
+                    )
+                    for each in operation.ops
+                ]
+            else:
+                lines.append(as_python(operation, context))
+    return lines
+
+
+def keep_comments(script: ops.MigrationScript, metadata) -> None:
+    """Give every ``alter_column`` and ``alter_enum_values`` the column's comment as
+    ``existing_comment``, from the models, where the database did not say it (SQLite
+    keeps no comments): MariaDB's ``MODIFY`` restates the whole column, and would
+    drop the comment."""
+    for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
+        for operation in container.ops:
+            if isinstance(operation, enum_values.AlterEnumValuesOp):
+                if operation.kw.get("existing_comment") is None:
+                    comment = model_comment(metadata, operation)
+                    operation.kw["existing_comment"] = comment
+                continue
+            if not isinstance(operation, ops.ModifyTableOps):
+                continue
+            for each in operation.ops:
+                if (
+                    isinstance(each, ops.AlterColumnOp)
+                    and each.existing_comment is None
+                    and each.modify_comment is False
+                ):
+                    each.existing_comment = model_comment(
+                        metadata, each, operation.table_name
+                    )
+
+
+def model_comment(metadata, operation, table_name: str | None = None) -> str | None:
+    """The models' comment of the column an op is about, if the models have it."""
+    table = metadata.tables.get(table_name or operation.table_name)
+    if table is None or operation.column_name not in table.c:
+        return None
+    return table.c[operation.column_name].comment
+
+
+def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
+    """Ask about every probable rename of a table, a column or an Enum value in the
+    upgrade (on a terminal; otherwise a comment), then derive the downgrade again."""
+    for upgrade_ops, downgrade_ops in zip(
+        script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+    ):
+        table_renames.ask_about_table_renames(upgrade_ops)
+        renames.ask_about_column_renames(upgrade_ops, dialect)
+        enum_value_changes.ask_about_value_renames(upgrade_ops)
+        enum_value_changes.values_in_order(upgrade_ops)  # a rename drops nothing
+        upgrade_ops.reverse_into(downgrade_ops)
+        enum_value_changes.values_in_order(downgrade_ops)
+        renames.notes_first(downgrade_ops)
+
+
+def column_checks_written(script: ops.MigrationScript) -> None:
+    """The CHECK constraints a model puts on a column
+    (``mapped_column(sa.CheckConstraint("value >= 0"))``) written into the file:
+    Alembic writes a created table's and an added column's without them, and
+    ``alembic check`` then finds them missing. A created table gets them among its
+    constraints, an added column a ``create_check_constraint`` after it."""
+    for container in script.upgrade_ops_list:
+        for operation in container.ops:
+            if isinstance(operation, ops.CreateTableOp):
+                operation.columns = list(operation.columns) + [
+                    sa.CheckConstraint(check.sqltext, name=check.name)
+                    for column in operation.columns
+                    if isinstance(column, sa.Column)
+                    for check in column_checks(column)
+                ]
+            elif isinstance(operation, ops.ModifyTableOps):
+                for add in [o for o in operation.ops if isinstance(o, ops.AddColumnOp)]:
+                    index = operation.ops.index(add) + 1
+                    operation.ops[index:index] = [
+                        ops.CreateCheckConstraintOp(
+                            check.name, operation.table_name, check.sqltext
+                        )
+                        for check in column_checks(add.column)
+                    ]
+
+
+def column_checks(column: sa.Column) -> list[sa.CheckConstraint]:
+    """A column's own CHECK constraints (not an Enum's or a Boolean's)."""
+    return [
+        constraint
+        for constraint in column.constraints
+        if isinstance(constraint, sa.CheckConstraint) and not is_type_bound(constraint)
+    ]
+
+
+def say_what_fails_on_rows(script: ops.MigrationScript) -> None:
+    """One line for each NOT NULL column without a server default that the file
+    adds to an existing table: the upgrade fails on a table with rows (MariaDB's
+    too: env.py refuses it there), so the draft needs a step by hand."""
+    for container in script.upgrade_ops_list:
+        for operation in container.ops:
+            if not isinstance(operation, ops.ModifyTableOps):
+                continue
+            for add in operation.ops:
+                column = getattr(add, "column", None)
+                if (
+                    isinstance(add, ops.AddColumnOp)
+                    and not column.nullable
+                    and column.server_default is None
+                    and not column.primary_key
+                ):
+                    log.warning(
+                        "%s.%s is added NOT NULL without a server default: the "
+                        "upgrade fails on a table with rows; add it nullable, fill "
+                        "it, then set NOT NULL, or give it a server_default",
+                        operation.table_name,
+                        column.name,
+                    )
+
+
+def say_what_a_database_refuses(script: ops.MigrationScript) -> None:
+    """One line for each thing of the file that a database refuses as written: a
+    ``String()`` without a length (MariaDB/MySQL's VARCHAR needs one), an index
+    with a trigram operator class (PostgreSQL needs the pg_trgm extension, which
+    revision files do not create)."""
+    for container in script.upgrade_ops_list:
+        for operation in walked(container.ops):
+            if isinstance(operation, ops.CreateTableOp):
+                columns = [c for c in operation.columns if isinstance(c, sa.Column)]
+            elif isinstance(operation, ops.AddColumnOp):
+                columns = [operation.column]
+            else:
+                columns = []
+            for column in columns:
+                if type(column.type) is sa.String and column.type.length is None:
+                    log.warning(
+                        "%s.%s is a String() without a length: MariaDB and MySQL "
+                        "cannot create it; give it a length, or use sa.Text()",
+                        operation.table_name,
+                        column.name,
+                    )
+            if isinstance(operation, ops.CreateIndexOp):
+                classes = operation.kw.get("postgresql_ops") or {}
+                if any(str(c).endswith("_trgm_ops") for c in classes.values()):
+                    log.warning(
+                        "index %s uses a trigram operator class: PostgreSQL needs "
+                        "the pg_trgm extension first; add "
+                        'op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm") '
+                        "before it",
+                        operation.index_name,
+                    )
+
+
+def walked(operations: list):
+    """Every op of a list, those inside a table's ops included."""
+    for operation in operations:
+        if isinstance(operation, ops.ModifyTableOps):
+            yield from operation.ops
+        else:
+            yield operation
+
+
+def shape_revision(context, revision, directives) -> None:
+    """Alembic's ``process_revision_directives`` hook."""
+    script = directives[0]
+    command = command_of(context.config)
+    refuse_shared_names(context.opts["target_metadata"])
+    column_checks_written(script)
+    dependency_order(script)
+    enum_value_changes.portable_value_changes(script)
+    if command == "revision":
+        ask_about_renames(script, context.dialect)
+    metadata = context.opts["target_metadata"]
+    enums.with_enum_types(script, metadata)
+    keep_comments(script, metadata)
+    indexes_go_with_their_table(script)
+    empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)
+    if command == "check" and not empty:
+        lines = "\n".join(f"  {line}" for line in differences(script, context.dialect))
+        raise CommandError(
+            "the database and the models differ; a revision would contain:\n"
+            f'{lines}\nWrite it with: alembic revision --autogenerate -m "..."'
+        )
+    if empty and getattr(context.config.cmd_opts, "autogenerate", False):
+        directives[:] = []
+        log.info("No changes in schema detected; no revision file written.")
+    elif command == "revision":
+        say_what_fails_on_rows(script)
+        say_what_a_database_refuses(script)
+
+
+def autogenerate_options() -> dict:
+    """The options for ``context.configure`` that shape autogenerate."""
+    return {
+        "compare_type": True,
+        "compare_server_default": CompareByMeaning(),
+        "render_item": render_item,
+        "include_object": enum_value_changes.not_an_enum_check,
+        "autogenerate_plugins": AUTOGENERATE_PLUGINS,
+        "process_revision_directives": shape_revision,
+    }

@@ -1,0 +1,342 @@
+"""More than one database: each Flask-SQLAlchemy bind has its own history, run by
+the same ``alembic`` commands (README, "More than one database").
+
+A bind ``audit`` is configured by ``DATABASE_URL_AUDIT`` and declared by an
+``[audit]`` section of alembic.ini: Alembic's own way to keep several environments
+in one file (``alembic -n audit ...`` acts on that database alone). The section
+names its revision folder (``version_locations``) and its version table. Nothing of
+the default database's history changes when a bind is added.
+
+A command run without ``-n`` runs on the default database, then, with the same
+arguments, on each bind in turn (``check`` on the binds first, so that each
+verdict comes under its heading): each database is migrated under its own run
+lock, one at a time, and a failure names the database and stops there. A relative
+step (``downgrade -1``) moves the default database only.
+"""
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import context
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from flask_alembic_kit.connection import connect
+from flask_alembic_kit.errors import UNDO_ON_FAILURE
+from flask_alembic_kit.internals import command_function, outer_context, reinstall
+from flask_alembic_kit.project import FlaskProject
+from flask_alembic_kit.run_lock import is_migrating
+from flask_alembic_kit.settings import Settings
+from flask_alembic_kit.urls import bind_urls, bind_variable, database_url
+
+DEFAULT_SECTION = "alembic"
+
+# A revision argument that names revisions (``ab12``, ``ab12:cd34``, ``ab12@head``)
+# rather than a place every history has (``head``, ``base``, ``-1``).
+NAMED_REVISION = re.compile(r"[0-9a-f]{4,}", re.IGNORECASE)
+
+# A step relative to where each database is: ``-1``, ``+2``, ``head-1``, ``base+1``.
+RELATIVE_STEP = re.compile(r"(heads?|base)?[+-]\d+")
+
+
+def bind_of(config: Config) -> str | None:
+    """The bind a command runs on: its alembic.ini section, ``None`` for the
+    default database."""
+    section = config.config_ini_section
+    return None if section == DEFAULT_SECTION else section
+
+
+def names_revisions(argument: str | None) -> list[str]:
+    """The revision ids a command's argument names: ``ab12:cd34`` names two,
+    ``ab12@head`` and ``ab12-1`` one; ``head``, ``base`` and ``-1`` none."""
+    if not argument:
+        return []
+    parts = [re.sub(r"@.*|[-+]\d+$", "", part) for part in str(argument).split(":")]
+    return [part for part in parts if NAMED_REVISION.fullmatch(part)]
+
+
+def has_revisions(script: ScriptDirectory, revisions: list[str]) -> bool:
+    """Whether a history has every one of these revision ids."""
+    try:
+        return all(script.get_revision(each) is not None for each in revisions)
+    except CommandError:
+        return False
+
+
+def named_by(options) -> list[str]:
+    """The revision ids a command names: ``upgrade ab12``, ``stamp ab12 cd34``."""
+    arguments = getattr(options, "revisions", None) or [
+        getattr(options, "revision", None)
+    ]
+    return [name for argument in arguments for name in names_revisions(argument)]
+
+
+def chosen_database(config: Config) -> str | None:
+    """The database ``-x bind=NAME`` chooses, if any: ``default`` or a bind."""
+    if not getattr(config.cmd_opts, "x", None):  # no -x, or a caller's own options
+        return None
+    return context.get_x_argument(as_dictionary=True).get("bind")
+
+
+def relative_step(options) -> str | None:
+    """The relative step a command takes (``downgrade -1``, ``upgrade +2``)."""
+    argument = getattr(options, "revision", None)
+    return argument if argument and RELATIVE_STEP.fullmatch(argument) else None
+
+
+def runs_here(config: Config, script: ScriptDirectory, others: list[Config]) -> bool:
+    """Whether the command is about this database: not when ``-x bind=`` chooses
+    another, or the revision it names (``alembic downgrade ab12``) is in another
+    database's history instead. A revision no history has is left to Alembic,
+    which says so."""
+    if bind_of(config) is None and chosen_database(config) not in (None, "default"):
+        return False
+    named = named_by(config.cmd_opts)
+    if not named or has_revisions(script, named) or not others:
+        return True
+    return not any(
+        has_revisions(ScriptDirectory.from_config(other), named) for other in others
+    )
+
+
+def other_databases(config: Config, project: FlaskProject) -> list[Config]:
+    """The config of each bind a command on the default database also runs on,
+    every one checked before any database is touched. None for a bind's own run
+    (``-n audit``), a caller's connection, or ``-x bind=default``; the one bind
+    ``-x bind=audit`` chooses."""
+    chosen = chosen_database(config)
+    if bind_of(config) not in (None, chosen) and chosen is not None:
+        raise CommandError(
+            f"-n {bind_of(config)} and -x bind={chosen} name two databases: give one"
+        )
+    if bind_of(config) is not None or config.cmd_opts is None:
+        return []
+    if "connection" in config.attributes:  # a caller's one database
+        return []
+    if chosen == "default":
+        return []
+    names = project.bind_names()
+    if chosen is not None and chosen not in names:
+        databases = ", ".join(["default", *names])
+        raise CommandError(
+            f"-x bind={chosen} names no database: the databases are {databases}"
+        )
+    if chosen is not None and function_name(config.cmd_opts) in AFTER_ENV_PY:
+        # Alembic writes the file, or prints the verdict, of the default database
+        # once env.py returns: only -n keeps such a command to the bind alone.
+        raise CommandError(
+            f"-x bind={chosen} cannot keep `alembic {function_name(config.cmd_opts)}`"
+            f" to one database: run alembic -n {chosen} "
+            f"{function_name(config.cmd_opts)} ..."
+        )
+    configs = bind_configs(config, [chosen] if chosen else names)
+    refuse_one_history_options(config.cmd_opts, configs)
+    return configs
+
+
+def bind_configs(config: Config, names: list[str]) -> list[Config]:
+    """Each bind's config, once its section and URL are checked."""
+    if not names:
+        return []  # one database: nothing more to read
+    default_url = database_url(os.environ.get("DATABASE_URL"))
+    urls = bind_urls(names, warn=True)
+    sections = set(config.file_config.sections())
+    configs = []
+    for name in names:
+        if name == DEFAULT_SECTION or name not in sections:
+            raise CommandError(
+                f"the models use the database {name!r} (__bind_key__), but "
+                f"alembic.ini has no [{name}] section for its history: add one "
+                '(README, "More than one database")'
+            )
+        if urls[name] == default_url:
+            raise CommandError(
+                f"{bind_variable(name)} names the default database: give the "
+                f"database {name!r} a database of its own"
+            )
+        configs.append(
+            Config(
+                config.config_file_name,
+                ini_section=name,
+                cmd_opts=config.cmd_opts,
+                stdout=config.stdout,
+            )
+        )
+    return configs
+
+
+# ``alembic revision`` options that are about one history: given to every
+# database, they would write one revision id twice, or fail in the other history.
+ONE_HISTORY_OPTIONS = {
+    "rev_id": "--rev-id",
+    "head": "--head",
+    "splice": "--splice",
+    "branch_label": "--branch-label",
+    "version_path": "--version-path",
+    "depends_on": "--depends-on",
+}
+
+
+def refuse_one_history_options(options, configs: list[Config]) -> None:
+    """Refuse an option that is about one history when the command would run on
+    more than one database."""
+    if not configs or function_name(options) != "revision":
+        return
+    for option, flag in ONE_HISTORY_OPTIONS.items():
+        value = getattr(options, option, None)
+        if value and not (option == "head" and value in ("head", "base")):
+            raise CommandError(
+                f"{flag} is about one history, and this command would run on every "
+                "database: choose one with -x bind=default or -n NAME"
+            )
+
+
+def check_binds_answer(
+    config: Config, project: FlaskProject, others: list[Config]
+) -> None:
+    """Before a migration moves the default database, connect to each bind it
+    will move and let go: a bind that does not answer fails the command now,
+    naming it, rather than after the default database has changed. An SQLite
+    file that does not exist yet is left to the bind's own run to create
+    (``0600``): should the default database fail, no empty file is left behind."""
+    if not is_migrating(config) or context.is_offline_mode():
+        return
+    for bind_config in others:
+        if moves(config, bind_config, others):
+            name = bind_config.config_ini_section
+            try:
+                # A missing SQLite file is left to the bind's own run to create:
+                # a command that fails before it would leave it behind, empty.
+                settings = Settings.from_environment()
+                with connect(None, settings, project, name, create_file=False):
+                    pass
+            except CommandError as error:
+                raise CommandError(f"database {name}: {error}") from error
+
+
+# Commands whose outcome Alembic prints or writes after env.py returns: the verdict
+# of ``check``, the file of ``revision``.
+AFTER_ENV_PY = frozenset({"check", "revision"})
+
+
+def binds_before_and_after_default(
+    config: Config, others: list[Config]
+) -> tuple[list[Config], list[Config]]:
+    """The binds to run before the default database, and those to run after it.
+    After, so that a failed migration leaves the default database migrated; but
+    before for the commands whose outcome Alembic prints or writes once env.py
+    returns (``check``'s verdict, ``revision``'s file), so that each database's
+    lines come under its own heading, the default's last."""
+    if others and function_name(config.cmd_opts) in AFTER_ENV_PY:
+        return others, []
+    return [], others
+
+
+def function_name(options) -> str:
+    """The name of the ``alembic`` command being run: ``upgrade``, ``check``."""
+    return command_function(options)[0].__name__
+
+
+def heading(config: Config, name: str) -> None:
+    """Say which database the lines that follow are about: a line of its own, a SQL
+    comment in a ``--sql`` script."""
+    comment = "--" if getattr(config.cmd_opts, "sql", False) else "#"
+    config.print_stdout(f"{comment} database {name}")
+
+
+def moves(config: Config, bind_config: Config, others: list[Config]) -> bool:
+    """Whether the command acts on this bind: not when the revision it names is
+    another database's, nor for a relative step no ``-x bind=`` chose it for."""
+    histories = [config, *(other for other in others if other is not bind_config)]
+    script = ScriptDirectory.from_config(bind_config)
+    if not runs_here(bind_config, script, histories):
+        return False
+    return not (relative_step(config.cmd_opts) and chosen_database(config) is None)
+
+
+def run_on_binds(config: Config, others: list[Config]) -> None:
+    """Run the command the user ran on each bind in turn: Alembic's same command
+    function with the same arguments and the bind's config, which runs env.py
+    again for that database.
+
+    ``alembic check`` reports every database: a bind's differences are printed
+    under its heading, and the command fails once the default database has been
+    checked too (the call after it, with no bind left, raises)."""
+    options = config.cmd_opts
+    differing = config.attributes.setdefault("differing databases", [])
+    for bind_config in others:
+        name = bind_config.config_ini_section
+        if not moves(config, bind_config, others):
+            if step := relative_step(options):
+                # "Undo my last revision" must not take a bind's history down too.
+                heading(config, name)
+                config.print_stdout(
+                    f"not moved: a relative step ({step}) moves the default "
+                    f"database only; alembic -n {name} {function_name(options)} "
+                    f"{step} moves this one"
+                )
+            continue  # or the revision the command names is another database's
+        heading(config, name)
+        function, positional, keywords = command_function(options)
+        outer = outer_context()  # Alembic's module-level context, of the default run
+        try:
+            written = function(
+                bind_config,
+                *[getattr(options, key) for key in positional],
+                **{key: getattr(options, key, None) for key in keywords},
+            )
+            if function_name(options) == "revision":
+                remove_if_default_fails(config, name, written)
+        except CommandError as error:
+            named = str(error)
+            if not named.startswith(f"database {name}: "):  # env.py names its own
+                named = f"database {name}: {error}"
+            if function_name(options) != "check":
+                raise CommandError(named) from error
+            config.print_stdout(named.removeprefix(f"database {name}: "))
+            differing.append(name)
+        finally:
+            reinstall(outer)  # the bind's run removed it
+    if differing and not others:
+        config.print_stdout("No new upgrade operations detected.")  # the default's
+        raise CommandError(
+            f"database {', '.join(differing)}: differs from its models (above)"
+        )
+
+
+def remove_if_default_fails(config: Config, name: str, written) -> None:
+    """A bind's revision file is written before the default database's run: should
+    that run fail, the file goes, so that a rerun does not write it twice."""
+    scripts = written if isinstance(written, list) else [written]
+    paths = [Path(script.path) for script in scripts if script is not None]
+
+    def remove() -> str:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        return f"the revision file written for database {name} was removed"
+
+    if paths:
+        config.attributes.setdefault(UNDO_ON_FAILURE, []).append(remove)
+
+
+def run_on_every_database(
+    config: Config, project: FlaskProject, run_here: Callable[[], None]
+) -> None:
+    """Run the command on each database it is about: ``run_here`` runs it on the
+    database of this env.py run (the default one, or ``-n NAME``'s); each other
+    bind runs the same Alembic command again, with its own config, and so env.py
+    again, under its heading. The binds run after the default database, or before
+    it for ``check`` and ``revision`` (whose outcome Alembic prints or writes once
+    env.py returns); every bind that will move is connected to first."""
+    others = other_databases(config, project)
+    check_binds_answer(config, project, others)
+    before, after = binds_before_and_after_default(config, others)
+    run_on_binds(config, before)
+    if runs_here(config, context.script, others):
+        if others:
+            heading(config, "default")
+        run_here()
+    run_on_binds(config, after)
