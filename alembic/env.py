@@ -1,6 +1,6 @@
 """Alembic's environment: how every ``alembic`` command reaches the app's models and
 databases. Alembic's generic template, each addition one call into the migration
-kit, ``flask_alembic_kit/`` (README, "How env.py works")."""
+kit, ``flask_alembic_kit/`` (docs/env-py.md)."""
 
 from logging.config import fileConfig
 
@@ -36,7 +36,7 @@ if config.config_file_name and config.attributes.get("configure_logger", True):
 project = FlaskProject(db, create_app=lambda: create_app(web=False))
 
 # The database this run is about: the default one, or the Flask-SQLAlchemy bind
-# that the alembic.ini section names (``alembic -n audit``, "More than one database").
+# that the alembic.ini section names (``alembic -n audit``, docs/binds.md).
 BIND = bind_of(config)
 target_metadata = project.metadata(BIND)
 VERSION_TABLE = config.get_main_option("version_table", "alembic_version")

@@ -3,7 +3,8 @@
 A revision that adds a column and fills it in one UPDATE holds the locks of every row
 it touches until it commits: on a table of a million rows, writers to it wait for
 tens of seconds. ``fill_column`` is the data step of the expand / backfill / contract
-pattern (README, "Backfilling a big table"), called from a revision's ``upgrade()``:
+pattern (docs/production.md, "Backfilling a big table"), called from a revision's
+``upgrade()``:
 
 ```python
 from flask_alembic_kit.backfill import fill_column

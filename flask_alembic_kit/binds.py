@@ -1,5 +1,5 @@
 """More than one database: each Flask-SQLAlchemy bind has its own history, run by
-the same ``alembic`` commands (README, "More than one database").
+the same ``alembic`` commands (docs/binds.md).
 
 A bind ``audit`` is configured by ``DATABASE_URL_AUDIT`` and declared by an
 ``[audit]`` section of alembic.ini: Alembic's own way to keep several environments
@@ -150,7 +150,7 @@ def bind_configs(config: Config, names: list[str]) -> list[Config]:
             raise CommandError(
                 f"the models use the database {name!r} (__bind_key__), but "
                 f"alembic.ini has no [{name}] section for its history: add one "
-                '(README, "More than one database")'
+                "(docs/binds.md)"
             )
         if urls[name] == default_url:
             raise CommandError(

@@ -1,5 +1,5 @@
 """One migrator at a time: the run lock of each database, held from before the current
-revision is read until the run ends (README, "Running migrations in production").
+revision is read until the run ends (docs/production.md).
 
 - PostgreSQL: a session advisory lock, then the session timeouts.
 - MariaDB/MySQL: a named lock (``GET_LOCK``), the session timeouts, and a note of the

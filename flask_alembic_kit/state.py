@@ -206,7 +206,7 @@ def scripts_unavailable_state() -> MigrationState:
 @dataclass(frozen=True)
 class DatabaseStates:
     """The state of each database the app uses: the default one, then each
-    Flask-SQLAlchemy bind (README, "More than one database"). It answers as one
+    Flask-SQLAlchemy bind (docs/binds.md). It answers as one
     state: ok when every database is at its head, else as the first that is not."""
 
     states: tuple[tuple[str, MigrationState], ...]  # ("default", ...), ("audit", ...)

@@ -184,7 +184,7 @@ def default_bind_url(name: str) -> str:
 
 def bind_urls(names, *, warn: bool = False) -> dict[str, sa.URL]:
     """``SQLALCHEMY_BINDS`` for the binds the models use (``names``), from the
-    environment (README, "More than one database"). Another ``DATABASE_URL_*`` a
+    environment (docs/binds.md). Another ``DATABASE_URL_*`` a
     platform sets means nothing here. ``warn``: say when a bind is left on its
     SQLite file while the default database is on a server (an app that serves, a
     command that migrates every database)."""

@@ -56,7 +56,7 @@ def configured_backends() -> list[str]:
 
 
 # The alembic.ini section of each database's history: the default one's, and the
-# audit bind's (README, "More than one database").
+# audit bind's (docs/binds.md).
 DEFAULT = "alembic"
 AUDIT = "audit"
 SECTIONS = (DEFAULT, AUDIT)
@@ -175,6 +175,30 @@ def copy_project(destination: Path, *, reference: bool = False) -> Path:
     for name in ("alembic.ini", "pyproject.toml", ".gitignore"):
         shutil.copy(ROOT / name, destination / name)
     return destination
+
+
+@contextmanager
+def importing_from(project: Path) -> Iterator[None]:
+    """Inside, ``import app`` imports ``project``'s own package, as a command run
+    in that checkout does: for the kit's commands run in-process on a copied
+    project, whose env.py imports its app. The test process's own ``app`` (the
+    reference app) is put back afterwards."""
+
+    def is_app(name: str) -> bool:
+        """Whether a module is ``app`` or one of its submodules."""
+        return name == "app" or name.startswith("app.")
+
+    saved = {name: module for name, module in sys.modules.items() if is_app(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(project))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(project))
+        for name in [name for name in sys.modules if is_app(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 @functools.cache

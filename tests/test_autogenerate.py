@@ -847,7 +847,7 @@ def test_without_a_terminal_a_rename_is_not_asked(project):
 
 
 def test_check_constraint_is_found_by_name_not_by_expression(project):
-    """Pinned limit (README, "What autogenerate detects here"): a named CHECK
+    """Pinned limit (docs/autogenerate.md): a named CHECK
     constraint added is detected; its expression changed under the same name is
     not, on any database."""
     path, alembic = project

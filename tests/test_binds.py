@@ -9,6 +9,7 @@ applied to each pair of databases.
 """
 
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -20,14 +21,13 @@ import pytest
 import sqlalchemy as sa
 from test_errors import failed_line
 
-from app import create_app
-from app.db import db
 from conftest import (
     SERVER_URL_VARIABLES,
     alembic_runner,
     configured_backends,
     copy_project,
     fresh_url,
+    importing_from,
 )
 
 # A third database, added to a copy of the project the way the README says.
@@ -403,8 +403,8 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
     )
     assert failed(no_section, DATABASE_URL_AUDIT=url) == (
         "FAILED: the models use the database 'audit' (__bind_key__), but "
-        "alembic.ini has no [audit] section for its history: add one (README, "
-        '"More than one database")'
+        "alembic.ini has no [audit] section for its history: add one "
+        "(docs/binds.md)"
     )
 
 
@@ -508,14 +508,16 @@ def test_healthz_reports_every_database(project, tmp_path):
     alembic = runner(project, default, audit)
     assert alembic("upgrade", "head").returncode == 0
     assert alembic("-n", "audit", "downgrade", "base").returncode == 0
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": default,
-            "SQLALCHEMY_BINDS": {"audit": audit},
-            "ALEMBIC_CONFIG": str(project / "alembic.ini"),
-        }
-    )
+    with importing_from(project):  # the project's app, with the guard
+        project_app = importlib.import_module("app")
+        app = project_app.create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": default,
+                "SQLALCHEMY_BINDS": {"audit": audit},
+                "ALEMBIC_CONFIG": str(project / "alembic.ini"),
+            }
+        )
     client = app.test_client()
     behind = client.get("/healthz")
     assert behind.status_code == 503
@@ -535,7 +537,7 @@ def test_healthz_reports_every_database(project, tmp_path):
     }
     assert client.get("/api/users").status_code == 200
     with app.app_context():
-        for engine in db.engines.values():
+        for engine in app.extensions["sqlalchemy"].engines.values():
             engine.dispose()
 
 
@@ -617,9 +619,9 @@ def test_an_unset_bind_url_beside_a_server_is_said_once(backend, tmp_path):
         upgraded = alembic("upgrade", "head")
         assert upgraded.returncode == 0, upgraded.stderr
     warning = (
-        "WARNI [flask_alembic_kit.urls] DATABASE_URL_AUDIT is unset: the audit database is the "
-        "SQLite file audit.sqlite in the instance folder, while DATABASE_URL names a "
-        "server."
+        "WARNI [flask_alembic_kit.urls] DATABASE_URL_AUDIT is unset: the audit "
+        "database is the SQLite file audit.sqlite in the instance folder, while "
+        "DATABASE_URL names a server."
     )
     assert upgraded.stderr.splitlines().count(warning) == 1
     audit = sa.URL.create("sqlite", database=str(project / "instance" / "audit.sqlite"))

@@ -23,6 +23,7 @@ from conftest import (
     configured_backends,
     copy_project,
     database_url_from,
+    importing_from,
 )
 from tools.databases import create_database, drop_database
 
@@ -403,12 +404,12 @@ def test_a_callers_own_exception_passes_through(database, tmp_path):
         """Stop autogenerate once it has compared, as pytest-alembic does."""
         raise Stop(len(directives))
 
-    database.upgrade("head")
     project = copy_project(tmp_path)  # should it write a file, not into the checkout
     config = Config(project / "alembic.ini")
     config.attributes["connection"] = database.engine
     before = sorted(project.glob("alembic/**/*.py"))
-    with pytest.raises(Stop):
+    with importing_from(project), pytest.raises(Stop):
+        alembic_command.upgrade(config, "head")
         alembic_command.revision(
             config, autogenerate=True, process_revision_directives=stop
         )

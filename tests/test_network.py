@@ -1,4 +1,4 @@
-"""A network that goes quiet (README, "Running migrations in production"): the
+"""A network that goes quiet (docs/production.md): the
 connection stops carrying packets, with no reset, as when a NAT or a firewall
 forgets a flow. ``alembic upgrade head`` and the app's ``/healthz`` give up within
 ``MIGRATION_NETWORK_TIMEOUT`` in one line; a long statement on a server that still

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, configured_backends, copy_project
+from conftest import ROOT, configured_backends, copy_project, importing_from
 from tools import lint, review, squash
 from tools.gitrepo import git
 from tools.revision_source import RevisionSource
@@ -262,7 +262,8 @@ def add_revision(
 
 def run_review(project: Path, *args: str, capsys) -> tuple[int, str, str]:
     """``migration-review`` in-process on the temporary project: status, out, err."""
-    status = review.main(["-c", str(project / "alembic.ini"), *args])
+    with importing_from(project):
+        status = review.main(["-c", str(project / "alembic.ini"), *args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -695,7 +696,8 @@ def test_a_widened_column_is_not_a_type_change(repository, capsys):
 
 
 def test_a_squash_is_reported_as_one_with_the_schema_compared(repository, capsys):
-    assert squash.main(["-c", str(repository / "alembic.ini"), "e5d5fd2d0a27"]) == 0
+    with importing_from(repository):
+        assert squash.main(["-c", str(repository / "alembic.ini"), "e5d5fd2d0a27"]) == 0
     capsys.readouterr()
     status, out, _ = run_review(
         repository, "--base", "main", "--format", "json", capsys=capsys

@@ -30,6 +30,7 @@ from conftest import (
     configured_backends,
     copy_project,
     database_url_from,
+    importing_from,
 )
 from tools import baseline, squash
 from tools.databases import throwaway_database
@@ -75,7 +76,8 @@ def commit_all(project: Path, message: str) -> None:
 
 def run_squash(project: Path, *args: str, capsys) -> tuple[int, str, str]:
     """``migration-squash`` in-process on the project: status, out, err."""
-    status = squash.main(["-c", str(project / "alembic.ini"), *args])
+    with importing_from(project):
+        status = squash.main(["-c", str(project / "alembic.ini"), *args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -127,7 +129,8 @@ def project(tmp_path_factory) -> Path:
 def squashed_at_posts(project, tmp_path_factory) -> tuple[Path, str]:
     """The project squashed at the posts revision, and the command's output."""
     copy = committed_copy(tmp_path_factory.mktemp("posts") / "project", project)
-    status = squash.main(["-c", str(copy / "alembic.ini"), POSTS])
+    with importing_from(copy):
+        status = squash.main(["-c", str(copy / "alembic.ini"), POSTS])
     assert status == 0
     return copy
 
@@ -601,7 +604,8 @@ def long_history_squashed(long_history, tmp_path_factory) -> Path:
     if "postgresql" not in configured_backends():
         pytest.skip("the history has enum types: set TEST_POSTGRESQL_URL")
     copy = committed_copy(tmp_path_factory.mktemp("long-squashed") / "p", long_history)
-    assert squash.main(["-c", str(copy / "alembic.ini"), step_id(45)]) == 0
+    with importing_from(copy):
+        assert squash.main(["-c", str(copy / "alembic.ini"), step_id(45)]) == 0
     return copy
 
 
@@ -711,7 +715,8 @@ def edges(project, tmp_path_factory) -> tuple[Path, Path]:
     add_revision(old, 1, DISPLAY_NAME, EDGES)
     commit_all(old, "edges")
     new = committed_copy(tmp_path_factory.mktemp("edges-squashed") / "p", old)
-    assert squash.main(["-c", str(new / "alembic.ini"), step_id(1)]) == 0
+    with importing_from(new):
+        assert squash.main(["-c", str(new / "alembic.ini"), step_id(1)]) == 0
     return old, new
 
 

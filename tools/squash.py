@@ -7,7 +7,7 @@ names a revision that still exists. The revisions after REV are not touched.
 The schema comes from the old history, never from today's models: throw-away
 databases are migrated to REV and reflected (``baseline.py`` makes the ops). Before
 anything is written, the baseline must build the schema the old revisions build, on
-SQLite and every server at hand (README, "Squashing the history").
+SQLite and every server at hand (docs/squash.md).
 """
 
 import argparse

@@ -33,4 +33,11 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         raise engine_error(error) from error
     if web:
         guard.init_app(app)
+        app.add_url_rule("/api/users", view_func=user_names)
     return app
+
+
+def user_names() -> dict:
+    """``GET /api/users``: the users' names, a request that reads the database."""
+    names = db.session.scalars(sa.select(models.User.username).order_by("id"))
+    return {"users": list(names)}
