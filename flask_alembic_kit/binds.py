@@ -28,7 +28,7 @@ from flask_alembic_kit.connection import connect
 from flask_alembic_kit.errors import UNDO_ON_FAILURE
 from flask_alembic_kit.internals import command_function, outer_context, reinstall
 from flask_alembic_kit.project import FlaskProject
-from flask_alembic_kit.run_lock import is_migrating
+from flask_alembic_kit.run_lock import command_of, is_migrating
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import bind_urls, bind_variable, database_url
 
@@ -124,16 +124,16 @@ def other_databases(config: Config, project: FlaskProject) -> list[Config]:
         raise CommandError(
             f"-x bind={chosen} names no database: the databases are {databases}"
         )
-    if chosen is not None and function_name(config.cmd_opts) in AFTER_ENV_PY:
+    if chosen is not None and command_of(config) in AFTER_ENV_PY:
         # Alembic writes the file, or prints the verdict, of the default database
         # once env.py returns: only -n keeps such a command to the bind alone.
         raise CommandError(
-            f"-x bind={chosen} cannot keep `alembic {function_name(config.cmd_opts)}`"
+            f"-x bind={chosen} cannot keep `alembic {command_of(config)}`"
             f" to one database: run alembic -n {chosen} "
-            f"{function_name(config.cmd_opts)} ..."
+            f"{command_of(config)} ..."
         )
     configs = bind_configs(config, [chosen] if chosen else names)
-    refuse_one_history_options(config.cmd_opts, configs)
+    refuse_one_history_options(config, configs)
     return configs
 
 
@@ -180,11 +180,12 @@ ONE_HISTORY_OPTIONS = {
 }
 
 
-def refuse_one_history_options(options, configs: list[Config]) -> None:
+def refuse_one_history_options(config: Config, configs: list[Config]) -> None:
     """Refuse an option that is about one history when the command would run on
     more than one database."""
-    if not configs or function_name(options) != "revision":
+    if not configs or command_of(config) != "revision":
         return
+    options = config.cmd_opts
     for option, flag in ONE_HISTORY_OPTIONS.items():
         value = getattr(options, option, None)
         if value and not (option == "head" and value in ("head", "base")):
@@ -230,14 +231,9 @@ def binds_before_and_after_default(
     before for the commands whose outcome Alembic prints or writes once env.py
     returns (``check``'s verdict, ``revision``'s file), so that each database's
     lines come under its own heading, the default's last."""
-    if others and function_name(config.cmd_opts) in AFTER_ENV_PY:
+    if others and command_of(config) in AFTER_ENV_PY:
         return others, []
     return [], others
-
-
-def function_name(options) -> str:
-    """The name of the ``alembic`` command being run: ``upgrade``, ``check``."""
-    return command_function(options)[0].__name__
 
 
 def heading(config: Config, name: str) -> None:
@@ -275,7 +271,7 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
                 heading(config, name)
                 config.print_stdout(
                     f"not moved: a relative step ({step}) moves the default "
-                    f"database only; alembic -n {name} {function_name(options)} "
+                    f"database only; alembic -n {name} {command_of(config)} "
                     f"{step} moves this one"
                 )
             continue  # or the revision the command names is another database's
@@ -288,13 +284,13 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
                 *[getattr(options, key) for key in positional],
                 **{key: getattr(options, key, None) for key in keywords},
             )
-            if function_name(options) == "revision":
+            if command_of(config) == "revision":
                 remove_if_default_fails(config, name, written)
         except CommandError as error:
             named = str(error)
             if not named.startswith(f"database {name}: "):  # env.py names its own
                 named = f"database {name}: {error}"
-            if function_name(options) != "check":
+            if command_of(config) != "check":
                 raise CommandError(named) from error
             config.print_stdout(named.removeprefix(f"database {name}: "))
             differing.append(name)

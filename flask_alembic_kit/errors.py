@@ -35,6 +35,14 @@ class MigrationFailed(CommandError):
     the user asked for the traceback already."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its class name when it has none;
+    without Alembic's hint to ``--raiseerr``."""
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line.split(f" {RAISEERR_HINT}")[0]
+
+
 def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
     """Whether the database gave up waiting for a lock (PostgreSQL's SQLSTATE 55P03,
     MariaDB/MySQL's error 1205)."""

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 from flask import Blueprint, Flask, current_app, jsonify, request
 
+from flask_alembic_kit.errors import first_line
 from flask_alembic_kit.state import (
     DatabaseStates,
     MigrationState,
@@ -128,12 +129,6 @@ def databases() -> list[tuple[str, str | None]]:
     binds (``DATABASE_URL_<NAME>``)."""
     binds = sorted(current_app.config.get("SQLALCHEMY_BINDS") or {})
     return [("default", None), *((name, name) for name in binds)]
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, or its class name when it has none."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def guard_of(app: Flask) -> MigrationGuard:

@@ -33,6 +33,7 @@ from flask_alembic_kit.errors import (
     revision_raised,
     run_lock_busy,
 )
+from flask_alembic_kit.internals import command_function
 from flask_alembic_kit.journal import Journal
 from flask_alembic_kit.kept_ddl import KeptDdl
 from flask_alembic_kit.network import is_network_timeout
@@ -70,8 +71,10 @@ class Run:
 def command_of(config) -> str | None:
     """The ``alembic`` command being run (``upgrade``, ``check``, ...), or ``None``
     when a caller runs env.py without one (tests, tools)."""
-    command = getattr(config.cmd_opts, "cmd", None)
-    return command[0].__name__ if command else None
+    options = config.cmd_opts
+    if getattr(options, "cmd", None) is None:
+        return None
+    return command_function(options)[0].__name__
 
 
 def is_migrating(config) -> bool:

@@ -271,6 +271,14 @@ def alembic_runner(
     return alembic
 
 
+def failed_line(output: str) -> str:
+    """The one line Alembic prints for a failed command, checking there is only one
+    such line and no traceback."""
+    assert "Traceback" not in output
+    [line] = [line for line in output.splitlines() if line.startswith("FAILED: ")]
+    return line
+
+
 def assert_ruff_clean(path: Path, cwd: Path) -> None:
     """A revision file passes ruff's lint and format checks, with the settings of
     the project in ``cwd``."""

@@ -19,14 +19,12 @@ import sqlalchemy as sa
 
 from conftest import (
     FIXTURE_PROJECT,
-    SERVER_URL_VARIABLES,
     alembic_runner,
     assert_ruff_clean,
     configured_backends,
     copy_project,
-    database_url_from,
+    fresh_url,
 )
-from tools.databases import throwaway_database
 from tools.snapshot import schema_text
 
 MODELS = (FIXTURE_PROJECT / "app" / "models.py").read_text()
@@ -183,18 +181,15 @@ GENERATORS = configured_backends()
 ENUM_TYPES_AT_HEAD = {"gadget_status"}
 
 
-def fresh_url(backend: str, stack: ExitStack, directory: Path) -> sa.URL:
+def battery_url(backend: str, stack: ExitStack, directory: Path) -> sa.URL:
     """A fresh database on ``backend``, dropped when ``stack`` closes."""
-    if backend == "sqlite":
-        return sa.URL.create("sqlite", database=str(directory / "battery.sqlite"))
-    server_url = database_url_from(SERVER_URL_VARIABLES[backend])
-    return stack.enter_context(throwaway_database(server_url, "battery"))
+    return stack.enter_context(fresh_url(backend, directory / "battery.sqlite"))
 
 
 def run_script(stack: ExitStack, script: str, directory: Path) -> str:
     """Run a ``--sql`` script on a fresh PostgreSQL database, as psql would (each
     revision commits itself); the schema it leaves, as text."""
-    url = fresh_url("postgresql", stack, directory)
+    url = battery_url("postgresql", stack, directory)
     engine = sa.create_engine(url)
     try:
         connection = engine.raw_connection()
@@ -228,7 +223,7 @@ def generated(request, tmp_path_factory):
     versions = project / "alembic" / "versions"
     files = []
     with ExitStack() as stack:
-        url = fresh_url(request.param, stack, project)
+        url = battery_url(request.param, stack, project)
         alembic = alembic_runner(project, url)
         ok(alembic("upgrade", "head"))
         for step in STEPS:
@@ -268,7 +263,7 @@ def test_the_same_change_writes_the_same_file(generated, tmp_path):
         shutil.copy(earlier, versions)
     (project / "app" / "models.py").write_text(step.models)
     with ExitStack() as stack:
-        url = fresh_url(generator, stack, project)
+        url = battery_url(generator, stack, project)
         alembic = alembic_runner(project, url)
         ok(alembic("upgrade", "head"))
         for seed in ("1", "2", "3"):
@@ -289,7 +284,7 @@ def test_generated_revisions_apply_on_every_database(generated, target, tmp_path
     project = copy_project(tmp_path)
     versions = project / "alembic" / "versions"
     with ExitStack() as stack:
-        url = fresh_url(target, stack, project)
+        url = battery_url(target, stack, project)
         alembic = alembic_runner(project, url)
         ok(alembic("upgrade", "head"))
         for step, path in files:

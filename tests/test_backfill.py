@@ -3,7 +3,6 @@
 nullable), backfill (B fills it from ``username`` with ``fill_column``), contract (C
 sets NOT NULL)."""
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from conftest import Database, alembic_runner, copy_project
+from conftest import Database, alembic_runner, copy_project, failed_line
 
 ROWS = 2000
 # Batches of a fixed size, so that a few thousand rows make several of them.
@@ -138,14 +137,6 @@ def add_users(database: Database, prefilled: dict[int, str]) -> None:
     ]
     with database.engine.begin() as connection:
         connection.execute(users.insert(), rows)
-
-
-def failed_line(result: subprocess.CompletedProcess) -> str:
-    """The one ``FAILED:`` line of a failed command, which has no traceback."""
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output
-    [line] = [line for line in output.splitlines() if line.startswith("FAILED: ")]
-    return line
 
 
 def nicknames(database: Database) -> dict[int, str | None]:

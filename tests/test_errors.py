@@ -23,6 +23,7 @@ from conftest import (
     configured_backends,
     copy_project,
     database_url_from,
+    failed_line,
     importing_from,
 )
 from tools.databases import create_database, drop_database
@@ -38,14 +39,6 @@ def alembic(*args: str, url: str | sa.URL, cwd: Path = ROOT) -> tuple[int, str]:
     and stderr together."""
     result = alembic_runner(cwd, url)(*args)
     return result.returncode, result.stdout + result.stderr
-
-
-def failed_line(output: str) -> str:
-    """The one line Alembic prints for a failed command, checking there is only one
-    such line and no traceback."""
-    assert "Traceback" not in output
-    [line] = [line for line in output.splitlines() if line.startswith("FAILED: ")]
-    return line
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import conv
 
 from flask_alembic_kit.enum_values import values_of_check
+from flask_alembic_kit.expression_indexes import is_expression_index
 from flask_alembic_kit.rendering import render_item
 from flask_alembic_kit.state import quiet_context
 from tools.snapshot import sqlite_index_sql
@@ -157,11 +158,6 @@ def baseline_render_item(type_: str, item, autogen_context):
         prefix = autogen_context.opts.get("sqlalchemy_module_prefix") or "sa."
         return f"{prefix}{item!r}"
     return render_item(type_, item, autogen_context)
-
-
-def is_expression_index(index: sa.Index) -> bool:
-    """Whether an index is on an expression rather than on columns only."""
-    return any(not isinstance(item, sa.Column) for item in index.expressions)
 
 
 def rendered(container: ops.OpContainer, batch: bool = False) -> str:

@@ -16,20 +16,14 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from flask_alembic_kit.defaults import is_boolean
+
 BATCH = 1000
 START = datetime(2026, 1, 1)
 
 
 # The largest value of the integer types a column may reflect as.
 INTEGER_LIMITS = {"TINYINT": 127, "SMALLINT": 32_767, "MEDIUMINT": 8_388_607}
-
-
-def is_boolean(type_) -> bool:
-    """A Boolean, or what MariaDB reflects one as (``TINYINT(1)``)."""
-    if isinstance(type_, sa.Boolean):
-        return True
-    name = type(type_).__name__
-    return name == "TINYINT" and getattr(type_, "display_width", None) == 1
 
 
 def integer_limit(type_) -> int:

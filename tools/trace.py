@@ -33,6 +33,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 
+from flask_alembic_kit.errors import first_line
 from flask_alembic_kit.network import add_connect_timeout
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import SettingError, database_url
@@ -135,13 +136,6 @@ def traced_database(
         yield url
     finally:
         drop_database(server, url, connect_timeout())
-
-
-def first_line(error: BaseException) -> str:
-    """An error's first line, without Alembic's hint to ``--raiseerr``."""
-    text = str(error).strip().splitlines()
-    line = text[0] if text else type(error).__name__
-    return line.split(" Run with --raiseerr")[0]
 
 
 @dataclass(frozen=True)
