@@ -19,17 +19,21 @@ migration guard share, one concern per module:
 - ``rendering``, ``defaults``: revision files that run on every database, and
   server defaults compared by meaning.
 - ``ordering``: table and column ops in foreign-key order, the same on every run.
-- ``enums``: PostgreSQL enum types created once and dropped with their last column.
-- ``enum_values``, ``enum_value_changes``: values added to, dropped from or renamed
-  in an Enum, detected, and run on every database its own way.
-- ``renames``, ``table_renames``: a probable column or table rename asked about on
-  a terminal.
+- ``enums/``: PostgreSQL enum types created once and dropped with their last
+  column; values added to, dropped from or renamed in an Enum, detected, and run
+  on every database its own way (SQLite's CHECK included).
+- ``renames/``: a probable column or table rename asked about on a terminal.
 - ``not_null``: a NOT NULL column without a default refused on a MariaDB table
   with rows, as the other databases refuse it.
 - ``expression_indexes``: an autogenerate plugin for indexes on expressions.
 - ``backfill``: ``fill_column``, the batched data step revisions import.
 - ``state``: the database's revision against the code's head, for the guard.
 
-Named ``migration`` for what it is about, and kept inside ``app`` so that env.py,
-revision files and tools import it the way they import the models.
+Also: ``project`` (what env.py hands the kit), ``urls`` (database URLs from the
+environment), ``conventions`` (the naming convention and SQLite's connection
+settings), ``guard`` (the migration guard, a Flask extension) and ``internals``
+(every private part of a library the kit uses, each pinned by a test).
+
+The kit never imports the app: env.py hands it the app's ``db`` and factory
+(``FlaskProject``); any Flask-SQLAlchemy project run by Alembic can use it.
 """

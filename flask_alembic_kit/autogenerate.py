@@ -11,9 +11,8 @@ the revision file is written: the options env.py passes to ``context.configure``
   name refused (``names.py``); tables and columns in an order the databases
   accept, the same on every run, foreign-key cycles closed after their tables
   (``ordering.py``); renamed tables, columns and Enum
-  values asked about (``table_renames.py``, ``renames.py``,
-  ``enum_value_changes.py``); Enum values and PostgreSQL enum types
-  (``enum_values.py``, ``enums.py``); comments kept through MariaDB's ``MODIFY``;
+  values asked about (``renames/``, ``enums/value_changes.py``); Enum values and
+  PostgreSQL enum types (``enums/``); comments kept through MariaDB's ``MODIFY``;
   ``alembic check`` prints each difference as the operation a revision would
   contain; no file when nothing changed.
 """
@@ -28,18 +27,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.runtime.plugins import Plugin
 from alembic.util import CommandError
 
-from flask_alembic_kit import (
-    defaults,
-    enum_value_changes,
-    enum_values,
-    enums,
-    expression_indexes,
-    renames,
-    table_renames,
-)
+from flask_alembic_kit import defaults, expression_indexes
+from flask_alembic_kit.enums import types as enum_types
+from flask_alembic_kit.enums import value_changes as enum_value_changes
+from flask_alembic_kit.enums import values as enum_values
 from flask_alembic_kit.internals import is_type_bound
 from flask_alembic_kit.names import refuse_shared_names
 from flask_alembic_kit.ordering import dependency_order, indexes_go_with_their_table
+from flask_alembic_kit.renames import columns as column_renames
+from flask_alembic_kit.renames import tables as table_renames
 from flask_alembic_kit.rendering import render_item
 from flask_alembic_kit.run_lock import command_of
 from flask_alembic_kit.state import quiet_context
@@ -150,12 +146,12 @@ def ask_about_renames(script: ops.MigrationScript, dialect) -> None:
         script.upgrade_ops_list, script.downgrade_ops_list, strict=True
     ):
         table_renames.ask_about_table_renames(upgrade_ops)
-        renames.ask_about_column_renames(upgrade_ops, dialect)
+        column_renames.ask_about_column_renames(upgrade_ops, dialect)
         enum_value_changes.ask_about_value_renames(upgrade_ops)
         enum_value_changes.values_in_order(upgrade_ops)  # a rename drops nothing
         upgrade_ops.reverse_into(downgrade_ops)
         enum_value_changes.values_in_order(downgrade_ops)
-        renames.notes_first(downgrade_ops)
+        column_renames.notes_first(downgrade_ops)
 
 
 def column_checks_written(script: ops.MigrationScript) -> None:
@@ -271,7 +267,7 @@ def shape_revision(context, revision, directives) -> None:
     if command == "revision":
         ask_about_renames(script, context.dialect)
     metadata = context.opts["target_metadata"]
-    enums.with_enum_types(script, metadata)
+    enum_types.with_enum_types(script, metadata)
     keep_comments(script, metadata)
     indexes_go_with_their_table(script)
     empty = all(upgrade_ops.is_empty() for upgrade_ops in script.upgrade_ops_list)

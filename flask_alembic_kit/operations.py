@@ -12,4 +12,6 @@ module (env.py does, the way Warehouse's env.py imports alembic_postgresql_enum)
   table with rows, as SQLite and PostgreSQL refuse it.
 """
 
-from flask_alembic_kit import enum_values, enums, not_null, table_keys  # noqa: F401
+from flask_alembic_kit import not_null  # noqa: F401
+from flask_alembic_kit.enums import types, values  # noqa: F401
+from flask_alembic_kit.renames import table_keys  # noqa: F401

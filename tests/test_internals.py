@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 
 from conftest import ROOT, database_url_from
 from flask_alembic_kit import internals
-from flask_alembic_kit.enum_types import EnumTypesOnce
+from flask_alembic_kit.enums.types_once import EnumTypesOnce
 from flask_alembic_kit.sqlite import autocommit_block
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, configured_backends, copy_project, importing_from
-from tools import lint, review, squash
+from tools import lint, review, review_revision, squash
 from tools.gitrepo import git
 from tools.revision_source import RevisionSource
 from tools.trace_findings import DATABASE_NAMES
@@ -134,7 +134,7 @@ def fixture_source(
 
 def findings_of(source: RevisionSource) -> list[lint.Finding]:
     """The linter's findings, with their acknowledgements."""
-    return review.acknowledge(source, lint.lint(source))
+    return review_revision.acknowledge(source, lint.lint(source))
 
 
 @pytest.mark.parametrize("rule", RISKY_REVISIONS)
@@ -195,7 +195,7 @@ def test_acknowledgement_needs_a_reason_and_the_right_rule(tmp_path):
     )
     (found,) = findings_of(source)
     assert found.acknowledged is None
-    notes = review.acknowledgement_notes(source)
+    notes = review_revision.acknowledgement_notes(source)
     assert any("without a reason" in note for note in notes)
     assert any("drop-colum` matches no finding" in note for note in notes)
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from tools import review, snapshot
+from tools import review_arguments, snapshot
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
@@ -73,7 +73,7 @@ def test_every_command_it_calls_exists(workflow):
         for line in script.splitlines():
             if line.startswith(".venv/bin/migration-review"):
                 words = shlex.split(line)
-                arguments = review.parse_arguments(words[1:])
+                arguments = review_arguments.parse_arguments(words[1:])
                 assert arguments.base == "origin/$BASE_REF"
                 assert arguments.output == "migration-review.md"
     assert snapshot.parse_arguments(["--postgresql", "x"]).postgresql == "x"

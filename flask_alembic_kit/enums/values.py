@@ -1,6 +1,6 @@
 """Enum values changed on a type that exists: ``op.alter_enum_values``, one op that
 each database runs its own way, so that a revision generated on one runs on the
-others. ``enum_value_changes.py`` detects the changes and writes this op.
+others. ``value_changes.py`` detects the changes and writes this op.
 """
 
 import logging

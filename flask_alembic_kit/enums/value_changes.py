@@ -1,5 +1,5 @@
 """Enum values changed in the models, detected on each database and written as
-``op.alter_enum_values`` (``enum_values.py``).
+``op.alter_enum_values`` (``values.py``).
 
 Adding a value to an ``sa.Enum`` of the models is detected on PostgreSQL (an
 autogenerate plugin reading ``pg_enum``, registered through Alembic's Plugin API),
@@ -16,11 +16,11 @@ from alembic import context
 from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 
-from flask_alembic_kit.enum_values import AlterEnumValuesOp, values_of_check
+from flask_alembic_kit.enums.values import AlterEnumValuesOp, values_of_check
 from flask_alembic_kit.internals import is_type_bound
-from flask_alembic_kit.renames import ask
+from flask_alembic_kit.renames.columns import ask
 
-NAME = "flask_alembic_kit.enum_value_changes"  # the autogenerate plugin's name
+NAME = "flask_alembic_kit.enums.value_changes"  # the autogenerate plugin's name
 
 
 def enum_columns(metadata: sa.MetaData):
@@ -116,7 +116,7 @@ def not_an_enum_check(item, name, type_, reflected, compare_to) -> bool:
         if model_table is table
     }
     # An Enum column of the models, or one they dropped (drop_column takes the
-    # CHECK with it, enum_values.py): not a CHECK of its own to compare.
+    # CHECK with it, values.py): not a CHECK of its own to compare.
     return not any(
         values_of_check(str(item.sqltext), name) is not None
         for name in enum_names | (set(parent.c.keys()) - set(table.c.keys()))

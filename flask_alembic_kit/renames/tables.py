@@ -1,4 +1,4 @@
-"""Renamed tables, asked about as renamed columns are (``renames.py``).
+"""Renamed tables, asked about as renamed columns are (``columns.py``).
 
 Autogenerate sees a renamed table as one table dropped and another created: its rows
 are lost on upgrade. A table dropped and a table created with the same columns (the
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 
-from flask_alembic_kit.renames import NoteOp, ask, same_type
-from flask_alembic_kit.table_keys import RenameTableKeysOp
+from flask_alembic_kit.renames.columns import NoteOp, ask, same_type
+from flask_alembic_kit.renames.table_keys import RenameTableKeysOp
 
 
 class RenameTableOp(ops.RenameTableOp):

@@ -13,7 +13,7 @@ database: the names come from the models) and readable there:
 elsewhere, so one file runs on all three databases.
 
 Each type is created once and dropped with the last column that uses it, whatever
-the file says, by the PostgreSQL implementation in ``enum_types.py``. Importing this
+the file says, by the PostgreSQL implementation in ``types_once.py``. Importing this
 module registers the ops (env.py does, through ``operations.py``).
 """
 
@@ -23,7 +23,7 @@ from alembic.operations import MigrateOperation, Operations, ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, DropEnumType
 
-from flask_alembic_kit.enum_types import EnumTypesOnce, named_enums
+from flask_alembic_kit.enums.types_once import EnumTypesOnce, named_enums
 from flask_alembic_kit.internals import copy_column
 
 
