@@ -91,7 +91,7 @@ def history_at(root: Path, commit: str, folders: list[str]) -> History:
 
 
 def changed_revisions(
-    root: Path, merge_base: str, folders: list[str], history: HistoryReview
+    root: Path, merge_base: str, folders: list[str], history: "HistoryReview"
 ) -> dict[Path, str]:
     """The revision files to review, by absolute path, with what happened to them.
 
@@ -174,7 +174,7 @@ def missing_parent_detail(parent: str, others: dict[str, set[str]]) -> str:
     )
 
 
-def shared_id_findings(reviewed: list[HistoryReview]) -> None:
+def shared_id_findings(reviewed: list["HistoryReview"]) -> None:
     """A revision id in two databases' histories: ``alembic downgrade <id>`` acts
     on every database whose history has it. Reported on each revision the branch
     adds (with ``--all``, on the later history's)."""
