@@ -1,11 +1,12 @@
 """More than one database: each Flask-SQLAlchemy bind has its own history, run by
 the same ``alembic`` commands (docs/binds.md).
 
-A bind ``audit`` is configured by ``DATABASE_URL_AUDIT`` and declared by an
-``[audit]`` section of alembic.ini: Alembic's own way to keep several environments
-in one file (``alembic -n audit ...`` acts on that database alone). The section
-names its revision folder (``version_locations``) and its version table. Nothing of
-the default database's history changes when a bind is added.
+A bind ``audit`` is a model's ``__bind_key__ = "audit"`` and its URL,
+``DATABASE_URL_AUDIT``. Its history follows a convention (``sections.py``): its
+revisions in ``alembic/binds/audit/``, its version table ``alembic_version_audit``;
+an ``[audit]`` section of alembic.ini overrides it, and lets ``alembic -n audit``
+act on that database alone (Alembic's own way to keep several environments in one
+file). Nothing of the default database's history changes when a bind is added.
 
 A command run without ``-n`` runs on the default database, then, with the same
 arguments, on each bind in turn (``check`` on the binds first, so that each
@@ -29,6 +30,7 @@ from flask_alembic_kit.errors import UNDO_ON_FAILURE
 from flask_alembic_kit.internals import command_function, outer_context, reinstall
 from flask_alembic_kit.project import FlaskProject
 from flask_alembic_kit.run_lock import command_of, is_migrating
+from flask_alembic_kit.sections import history_config, one_database_option
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import bind_urls, bind_variable, database_url
 
@@ -143,14 +145,12 @@ def bind_configs(config: Config, names: list[str]) -> list[Config]:
         return []  # one database: nothing more to read
     default_url = database_url(os.environ.get("DATABASE_URL"))
     urls = bind_urls(names, warn=True)
-    sections = set(config.file_config.sections())
     configs = []
     for name in names:
-        if name == DEFAULT_SECTION or name not in sections:
+        if name == DEFAULT_SECTION:
             raise CommandError(
-                f"the models use the database {name!r} (__bind_key__), but "
-                f"alembic.ini has no [{name}] section for its history: add one "
-                "(docs/binds.md)"
+                f"a model's __bind_key__ is {name!r}, the name of the default "
+                "database's section of alembic.ini: give the bind another name"
             )
         if urls[name] == default_url:
             raise CommandError(
@@ -158,9 +158,9 @@ def bind_configs(config: Config, names: list[str]) -> list[Config]:
                 f"database {name!r} a database of its own"
             )
         configs.append(
-            Config(
+            history_config(
                 config.config_file_name,
-                ini_section=name,
+                name,
                 cmd_opts=config.cmd_opts,
                 stdout=config.stdout,
             )
@@ -271,8 +271,8 @@ def run_on_binds(config: Config, others: list[Config]) -> None:
                 heading(config, name)
                 config.print_stdout(
                     f"not moved: a relative step ({step}) moves the default "
-                    f"database only; alembic -n {name} {command_of(config)} "
-                    f"{step} moves this one"
+                    f"database only; alembic {one_database_option(bind_config)} "
+                    f"{command_of(config)} {step} moves this one"
                 )
             continue  # or the revision the command names is another database's
         heading(config, name)

@@ -8,9 +8,10 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
+from flask_alembic_kit.sections import history_config
 
 UPGRADE_COMMAND = "alembic upgrade head"
 
@@ -118,7 +119,7 @@ def code_revisions(alembic_config: str, section: str = "alembic") -> CodeRevisio
 
     They cannot change while the process runs, so the files are parsed only once.
     """
-    config = Config(alembic_config, ini_section=section)
+    config = history_config(alembic_config, section)
     script = ScriptDirectory.from_config(config)
     return CodeRevisions(
         heads=tuple(sorted(script.get_heads())),

@@ -19,16 +19,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from test_errors import failed_line
 
 from conftest import (
     SERVER_URL_VARIABLES,
     alembic_runner,
     configured_backends,
     copy_project,
+    failed_line,
     fresh_url,
     importing_from,
 )
+from flask_alembic_kit.state import code_revisions
+from tools.histories import databases
 
 # A third database, added to a copy of the project the way the README says.
 ANALYTICS_MODEL = '''
@@ -390,35 +392,71 @@ def test_one_line_errors_for_a_bind(project, tmp_path):
         "FAILED: DATABASE_URL_AUDIT names the default database: give the database "
         "'audit' a database of its own"
     )
-    no_section = tmp_path / "no-section"
-    shutil.copytree(project, no_section)
-    ini = no_section / "alembic.ini"
+    no_model = tmp_path / "no-model"
+    shutil.copytree(project, no_model)
+    ini = no_model / "alembic.ini"
     ini.write_text(ini.read_text().replace("[audit]", "[audit-history]"))
     url = audit.render_as_string(hide_password=False)
-    no_model = alembic_runner(no_section, default, DATABASE_URL_AUDIT=url)
-    result = no_model("-n", "audit-history", "current")
+    result = alembic_runner(no_model, default, DATABASE_URL_AUDIT=url)(
+        "-n", "audit-history", "current"
+    )
     assert failed_line(result.stdout + result.stderr) == (
         "FAILED: no model uses the database 'audit-history': give the models of "
         "alembic.ini's [audit-history] section __bind_key__ = 'audit-history'"
     )
-    assert failed(no_section, DATABASE_URL_AUDIT=url) == (
-        "FAILED: the models use the database 'audit' (__bind_key__), but "
-        "alembic.ini has no [audit] section for its history: add one "
-        "(docs/binds.md)"
-    )
 
 
-def single_database(project: Path) -> Path:
-    """The project as a team without a second database has it: no audit model, no
-    [audit] section."""
-    models = project / "app" / "models.py"
-    text = models.read_text()
-    models.write_text(text[: text.index("\n\nclass AuditEvent")] + "\n")
+def without_audit_section(project: Path) -> Path:
+    """The project with no [audit] section in alembic.ini: the audit bind's
+    history is where the convention puts it."""
     ini = project / "alembic.ini"
     text = ini.read_text()
     start = text.index("# The audit database")
     ini.write_text(text[:start] + text[text.index("[post_write_hooks]") :])
     return project
+
+
+def test_a_bind_needs_no_section_of_its_own(project, tmp_path):
+    """A model's __bind_key__ and its URL are all a bind needs: its revisions in
+    alembic/binds/<name>/, its version table alembic_version_<name>. Every command
+    reads it as it read the [audit] section, which said no more than that."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    without_audit_section(copy)
+    default, audit = sqlite_databases(tmp_path)
+    alembic = runner(copy, default, audit)
+
+    assert alembic("upgrade", "head").returncode == 0
+    assert tables(audit) == {"alembic_version_audit", "audit_events"}
+    current = alembic("current").stdout.splitlines()
+    assert current == [
+        "# database default",
+        "bb4b390c7d31 (head)",
+        "# database audit",
+        f"{audit_revision(copy)} (head)",
+    ]
+    models = copy / "app" / "models.py"
+    models.write_text(models.read_text() + NOTE)
+    written = alembic("revision", "--autogenerate", "-m", "Audit note")
+    assert written.returncode == 0, written.stdout + written.stderr
+    [note] = (copy / "alembic" / "binds" / "audit").glob("*_audit_note.py")
+    assert alembic("upgrade", "head").returncode == 0
+    assert alembic("check").returncode == 0
+    # The kit's commands find the history too, and the guard reads its head.
+    names = [database.version_table for database in databases(copy / "alembic.ini")]
+    assert names == ["alembic_version", "alembic_version_audit"]
+    revision = note.name.split("-")[1].split("_")[0]
+    assert code_revisions(str(copy / "alembic.ini"), "audit").heads == (revision,)
+
+
+def single_database(project: Path) -> Path:
+    """The project as a team without a second database has it: no audit model, no
+    [audit] section, no folder of audit revisions."""
+    models = project / "app" / "models.py"
+    text = models.read_text()
+    models.write_text(text[: text.index("\n\nclass AuditEvent")] + "\n")
+    shutil.rmtree(project / "alembic" / "binds")
+    return without_audit_section(project)
 
 
 def test_one_database_reads_as_before(tmp_path):

@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from flask_alembic_kit.sections import conventional_binds, history_config
 from flask_alembic_kit.urls import bind_variable
 from tools.gitrepo import ReviewInputError
 
@@ -42,24 +43,25 @@ class Database:
 
     def config(self, config_path: Path, **options) -> Config:
         """Alembic's config for this history (``alembic -n <section>``)."""
-        return Config(str(config_path), ini_section=self.section, **options)
+        return history_config(config_path, self.section, **options)
 
 
 def history_sections(config_path: Path) -> list[str]:
-    """The sections of alembic.ini that declare a history (``script_location``),
-    the default one first."""
+    """The histories of alembic.ini, the default one first: each section that
+    declares one (``script_location``), and each bind's that follows the
+    convention without a section (``alembic/binds/<name>/``)."""
     parser = Config(str(config_path)).file_config
-    others = sorted(
+    others = [
         section
         for section in parser.sections()
         if section != DEFAULT_SECTION and parser.has_option(section, "script_location")
-    )
-    return [DEFAULT_SECTION, *others]
+    ]
+    return [DEFAULT_SECTION, *sorted(others + conventional_binds(config_path))]
 
 
 def database_of(config_path: Path, section: str) -> Database:
     """The history one section of alembic.ini declares."""
-    config = Config(str(config_path), ini_section=section)
+    config = history_config(config_path, section)
     try:
         script = ScriptDirectory.from_config(config)
     except CommandError as error:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
+
+from flask_alembic_kit.sections import history_config
 
 # Offline mode connects to nothing: these URLs only choose the dialect.
 DIALECT_URLS = {
@@ -112,7 +113,7 @@ def render(
 ) -> Rendered:
     """``alembic [-n section] upgrade|downgrade <range> --sql`` for one dialect,
     captured; ``url_variable``: where env.py reads that history's database URL."""
-    config = Config(str(config_path), ini_section=section)
+    config = history_config(config_path, section)
     buffer = AttributingBuffer(revision_path)
     config.output_buffer = buffer
     run = command.downgrade if downgrade else command.upgrade

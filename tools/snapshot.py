@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from flask_alembic_kit.sections import history_config
 from flask_alembic_kit.urls import database_url
 from tools.databases import throwaway_database
 from tools.histories import history_sections
@@ -54,7 +55,7 @@ def snapshot_path(config_path: Path, backend: str, bind: str | None = None) -> P
 
 def config_of(config_path: Path, bind: str | None = None) -> Config:
     """The Alembic config of the default database's history, or of a bind's."""
-    return Config(str(config_path), ini_section=bind or "alembic")
+    return history_config(config_path, bind or "alembic")
 
 
 def head_of(config_path: Path, bind: str | None = None) -> str:

@@ -35,6 +35,7 @@ from alembic.util import CommandError
 
 from flask_alembic_kit.errors import first_line
 from flask_alembic_kit.network import add_connect_timeout
+from flask_alembic_kit.sections import history_config
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import SettingError, database_url
 from tools.databases import create_database, drop_database
@@ -152,7 +153,7 @@ def alembic_config(
 ) -> Config:
     """The project's Alembic config (one history's ``section``), migrating on
     ``engine``."""
-    config = Config(str(config_path), ini_section=section, stdout=io.StringIO())
+    config = history_config(config_path, section, stdout=io.StringIO())
     config.attributes["connection"] = engine
     return config
 
