@@ -181,8 +181,10 @@ def copy_project(destination: Path, *, reference: bool = False) -> Path:
 def importing_from(project: Path) -> Iterator[None]:
     """Inside, ``import app`` imports ``project``'s own package, as a command run
     in that checkout does: for the kit's commands run in-process on a copied
-    project, whose env.py imports its app. The test process's own ``app`` (the
-    reference app) is put back afterwards."""
+    project, whose env.py imports its app. The working directory is the project
+    too: Alembic puts ``.`` first on ``sys.path`` (alembic.ini's
+    ``prepend_sys_path``). The test process's own ``app`` (the reference app) and
+    working directory are put back afterwards."""
 
     def is_app(name: str) -> bool:
         """Whether a module is ``app`` or one of its submodules."""
@@ -192,9 +194,12 @@ def importing_from(project: Path) -> Iterator[None]:
     for name in saved:
         del sys.modules[name]
     sys.path.insert(0, str(project))
+    working_directory = os.getcwd()
+    os.chdir(project)
     try:
         yield
     finally:
+        os.chdir(working_directory)
         sys.path.remove(str(project))
         for name in [name for name in sys.modules if is_app(name)]:
             del sys.modules[name]
