@@ -28,6 +28,8 @@ def history_config(config_file: str | Path, name: str, **options) -> Config:
     parser = config.file_config
     if name == DEFAULT_SECTION or parser.has_section(name):
         return config
+    if not parser.has_section(DEFAULT_SECTION):  # no such file: Alembic says so
+        return config
     parser.add_section(name)
     for key, value in parser.items(DEFAULT_SECTION, raw=True):
         if key not in parser.defaults() and key not in ("version_locations",):

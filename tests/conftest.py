@@ -183,8 +183,10 @@ def importing_from(project: Path) -> Iterator[None]:
     in that checkout does: for the kit's commands run in-process on a copied
     project, whose env.py imports its app. The working directory is the project
     too: Alembic puts ``.`` first on ``sys.path`` (alembic.ini's
-    ``prepend_sys_path``). The test process's own ``app`` (the reference app) and
-    working directory are put back afterwards."""
+    ``prepend_sys_path``), and the finder Python keeps for ``.`` is bound to the
+    directory it was first used in, so it is dropped on the way in and out. The
+    test process's own ``app`` (the reference app) and working directory are put
+    back afterwards."""
 
     def is_app(name: str) -> bool:
         """Whether a module is ``app`` or one of its submodules."""
@@ -196,11 +198,15 @@ def importing_from(project: Path) -> Iterator[None]:
     sys.path.insert(0, str(project))
     working_directory = os.getcwd()
     os.chdir(project)
+    for relative in (".", ""):
+        sys.path_importer_cache.pop(relative, None)
     try:
         yield
     finally:
         os.chdir(working_directory)
         sys.path.remove(str(project))
+        for relative in (".", ""):
+            sys.path_importer_cache.pop(relative, None)
         for name in [name for name in sys.modules if is_app(name)]:
             del sys.modules[name]
         sys.modules.update(saved)

@@ -221,7 +221,9 @@ def test_failed_batch_keeps_the_batches_before_it(project, database):
     result = project.alembic("upgrade", "head")
 
     assert result.returncode != 0
-    assert failed_line(result).startswith("FAILED: a migration statement failed: ")
+    assert failed_line(result.stdout + result.stderr).startswith(
+        "FAILED: a migration statement failed: "
+    )
     assert database.current() == EXPAND
     filled = {n: name for n, name in nicknames(database).items() if name is not None}
     if database.backend == "sqlite":
@@ -285,7 +287,7 @@ def test_primary_key_must_be_one_integer_column(project, database, columns, show
     result = project.alembic("upgrade", "head")
 
     assert result.returncode != 0
-    assert failed_line(result) == (
+    assert failed_line(result.stdout + result.stderr) == (
         "FAILED: fill_column pages through tags by its primary key, which must be a "
         f"single integer column (it is: {shown}); fill this table with one "
         "set-based UPDATE instead (op.execute(table.update()...))"
