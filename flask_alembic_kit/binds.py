@@ -30,11 +30,13 @@ from flask_alembic_kit.errors import UNDO_ON_FAILURE
 from flask_alembic_kit.internals import command_function, outer_context, reinstall
 from flask_alembic_kit.project import FlaskProject
 from flask_alembic_kit.run_lock import command_of, is_migrating
-from flask_alembic_kit.sections import history_config, one_database_option
+from flask_alembic_kit.sections import (
+    DEFAULT_SECTION,
+    history_config,
+    one_database_option,
+)
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import bind_urls, bind_variable, database_url
-
-DEFAULT_SECTION = "alembic"
 
 # A revision argument that names revisions (``ab12``, ``ab12:cd34``, ``ab12@head``)
 # rather than a place every history has (``head``, ``base``, ``-1``).

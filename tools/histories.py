@@ -11,12 +11,14 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from flask_alembic_kit.sections import conventional_binds, history_config
+from flask_alembic_kit.sections import (
+    DEFAULT_SECTION,
+    conventional_binds,
+    history_config,
+)
 from flask_alembic_kit.urls import bind_variable
 from tools.gitrepo import ReviewInputError
 
-# Alembic's own name for the section of the default environment.
-DEFAULT_SECTION = "alembic"
 # What the report calls the default database, as `alembic`'s headings do.
 DEFAULT_DATABASE = "default"
 
