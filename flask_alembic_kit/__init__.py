@@ -11,7 +11,9 @@ migration guard share, one concern per module:
 - ``kept_ddl``: the DDL statements MariaDB/MySQL kept from a failing revision.
 - ``journal``: a MariaDB/MySQL revision cut short, resumed by the rerun.
 - ``retry``: a revision that gave up on a busy table, run again.
-- ``errors``: one-line errors that name the fix.
+- ``errors``: one-line errors that name the fix; ``history_errors``: what to do
+  when Alembic refuses the history (behind head, several heads, a revision the
+  code does not know).
 - ``offline``: the start of ``--sql`` scripts, and empty ranges refused.
 - ``operations``: imported by env.py to register the ops and checks below that
   revision files use.

@@ -6,7 +6,6 @@ message is cut to its first line, which holds no SQL, parameters or URL.
 """
 
 import os
-import re
 import traceback
 from contextlib import contextmanager
 
@@ -14,15 +13,13 @@ import sqlalchemy as sa
 from alembic import context
 from alembic.util import CommandError
 
+from flask_alembic_kit.history_errors import explained
 from flask_alembic_kit.network import is_network_timeout
+from flask_alembic_kit.offline import OFFLINE_BATCH, offline_batch_refused
 from flask_alembic_kit.settings import seconds_text
-from flask_alembic_kit.state import squashed_into
-from flask_alembic_kit.urls import SettingError, query_parameter_error
+from flask_alembic_kit.urls import SettingError
 
 RAISEERR_HINT = "Run with --raiseerr for the traceback"
-
-# Alembic's wording for a revision id the history does not have (script/base.py).
-UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']+)'")
 
 
 class SettingFailed(CommandError):
@@ -50,13 +47,6 @@ def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "55P03" or code == 1205
 
 
-def is_connect_timeout(error: sa.exc.DBAPIError) -> bool:
-    """Whether connecting gave up on a server that did not answer in time (psycopg's
-    ``connection timeout expired``, PyMySQL's ``(timed out)``)."""
-    text = str(error.orig).lower()
-    return "timeout expired" in text or "timed out" in text
-
-
 def one_line(error: sa.exc.DBAPIError) -> str:
     """The database's own message, first line: no SQL, parameters or URL in it."""
     reason = error.orig.args[-1] if error.orig.args else error.orig
@@ -70,63 +60,6 @@ def run_lock_busy() -> CommandError:
         "another migration is running on this database, for longer than "
         "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
     )
-
-
-def connect_failed(
-    error: sa.exc.DBAPIError, connect_timeout: float, url: sa.URL | None = None
-) -> CommandError:
-    """The error for a database that could not be reached; for an SQLite file that
-    cannot be opened, the file's path (SQLite's own words name none)."""
-    if is_connect_timeout(error) and connect_timeout:
-        reason = (
-            f"no answer within {seconds_text(connect_timeout)} "
-            "(MIGRATION_CONNECT_TIMEOUT)"
-        )
-    elif (
-        url is not None
-        and url.get_backend_name() == "sqlite"
-        and "unable to open" in one_line(error)
-    ):
-        reason = (
-            f"{one_line(error)} {url.database}: its folder must exist, and this "
-            "user must be allowed to write in it"
-        )
-    else:
-        reason = one_line(error)
-    return CommandError(f"cannot connect to the database: {reason}")
-
-
-def parameter_refused(
-    engine: sa.Engine, error: Exception, variable: str
-) -> SettingError | None:
-    """The error for a query parameter of the URL that the driver refused before
-    connecting (PyMySQL's ``?charset=nosuch``, ``?ssl_ca=/missing.pem``, an unknown
-    one): a ``ValueError``, ``TypeError`` or ``OSError`` of its own rather than a
-    database error. Found by trying each parameter alone with PyMySQL's
-    ``defer_connect``, which reads them all and sends nothing; ``None`` when no
-    parameter is at fault, or for a driver that cannot be asked without
-    connecting."""
-    dialect = engine.dialect
-    if dialect.driver != "pymysql":
-        return None
-    for key, value in engine.url.query.items():
-        cargs, cparams = dialect.create_connect_args(engine.url.set(query={key: value}))
-        try:
-            dialect.loaded_dbapi.connect(*cargs, **cparams, defer_connect=True)
-        except Exception as refused:  # whatever the driver raises
-            return query_parameter_error(key, driver_reason(refused), variable)
-    return None
-
-
-def driver_reason(error: Exception) -> str:
-    """Why a driver refused a parameter, in words: its own message, but for an
-    unknown name or value, where the message says nothing to the user (PyMySQL's
-    ``'NoneType' object has no attribute 'encoding'`` for an unknown charset)."""
-    if isinstance(error, TypeError) and "unexpected keyword" in str(error):
-        return "the driver has no such parameter"
-    if isinstance(error, (AttributeError, LookupError)):
-        return "the driver does not know this value"
-    return str(error).strip() or type(error).__name__
 
 
 def network_lost(
@@ -241,83 +174,6 @@ def session_ended(error: sa.exc.DBAPIError) -> bool:
 
 
 @contextmanager
-def behind_head_explained(revision_now):
-    """Say what to do when autogenerate refuses a database that is not at head,
-    rather than Alembic's bare "Target database is not up to date."."""
-    try:
-        yield
-    except CommandError as error:
-        # Alembic's own wording (autogenerate/api.py), pinned by
-        # test_autogenerate_on_a_database_behind_says_what_to_do.
-        if str(error) != "Target database is not up to date.":
-            said = explained(error, revision_now)
-            if said is None:
-                raise
-            raise said from error
-        heads = sorted(context.get_context().script.get_heads())
-        if len(heads) > 1:
-            raise CommandError(
-                f"the history has {len(heads)} heads ({', '.join(heads)}) and the "
-                f"database is at {revision_now()}: merge them first ({MERGE}), then "
-                "alembic upgrade head"
-            ) from error
-        raise CommandError(
-            f"the database is at {revision_now()}, behind head {heads[0]}: "
-            "run alembic upgrade head first"
-        ) from error
-
-
-# Alembic's words for a command that names "head" in a history with several.
-SEVERAL_HEADS = "Multiple head revisions are present for given argument 'head'"
-MERGE = 'alembic merge heads -m "Merge"'
-
-
-def explained(error: CommandError, revision_now) -> CommandError | None:
-    """Alembic's error said as what to do: a revision the code does not have
-    (``squash_explained``), or a history with several heads. ``None`` for any
-    other error."""
-    if str(error).startswith(SEVERAL_HEADS):
-        return CommandError(
-            "the history has several heads, so 'head' names none of them: merge "
-            f"them ({MERGE}), or name one (<revision> or <branch>@head), or all of "
-            "them (heads)"
-        )
-    return squash_explained(error, revision_now)
-
-
-def squash_explained(error: CommandError, revision_now) -> CommandError | None:
-    """Say what to do about a revision the code does not have, rather than Alembic's
-    "Can't locate revision": the database is at one that newer code wrote, or at
-    one a squash removed, or a command named one a squash removed. ``None`` for any
-    other error."""
-    match = UNKNOWN_REVISION.fullmatch(str(error))
-    script = getattr(context, "script", None)
-    if match is None or script is None:
-        return None
-    baseline = squashed_into(script).get(match[1])
-    at_it = match[1] in (revision_now() or "").split(", ")
-    if baseline is None and at_it:  # what the guard says of it too (state.py)
-        heads = ", ".join(sorted(script.get_heads()))
-        return CommandError(
-            f"the database is at {match[1]}, a revision this code does not know "
-            f"(head {heads}): it was migrated by newer code. Deploy that code, or "
-            "check that DATABASE_URL names this project's database"
-        )
-    if baseline is None:
-        return None
-    if at_it:
-        return CommandError(
-            f"the database is at {match[1]}, which was squashed into the baseline "
-            f"{baseline}; upgrade it to {baseline} with a release that still has the "
-            "old revisions first"
-        )
-    return CommandError(
-        f"{match[1]} was squashed into the baseline {baseline}: the history starts "
-        f"at {baseline} now"
-    )
-
-
-@contextmanager
 def clear_errors(config):
     """Turn the failures of a migration into one line, ``FAILED: <line>``, naming
     the database when it is a bind's (``database audit: ...``); with
@@ -370,26 +226,6 @@ def one_line_errors(config):
         if said is None:
             raise
         raise said from error
-
-
-# Alembic's words for a batch operation that --sql cannot render: SQLite's table
-# copy must read the table first (operations/batch.py).
-OFFLINE_BATCH = "This operation cannot proceed in --sql mode; batch mode"
-# Ours instead (migration-review's report recognises it).
-OFFLINE_BATCH_REFUSED = "--sql cannot render a revision's batch operation"
-
-
-def offline_batch_refused(error: CommandError) -> CommandError:
-    """The error for a revision whose batch operation ``--sql`` cannot render on
-    SQLite: what works instead."""
-    table = re.search(r'reflect the table "([^"]+)"', str(error))
-    where = f" on {table[1]}" if table else ""
-    return CommandError(
-        f"{OFFLINE_BATCH_REFUSED}{where} for SQLite: its "
-        "table copy reads the table from the database. Run alembic upgrade on the "
-        "database itself, or render the script for a server's URL (DATABASE_URL="
-        "postgresql://... or mysql://...); nothing was printed"
-    )
 
 
 def with_hint(error: MigrationFailed, raiseerr: bool) -> CommandError:

@@ -5,6 +5,7 @@ mode on SQLite, which must read the table) prints its one line, not half a
 script."""
 
 import io
+import re
 import sys
 
 from alembic.runtime.migration import MigrationContext
@@ -65,3 +66,23 @@ class RenderedRevisions:
             f"no revisions lead from {start or 'base'} to {end or 'base'} this way: "
             "check the order of the range (upgrade goes old:new, downgrade new:old)"
         )
+
+
+# Alembic's words for a batch operation that --sql cannot render: SQLite's table
+# copy must read the table first (operations/batch.py).
+OFFLINE_BATCH = "This operation cannot proceed in --sql mode; batch mode"
+# Ours instead (migration-review's report recognises it).
+OFFLINE_BATCH_REFUSED = "--sql cannot render a revision's batch operation"
+
+
+def offline_batch_refused(error: CommandError) -> CommandError:
+    """The error for a revision whose batch operation ``--sql`` cannot render on
+    SQLite: what works instead."""
+    table = re.search(r'reflect the table "([^"]+)"', str(error))
+    where = f" on {table[1]}" if table else ""
+    return CommandError(
+        f"{OFFLINE_BATCH_REFUSED}{where} for SQLite: its "
+        "table copy reads the table from the database. Run alembic upgrade on the "
+        "database itself, or render the script for a server's URL (DATABASE_URL="
+        "postgresql://... or mysql://...); nothing was printed"
+    )

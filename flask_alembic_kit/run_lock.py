@@ -22,10 +22,8 @@ from alembic.util import CommandError
 from flask_alembic_kit import sqlite
 from flask_alembic_kit.errors import (
     MigrationFailed,
-    behind_head_explained,
     callers_own,
     database_is_at,
-    explained,
     is_lock_timeout,
     network_lost,
     one_line,
@@ -33,6 +31,7 @@ from flask_alembic_kit.errors import (
     revision_raised,
     run_lock_busy,
 )
+from flask_alembic_kit.history_errors import behind_head_explained, explained
 from flask_alembic_kit.internals import command_function
 from flask_alembic_kit.journal import Journal
 from flask_alembic_kit.kept_ddl import KeptDdl

@@ -19,11 +19,8 @@ from conftest import (
     database_url_from,
 )
 from flask_alembic_kit import defaults, operations, sqlite  # noqa: F401  (the ops)
-from flask_alembic_kit.errors import (
-    MigrationFailed,
-    is_connect_timeout,
-    is_lock_timeout,
-)
+from flask_alembic_kit.connection import is_connect_timeout
+from flask_alembic_kit.errors import MigrationFailed, is_lock_timeout
 from flask_alembic_kit.network import add_connect_timeout, applied_connect_timeout
 from flask_alembic_kit.ordering import dependency_order
 from flask_alembic_kit.retry import lock_retries

@@ -18,7 +18,7 @@ from conftest import (
     copy_project,
     fresh_url,
 )
-from flask_alembic_kit.errors import OFFLINE_BATCH_REFUSED
+from flask_alembic_kit.offline import OFFLINE_BATCH_REFUSED
 
 # Offline mode connects to nothing: a URL only chooses the dialect.
 DIALECT_URLS = {

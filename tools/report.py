@@ -2,7 +2,7 @@
 
 import json
 
-from flask_alembic_kit.errors import OFFLINE_BATCH_REFUSED
+from flask_alembic_kit.offline import OFFLINE_BATCH_REFUSED
 from tools.lint import Finding
 
 DIALECT_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
