@@ -2,11 +2,9 @@
 the same ``alembic`` commands (docs/binds.md).
 
 A bind ``audit`` is a model's ``__bind_key__ = "audit"`` and its URL,
-``DATABASE_URL_AUDIT``. Its history follows a convention (``sections.py``): its
-revisions in ``alembic/binds/audit/``, its version table ``alembic_version_audit``;
-an ``[audit]`` section of alembic.ini overrides it, and lets ``alembic -n audit``
-act on that database alone (Alembic's own way to keep several environments in one
-file). Nothing of the default database's history changes when a bind is added.
+``DATABASE_URL_AUDIT``; its history is where ``sections.py`` says (by convention
+``alembic/binds/audit/``, or as an ``[audit]`` section of alembic.ini overrides).
+Nothing of the default database's history changes when a bind is added.
 
 A command run without ``-n`` runs on the default database, then, with the same
 arguments, on each bind in turn (``check`` on the binds first, so that each
@@ -16,7 +14,6 @@ step (``downgrade -1``) moves the default database only.
 """
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from flask_alembic_kit.command_arguments import has_revisions, named_by, relative_step
 from flask_alembic_kit.connection import connect
 from flask_alembic_kit.errors import UNDO_ON_FAILURE
 from flask_alembic_kit.internals import command_function, outer_context, reinstall
@@ -38,13 +36,6 @@ from flask_alembic_kit.sections import (
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import bind_urls, bind_variable, database_url
 
-# A revision argument that names revisions (``ab12``, ``ab12:cd34``, ``ab12@head``)
-# rather than a place every history has (``head``, ``base``, ``-1``).
-NAMED_REVISION = re.compile(r"[0-9a-f]{4,}", re.IGNORECASE)
-
-# A step relative to where each database is: ``-1``, ``+2``, ``head-1``, ``base+1``.
-RELATIVE_STEP = re.compile(r"(heads?|base)?[+-]\d+")
-
 
 def bind_of(config: Config) -> str | None:
     """The bind a command runs on: its alembic.ini section, ``None`` for the
@@ -53,42 +44,11 @@ def bind_of(config: Config) -> str | None:
     return None if section == DEFAULT_SECTION else section
 
 
-def names_revisions(argument: str | None) -> list[str]:
-    """The revision ids a command's argument names: ``ab12:cd34`` names two,
-    ``ab12@head`` and ``ab12-1`` one; ``head``, ``base`` and ``-1`` none."""
-    if not argument:
-        return []
-    parts = [re.sub(r"@.*|[-+]\d+$", "", part) for part in str(argument).split(":")]
-    return [part for part in parts if NAMED_REVISION.fullmatch(part)]
-
-
-def has_revisions(script: ScriptDirectory, revisions: list[str]) -> bool:
-    """Whether a history has every one of these revision ids."""
-    try:
-        return all(script.get_revision(each) is not None for each in revisions)
-    except CommandError:
-        return False
-
-
-def named_by(options) -> list[str]:
-    """The revision ids a command names: ``upgrade ab12``, ``stamp ab12 cd34``."""
-    arguments = getattr(options, "revisions", None) or [
-        getattr(options, "revision", None)
-    ]
-    return [name for argument in arguments for name in names_revisions(argument)]
-
-
 def chosen_database(config: Config) -> str | None:
     """The database ``-x bind=NAME`` chooses, if any: ``default`` or a bind."""
     if not getattr(config.cmd_opts, "x", None):  # no -x, or a caller's own options
         return None
     return context.get_x_argument(as_dictionary=True).get("bind")
-
-
-def relative_step(options) -> str | None:
-    """The relative step a command takes (``downgrade -1``, ``upgrade +2``)."""
-    argument = getattr(options, "revision", None)
-    return argument if argument and RELATIVE_STEP.fullmatch(argument) else None
 
 
 def runs_here(config: Config, script: ScriptDirectory, others: list[Config]) -> bool:
