@@ -34,8 +34,7 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         app.config.get("SQLALCHEMY_DATABASE_URI")
     )
     if config is None:
-        # Other databases, one per DATABASE_URL_<NAME> (README, "More than one
-        # database").
+        # Other databases, one per DATABASE_URL_<NAME> (docs/binds.md).
         app.config["SQLALCHEMY_BINDS"] = bind_urls(bind_keys(), warn=web)
     try:
         db.init_app(app)  # builds the engine: no connection yet

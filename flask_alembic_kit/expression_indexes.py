@@ -6,8 +6,7 @@ it autogenerates there, with a warning, even for a table it creates: a revision
 generated on SQLite would never create the index anywhere. SQLite does list index
 names, so here an expression index whose name the database does not have is added
 to the revision. A changed expression under the same name, or an expression index
-removed from the models, is not detected on SQLite (README, "What autogenerate
-detects here").
+removed from the models, is not detected on SQLite (docs/autogenerate.md).
 """
 
 import warnings

@@ -1,5 +1,4 @@
-"""Resuming a revision that MariaDB/MySQL committed part of (README, "Running
-migrations in production", promise 2).
+"""Resuming a revision that MariaDB/MySQL committed part of (docs/production.md).
 
 MariaDB commits every DDL statement as it runs, and the data changes before it: a
 revision cut short (a failed statement, ``kill -9``, a lost connection) leaves its
@@ -36,7 +35,7 @@ import re
 import sqlalchemy as sa
 
 from flask_alembic_kit.errors import MigrationFailed
-from flask_alembic_kit.kept_ddl import DDL_VERBS, shown
+from flask_alembic_kit.kept_ddl import DDL_VERBS, schema_of, shown, tables_named
 
 log = logging.getLogger("alembic.env")
 
@@ -44,31 +43,6 @@ DATA_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
 # What a skipped statement becomes: MariaDB's statement that does nothing.
 NOTHING = "DO 0"
 FIRST_WORD = re.compile(r"\s*(?:/\*.*?\*/\s*)*\(?\s*(\w+)", re.DOTALL)
-
-# The schema of the tables a DDL statement names, as information_schema describes
-# them, with the names of all the tables (a table created, dropped or renamed): a
-# statement that changed it has run. Reading only the tables named keeps the cost
-# of a statement's digest small whatever the size of the schema.
-TABLE_NAMES = (
-    "SELECT table_name FROM information_schema.tables"
-    " WHERE table_schema = DATABASE() AND table_name <> %(journal)s"
-    " ORDER BY table_name"
-)
-TABLE_DETAILS = (
-    "SELECT 'c', table_name, column_name, column_type, is_nullable, column_default,"
-    " CONCAT(extra, '|', column_comment) FROM information_schema.columns"
-    " WHERE table_schema = DATABASE() AND table_name IN ({names})"
-    " UNION ALL SELECT 'i', table_name, index_name, seq_in_index, column_name,"
-    " non_unique, NULL FROM information_schema.statistics"
-    " WHERE table_schema = DATABASE() AND table_name IN ({names})"
-    " UNION ALL SELECT 'k', table_name, constraint_name, constraint_type, NULL, NULL,"
-    " NULL FROM information_schema.table_constraints"
-    " WHERE constraint_schema = DATABASE() AND table_name IN ({names})"
-    " UNION ALL SELECT 't', table_name, table_comment, NULL, NULL, NULL, NULL"
-    " FROM information_schema.tables"
-    " WHERE table_schema = DATABASE() AND table_name IN ({names})"
-    " ORDER BY 1, 2, 3, 4"
-)
 
 
 def verb_of(statement: str) -> str:
@@ -279,29 +253,3 @@ class Journal:
         """Stop listening."""
         sa.event.remove(connection, "before_cursor_execute", self.before)
         sa.event.remove(connection, "after_cursor_execute", self.after)
-
-
-def tables_named(cursor, journal: str, statement: str) -> str:
-    """The tables of the database that ``statement`` names, one per line."""
-    reader = cursor.connection.cursor()
-    reader.execute(TABLE_NAMES, {"journal": journal})
-    names = [name for (name,) in reader.fetchall()]
-    named = [name for name in names if re.search(rf"\b{re.escape(name)}\b", statement)]
-    return "\n".join(named)
-
-
-def schema_of(cursor, journal: str, tables: str) -> str:
-    """A digest of the list of the database's tables and of the schema of
-    ``tables`` (one per line), read on ``cursor``'s connection."""
-    reader = cursor.connection.cursor()
-    reader.execute(TABLE_NAMES, {"journal": journal})
-    digest = hashlib.sha256(repr(reader.fetchall()).encode())
-    named = tables.split("\n") if tables else []
-    if named:
-        placeholders = ", ".join(f"%(t{index})s" for index in range(len(named)))
-        reader.execute(
-            TABLE_DETAILS.format(names=placeholders),
-            {f"t{index}": name for index, name in enumerate(named)},
-        )
-        digest.update(repr(reader.fetchall()).encode())
-    return digest.hexdigest()

@@ -1,8 +1,7 @@
 """The ``MIGRATION_*`` settings: how long a migration may wait, and for what.
 
 Read from the environment once per ``alembic`` command, before anything connects,
-so that a bad value fails first, in one line (README, "Running migrations in
-production", has the table).
+so that a bad value fails first, in one line (docs/production.md has the table).
 """
 
 import math

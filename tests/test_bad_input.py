@@ -1,13 +1,12 @@
-"""Every bad input a user can give ``alembic`` (README, "Running migrations in
-production"), through the real command line: a non-zero exit, exactly one
-``FAILED: ...`` line naming the setting or the part of the URL at fault, no
-traceback, no empty SQLite file left behind, and never the password, raw or
-percent-encoded.
+"""Every bad input a user can give ``alembic`` (docs/production.md), through the real
+command line: a non-zero exit, exactly one ``FAILED: ...`` line naming the setting
+or the part of the URL at fault, no traceback, no empty SQLite file left behind, and
+never the password, raw or percent-encoded.
 
-One table: most inputs fail before anything connects; those that need a server
-(an unknown database, a wrong password) run when the server is configured
-(``TEST_POSTGRESQL_URL``, ``TEST_MYSQL_URL``). A refused connection uses port 1;
-a server that never answers is a listener of the test's own that reads nothing.
+One table: most inputs fail before anything connects; those that need a server (an
+unknown database, a wrong password) run when the server is configured
+(``TEST_POSTGRESQL_URL``, ``TEST_MYSQL_URL``). A refused connection uses port 1; a
+server that never answers is a listener of the test's own that reads nothing.
 """
 
 import shutil

@@ -1,8 +1,8 @@
-"""The promises ``alembic/env.py`` keeps in production (README: "Running migrations in
-production"), proved with real ``alembic`` processes on a copy of the project whose
-history gets one extra revision: one migrator at a time, a failing revision leaves the
-last good one, a killed migrator leaves a clean database, and table locks held by
-others make a revision give up instead of stalling the application."""
+"""The promises ``alembic/env.py`` keeps in production (docs/production.md), proved
+with real ``alembic`` processes on a copy of the project whose history gets one
+extra revision: one migrator at a time, a failing revision leaves the last good one,
+a killed migrator leaves a clean database, and table locks held by others make a
+revision give up instead of stalling the application."""
 
 import hashlib
 import os

@@ -1,5 +1,5 @@
-"""A deploy cut short in the middle of a revision can be run again (README, "Running
-migrations in production", promise 2): ``kill -9`` after each statement of a revision
+"""A deploy cut short in the middle of a revision can be run again (docs/production.md,
+promise 2): ``kill -9`` after each statement of a revision
 of four DDL statements and two data steps, and a connection reset by the server.
 
 MariaDB/MySQL commits each DDL statement as it runs: the rerun resumes after the

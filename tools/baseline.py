@@ -17,7 +17,7 @@ from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import conv
 
-from flask_alembic_kit.enums.values import values_of_check
+from flask_alembic_kit.enums.sqlite_check import values_of_check
 from flask_alembic_kit.expression_indexes import is_expression_index
 from flask_alembic_kit.rendering import render_item
 from flask_alembic_kit.state import quiet_context

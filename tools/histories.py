@@ -1,7 +1,7 @@
 """The histories a project's alembic.ini declares: the default database's (the
-``[alembic]`` section) and one per other database, each in a section of its own
-with its ``version_locations`` and ``version_table`` (README, "More than one
-database"). Each is reviewed, graph-checked and traced on its own.
+``[alembic]`` section) and one per other database, in a section of its own or where
+the kit's convention puts it (``flask_alembic_kit/sections.py``, docs/binds.md).
+Each is reviewed, graph-checked and traced on its own.
 """
 
 from dataclasses import dataclass

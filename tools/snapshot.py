@@ -47,8 +47,7 @@ def backend_of(engine: sa.Engine) -> str:
 
 def snapshot_path(config_path: Path, backend: str, bind: str | None = None) -> Path:
     """Where a backend's snapshot is committed: ``schema/<backend>.txt``, and
-    ``schema/<bind>/<backend>.txt`` for another database (README, "More than one
-    database")."""
+    ``schema/<bind>/<backend>.txt`` for another database (docs/binds.md)."""
     folder = config_path.resolve().parent / SNAPSHOT_FOLDER
     return (folder / bind if bind else folder) / f"{backend}.txt"
 

@@ -7,8 +7,7 @@ on MariaDB/MySQL (Alembic's own comparison, whose ``alter_column`` is rewritten
 here) and on SQLite (a plugin reading the column's CHECK, which revision files
 write with ``create_constraint=True``). A SQLite column made before revisions wrote
 that CHECK keeps no values, only a VARCHAR as long as the longest: a value longer
-than those before is detected there, another is not (README, "What autogenerate
-detects here").
+than those before is detected there, another is not (docs/autogenerate.md).
 """
 
 import sqlalchemy as sa
@@ -16,7 +15,8 @@ from alembic import context
 from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 
-from flask_alembic_kit.enums.values import AlterEnumValuesOp, values_of_check
+from flask_alembic_kit.enums.sqlite_check import values_of_check
+from flask_alembic_kit.enums.values import AlterEnumValuesOp, values_op
 from flask_alembic_kit.internals import is_type_bound
 from flask_alembic_kit.renames.columns import ask
 
@@ -120,22 +120,6 @@ def not_an_enum_check(item, name, type_, reflected, compare_to) -> bool:
     return not any(
         values_of_check(str(item.sqltext), name) is not None
         for name in enum_names | (set(parent.c.keys()) - set(table.c.keys()))
-    )
-
-
-def values_op(table, column, existing: list, found: dict) -> AlterEnumValuesOp:
-    """The ``alter_enum_values`` from the database's values ``existing`` to the
-    model's, restating what MariaDB's ``MODIFY`` needs of the reflected column."""
-    default = found.get("default")
-    return AlterEnumValuesOp(
-        table.name,
-        column.name,
-        list(column.type.enums),
-        existing=existing,
-        name=column.type.name,
-        existing_nullable=found["nullable"],
-        existing_server_default=sa.DefaultClause(sa.text(default)) if default else None,
-        existing_comment=column.comment,
     )
 
 

@@ -4,17 +4,15 @@ others. ``value_changes.py`` detects the changes and writes this op.
 """
 
 import logging
-import re
 
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
-from alembic.operations import BatchOperations, MigrateOperation, Operations, ops
+from alembic.operations import MigrateOperation, Operations
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
-from sqlalchemy.sql.elements import conv
 
 from flask_alembic_kit.defaults import sql_value
-from flask_alembic_kit.internals import alembic_drop_column
+from flask_alembic_kit.enums.sqlite_check import enum_check, sqlite_values
 from flask_alembic_kit.rendering import render_item
 from flask_alembic_kit.sqltext import execute, literal
 
@@ -117,65 +115,6 @@ def alter_enum_values(operations, operation: AlterEnumValuesOp) -> None:
         sqlite_values(operations, operation, operation.values, kw)
 
 
-def sqlite_values(operations, operation: AlterEnumValuesOp, values, kw) -> None:
-    """SQLite: the column is a VARCHAR, and its values a CHECK constraint (written
-    by ``create_constraint=True``, rendering.py). The table is rebuilt with the
-    CHECK of ``values`` in place of the one it has, if any: a row holding a value
-    left out fails the rebuild, and the revision, as on the servers."""
-    check = enum_check(operations, operation.table_name, operation.column_name)
-    with operations.batch_alter_table(operation.table_name, recreate="always") as b:
-        if check is not None:
-            b.drop_constraint(b.f(check), type_="check")  # named already
-        b.alter_column(
-            operation.column_name,
-            type_=sa.Enum(*values, name=operation.name, create_constraint=True),
-            **kw,
-        )
-
-
-@Operations.implementation_for(ops.DropColumnOp, replace=True)
-def drop_column(operations, operation: ops.DropColumnOp) -> None:
-    """Alembic's ``drop_column``; in batch mode on SQLite, the CHECK that holds the
-    column to its Enum values goes first: batch mode's table copy keeps a named
-    CHECK, which would name a column the copy no longer has."""
-    context = operations.migration_context
-    if isinstance(operations, BatchOperations) and context.dialect.name == "sqlite":
-        check = enum_check(operations, operation.table_name, operation.column_name)
-        if check is not None:
-            operations.impl.drop_constraint(sa.CheckConstraint("1", name=conv(check)))
-    alembic_drop_column(operations, operation)
-
-
-def enum_check(operations, table: str, column: str) -> str | None:
-    """The name of the SQLite CHECK constraint that holds a column to its values
-    (``column IN (...)``), if the table has one (``None`` in a ``--sql`` script,
-    which cannot rebuild a table anyway)."""
-    context = operations.migration_context
-    if context.as_sql:
-        return None
-    for check in sa.inspect(context.connection).get_check_constraints(table):
-        if check.get("name") and values_of_check(check["sqltext"], column) is not None:
-            return check["name"]
-    return None
-
-
-def values_of_check(sqltext: str, column: str) -> list[str] | None:
-    """The values of a CHECK constraint ``column IN ('a', 'b')`` (SQLAlchemy's
-    for an Enum), or ``None`` for another CHECK."""
-    found = ENUM_CHECK.fullmatch(sqltext.strip())
-    if found is None or found["column"].strip('"`[]') != column:
-        return None
-    return [value.replace("''", "'") for value in ENUM_VALUE.findall(found["values"])]
-
-
-# SQLAlchemy's CHECK for an Enum: ``status IN ('draft', 'live')``.
-ENUM_CHECK = re.compile(
-    r"\(?\s*(?P<column>\S+)\s+IN\s*\((?P<values>(?:\s*'(?:[^']|'')*'\s*,?)*)\)\s*\)?",
-    re.IGNORECASE,
-)
-ENUM_VALUE = re.compile(r"'((?:[^']|'')*)'")
-
-
 def default_value(default) -> str | None:
     """A server default's literal value (``'draft'``), if it is one."""
     if isinstance(default, sa.schema.DefaultClause):
@@ -271,6 +210,22 @@ def add_postgresql_values(operations, name: str, values: list, existing: list) -
         )
 
 
+def values_op(table, column, existing: list, found: dict) -> AlterEnumValuesOp:
+    """The ``alter_enum_values`` from the database's values ``existing`` to the
+    model's, restating what MariaDB's ``MODIFY`` needs of the reflected column."""
+    default = found.get("default")
+    return AlterEnumValuesOp(
+        table.name,
+        column.name,
+        list(column.type.enums),
+        existing=existing,
+        name=column.type.name,
+        existing_nullable=found["nullable"],
+        existing_server_default=sa.DefaultClause(sa.text(default)) if default else None,
+        existing_comment=column.comment,
+    )
+
+
 @renderers.dispatch_for(AlterEnumValuesOp)
 def render_alter_values(autogen_context, operation: AlterEnumValuesOp) -> str:
     """The op as the lines of the revision file."""
@@ -302,7 +257,6 @@ def render_alter_values(autogen_context, operation: AlterEnumValuesOp) -> str:
         f"# Renamed? This drops {', '.join(map(repr, dropped))} from {operation.name}:"
         " rows holding it",
         "# make the upgrade fail. To rename it and keep the rows, add",
-        f"# renamed={{{dropped[0]!r}: {added[0]!r}}} (README, 'What autogenerate "
-        "detects here').",
+        f"# renamed={{{dropped[0]!r}: {added[0]!r}}} (docs/autogenerate.md).",
     ]
     return "\n".join([*note, code])

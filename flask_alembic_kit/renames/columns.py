@@ -80,7 +80,7 @@ def loss_note(table: str, dropped: str, added: str) -> NoteOp:
         return [
             f"Renamed? This drops {table}.{old} and its data, then adds {table}.{new}.",
             f"To keep the data, write alter_column({old!r}, new_column_name={new!r})",
-            "instead of the two ops below (README, 'What autogenerate detects here').",
+            "instead of the two ops below (docs/autogenerate.md).",
         ]
 
     return NoteOp(lines(dropped, added), lines(added, dropped))

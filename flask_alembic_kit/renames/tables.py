@@ -57,7 +57,7 @@ def loss_note(old: str, new: str) -> NoteOp:
             f"Renamed? This drops table {dropped} and its rows, then creates "
             f"{created}.",
             f"To keep the rows, write op.rename_table({dropped!r}, {created!r})",
-            "instead (README, 'What autogenerate detects here').",
+            "instead (docs/autogenerate.md).",
         ]
 
     return NoteOp(lines(old, new), lines(new, old), tables={old, new})

@@ -48,8 +48,7 @@ class Post(db.Model):
 
 class AuditEvent(db.Model):
     """One change the API made, kept in the audit database (the ``audit`` bind):
-    appended in the same request as the change, never updated (README, "More than
-    one database")."""
+    appended in the same request as the change, never updated (docs/binds.md)."""
 
     __bind_key__ = "audit"
     __tablename__ = "audit_events"
