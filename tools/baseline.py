@@ -21,7 +21,7 @@ from flask_alembic_kit.enums.sqlite_check import values_of_check
 from flask_alembic_kit.expression_indexes import is_expression_index
 from flask_alembic_kit.rendering import render_item
 from flask_alembic_kit.state import quiet_context
-from tools.snapshot import sqlite_index_sql
+from tools.schema_lines import sqlite_index_sql
 
 # The generic types that compile to the same DDL as SQLite's reflected ones on every
 # database; a reflected type not listed stays as it is (``sa.CHAR(length=32)``).

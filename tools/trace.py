@@ -18,10 +18,7 @@ import argparse
 import io
 import logging
 import os
-import signal
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +37,7 @@ from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.urls import SettingError, database_url
 from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
+from tools.interrupts import ctrl_c_noted, stop_if_interrupted
 from tools.recorder import Recorder, StatementTrace
 from tools.revision_source import RevisionSource
 from tools.trace_findings import DATABASE_NAMES, with_op_lines
@@ -293,39 +291,3 @@ def trace(
             return traces
     finally:
         logging.disable(previous_disable)
-
-
-INTERRUPTED = threading.Event()
-
-
-@contextmanager
-def ctrl_c_noted():
-    """Ctrl-C raises KeyboardInterrupt, and is noted: one that arrives while Python
-    runs a finalizer is swallowed there ("Exception ignored"), and the trace stops
-    at its next step instead (``stop_if_interrupted``)."""
-    INTERRUPTED.clear()
-
-    def interrupt(signum, frame) -> None:
-        """Note it, then stop where Python is."""
-        INTERRUPTED.set()
-        raise KeyboardInterrupt
-
-    def unraisable(error) -> None:
-        """Python's report of an error a finalizer swallowed, but for Ctrl-C."""
-        if not isinstance(error.exc_value, KeyboardInterrupt):
-            previous_hook(error)
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = previous_hook
-    stop_if_interrupted()
-
-
-def stop_if_interrupted() -> None:
-    """Raise KeyboardInterrupt if Ctrl-C was pressed and swallowed."""
-    if INTERRUPTED.is_set():
-        raise KeyboardInterrupt
