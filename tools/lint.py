@@ -9,15 +9,8 @@ Downgrades are not linted (they undo what the upgrade did), except for being emp
 import ast
 from dataclasses import dataclass, field
 
-from tools.revision_source import (
-    Acknowledgement,
-    Op,
-    RevisionSource,
-    argument,
-    call_name,
-    keyword,
-    literal,
-)
+from tools.revision_ast import argument, call_name, keyword, literal
+from tools.revision_source import Acknowledgement, Op, RevisionSource
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from tools import (
     histories,
     lint,
     report,
+    report_json,
     squash_review,
     squawk,
     trace,
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migration-review: {message}", file=sys.stderr)
         return 130
     text = (
-        report.as_json(result)
+        report_json.as_json(result)
         if arguments.format == "json"
         else report.as_markdown(result)
     )

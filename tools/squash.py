@@ -32,7 +32,8 @@ from alembic.util import CommandError
 
 from flask_alembic_kit.internals import set_create_date
 from tools import baseline, gitrepo
-from tools.revision_source import RevisionSource, call_name
+from tools.revision_ast import call_name
+from tools.revision_source import RevisionSource
 from tools.squash_review import (
     first_differences,
     migrated_engine,

@@ -22,7 +22,8 @@ from alembic import command
 from flask_alembic_kit.network import add_connect_timeout
 from tools import gitrepo
 from tools.graph import History
-from tools.revision_source import RevisionSource, module_assignments
+from tools.revision_ast import module_assignments
+from tools.revision_source import RevisionSource
 from tools.snapshot import schema_text
 from tools.trace import (
     alembic_config,

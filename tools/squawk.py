@@ -16,7 +16,8 @@ from pathlib import Path
 
 from tools.lint import Finding, is_widening
 from tools.render import Statement
-from tools.revision_source import Op, RevisionSource, keyword
+from tools.revision_ast import keyword
+from tools.revision_source import Op, RevisionSource
 
 CONFIG = Path(__file__).with_name("squawk.toml")
 
