@@ -9,126 +9,10 @@ Downgrades are not linted (they undo what the upgrade did), except for being emp
 import ast
 from dataclasses import dataclass, field
 
+from tools.column_types import column_call, column_type, is_widening, type_signature
+from tools.lint_rules import RULES
 from tools.revision_ast import argument, call_name, keyword, literal
 from tools.revision_source import Acknowledgement, Op, RevisionSource
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A rule's name, why the op is risky, and what to do instead."""
-
-    name: str
-    why: str
-    instead: str
-
-
-RULES = {
-    rule.name: rule
-    for rule in [
-        Rule(
-            "drop-table",
-            "Deletes the table and every row in it; the release still running reads "
-            "it until it is replaced, and a downgrade cannot bring the rows back.",
-            "Stop using the table in one release, back it up, and drop it in a later "
-            "revision; acknowledge with the reason once that is done.",
-        ),
-        Rule(
-            "drop-column",
-            "Deletes the column's data for good; code of the release still running "
-            "that selects or inserts it fails.",
-            "Stop reading and writing the column in one release, then drop it in a "
-            "later revision; acknowledge with the reason once that is done.",
-        ),
-        Rule(
-            "drop-and-add",
-            "A column is dropped and another of the same type added to the same table: "
-            "probably a rename written as drop + add, which loses the column's data.",
-            "Rename it with alter_column(..., new_column_name=...), or add the new "
-            "column, copy the data with set-based SQL, and drop the old one later.",
-        ),
-        Rule(
-            "alter-column-type",
-            "Changing or narrowing a column's type rewrites the table under an ACCESS "
-            "EXCLUSIVE lock on PostgreSQL (a table copy on MySQL), and values that do "
-            "not fit the new type fail or are truncated.",
-            "Add a column of the new type, backfill it, switch the code, drop the old "
-            "column later. Widening (String(80) to String(120)) is safe: pass "
-            "existing_type so the review can tell.",
-        ),
-        Rule(
-            "add-not-null-column",
-            "A NOT NULL column without a server default cannot be added to a table "
-            "that has rows (PostgreSQL and SQLite refuse; MySQL fills in '' or 0).",
-            "Add it nullable, backfill it with set-based SQL, then set NOT NULL (as "
-            "the display_name revision does), or give it a server_default.",
-        ),
-        Rule(
-            "set-not-null",
-            "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock on "
-            "PostgreSQL (reads and writes wait), and fails if any row is still NULL.",
-            "Backfill first; on a large PostgreSQL table add CHECK (col IS NOT NULL) "
-            "NOT VALID, VALIDATE it in a later step, then SET NOT NULL (PostgreSQL 12+ "
-            "then skips the scan).",
-        ),
-        Rule(
-            "create-index-concurrently",
-            "CREATE INDEX on an existing table blocks every write to it on PostgreSQL "
-            "until the index is built (CONCURRENTLY cannot run in a transaction).",
-            "In a revision of its own: with op.get_context().autocommit_block(): "
-            "op.create_index(..., postgresql_concurrently=True, if_not_exists=True) "
-            "(outside a transaction, a rerun after a failure must not trip on what "
-            "already exists).",
-        ),
-        Rule(
-            "unique-constraint",
-            "Adding a UNIQUE constraint to an existing table builds its index under an "
-            "ACCESS EXCLUSIVE lock on PostgreSQL, and fails if duplicates exist.",
-            "Remove duplicates, create a unique index CONCURRENTLY in an "
-            "autocommit_block, then ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING "
-            "INDEX.",
-        ),
-        Rule(
-            "foreign-key-not-valid",
-            "A foreign key added to an existing table is validated by scanning it, "
-            "holding a SHARE ROW EXCLUSIVE lock on both tables that blocks writes.",
-            "create_foreign_key(..., postgresql_not_valid=True), then VALIDATE "
-            "CONSTRAINT in a later step (it takes a lock that lets writes through).",
-        ),
-        Rule(
-            "enum-value-dropped",
-            "A value is dropped from an Enum: rows that hold it make the revision "
-            "fail (MariaDB in strict mode, PostgreSQL), and PostgreSQL, which cannot "
-            "drop an enum value, swaps the type: every row of the table is rewritten "
-            "under an ACCESS EXCLUSIVE lock.",
-            "First update the rows that hold it (a data step, in a revision of its "
-            "own), then drop the value; on a big PostgreSQL table, at a quiet time.",
-        ),
-        Rule(
-            "enum-value-renamed",
-            "An Enum value is renamed: the running app still writes the former value, "
-            "which fails as soon as the revision has run; MariaDB and SQLite update "
-            "every row that holds it (PostgreSQL renames the label and touches no "
-            "row).",
-            "Deploy code that reads both values first, then the rename; on a big "
-            "MariaDB table, at a quiet time.",
-        ),
-        Rule(
-            "raw-sql",
-            "SQL written as text is not rendered per dialect, so it may not run on "
-            "every database this project supports, and this review cannot see what it "
-            "locks or changes.",
-            "Write it as a SQLAlchemy Core expression (sa.update(table)...) or an op; "
-            "if it must stay text, acknowledge it and test it on every database.",
-        ),
-        Rule(
-            "empty-downgrade",
-            "upgrade() changes the schema but downgrade() does nothing: a downgrade "
-            "moves the version table back while the schema stays changed.",
-            "Write the reverse ops; if the change cannot be undone (data is lost), "
-            "raise with a message saying so and acknowledge it.",
-        ),
-    ]
-}
 
 
 @dataclass
@@ -305,60 +189,6 @@ def add_column_findings(call: ast.Call):
 
 # The SQL spellings reflection writes (in a downgrade), and the generic types a
 # model writes (in an upgrade): the same type for the drop-and-add rule.
-TYPE_SYNONYMS = {
-    "VARCHAR": "String",
-    "TEXT": "Text",
-    "INTEGER": "Integer",
-    "BIGINT": "BigInteger",
-    "SMALLINT": "SmallInteger",
-    "BOOLEAN": "Boolean",
-    "NUMERIC": "Numeric",
-    "FLOAT": "Float",
-    "DATE": "Date",
-    "TIME": "Time",
-    "DATETIME": "DateTime",
-    "BLOB": "LargeBinary",
-}
-
-
-def type_signature(node: ast.AST | None) -> tuple[str, tuple] | None:
-    """A type expression as (name, literal arguments): ``sa.String(80)``,
-    ``sa.String(length=80)`` and ``sa.VARCHAR(length=80)`` all give
-    ``("String", (80,))``."""
-    if node is None:
-        return None
-    if isinstance(node, ast.Call):
-        name = TYPE_SYNONYMS.get(call_name(node), call_name(node))
-        values = [literal(value) for value in node.args]
-        values += [literal(item.value) for item in node.keywords]
-        return name, tuple(values)
-    if isinstance(node, ast.Attribute):
-        return node.attr, ()
-    if isinstance(node, ast.Name):
-        return node.id, ()
-    return None
-
-
-# Types that only ever widen into each other without losing data.
-UNBOUNDED_TEXT = {"Text", "TEXT", "UnicodeText"}
-BOUNDED_TEXT = {"String", "VARCHAR", "Unicode", "NVARCHAR"}
-
-
-def is_widening(existing_type: ast.AST | None, new_type: ast.AST) -> bool:
-    """Whether a type change only widens: same type with larger sizes, or text."""
-    old, new = type_signature(existing_type), type_signature(new_type)
-    if old is None or new is None:
-        return False
-    if old[0] in BOUNDED_TEXT and new[0] in UNBOUNDED_TEXT:
-        return True
-    if old[0] != new[0] or len(old[1]) != len(new[1]):
-        return False
-    return all(
-        isinstance(before, int) and isinstance(after, int) and after >= before
-        for before, after in zip(old[1], new[1], strict=True)
-    )
-
-
 def is_raw_sql(node: ast.AST | None) -> bool:
     """Whether ``op.execute``'s argument is SQL text rather than a Core expression."""
     if node is None:
@@ -404,19 +234,6 @@ def drop_and_add_findings(source: RevisionSource) -> list[tuple[Finding, Op]]:
                 findings.append((finding("drop-and-add", source, op, why=why), op))
                 break
     return findings
-
-
-def column_call(call: ast.Call) -> ast.Call | None:
-    """The ``sa.Column(...)`` argument of an ``add_column`` call."""
-    for node in call.args:
-        if isinstance(node, ast.Call) and call_name(node) == "Column":
-            return node
-    return None
-
-
-def column_type(column: ast.Call) -> ast.AST | None:
-    """The type argument of ``sa.Column(name, type, ...)``."""
-    return column.args[1] if len(column.args) > 1 else keyword(column, "type_")
 
 
 def column_types_added_in(source: RevisionSource, function: str) -> dict:

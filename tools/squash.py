@@ -10,19 +10,12 @@ anything is written, the baseline must build the schema the old revisions build,
 SQLite and every server at hand (docs/squash.md).
 """
 
-import argparse
-import ast
-import contextlib
-import io
 import os
-import re
 import shutil
 import signal
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,34 +23,22 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
-from flask_alembic_kit.internals import set_create_date
 from tools import baseline, gitrepo
-from tools.revision_ast import call_name
-from tools.revision_source import RevisionSource
+from tools.squash_arguments import parse_arguments
+from tools.squash_baseline import baseline_file, reflected_at
+from tools.squash_checks import (
+    SquashError,
+    data_steps,
+    refuse_lost_types,
+    refuse_uncommitted,
+)
 from tools.squash_review import (
     first_differences,
-    migrated_engine,
     quiet_migrations,
     schema_at,
 )
 from tools.trace import TraceError, first_line, server_urls
 from tools.trace_findings import DATABASE_NAMES
-
-# Revision code that asks for more than SQLite keeps: without PostgreSQL, the
-# baseline would lose an enum type, a time zone, a UUID type or a comment.
-NEEDS_POSTGRESQL = re.compile(
-    r"\b(Enum|ENUM|Uuid|UUID|Interval|INTERVAL|ARRAY|JSONB)\s*\("
-    r"|\bcomment\s*=|_comment\(|\btimezone\s*=\s*True|DateTime\(True"
-    r"|\bpostgresql[._]|create_enum_type"
-)
-
-# Calls in an ``upgrade()`` that do more than change the schema: the baseline does
-# not carry them over.
-DATA_STEPS = {"execute", "bulk_insert", "fill_column", "exec_driver_sql"}
-
-
-class SquashError(Exception):
-    """A squash that cannot be made: one line, exit status 2, nothing written."""
 
 
 @dataclass
@@ -135,163 +116,6 @@ def replaced_revisions(script: ScriptDirectory, target_text: str) -> list[Script
     return replaced
 
 
-def refuse_uncommitted(versions: Path) -> None:
-    """The squash deletes files under ``versions``: they must be committed, so that
-    the change can be reviewed and undone."""
-    try:
-        root = gitrepo.checkout_root(versions)
-    except gitrepo.ReviewInputError:
-        raise SquashError(
-            f"{versions} is not in a git checkout: commit the revisions first, so "
-            "that the squash can be reviewed and undone"
-        ) from None
-    # git leaves out what .gitignore names; Python's bytecode is left out always: a
-    # checkout without that .gitignore line still has it after any alembic command.
-    status = gitrepo.git(
-        root, "status", "--porcelain", "--untracked-files=all", "--", str(versions)
-    )
-    changes = [
-        line[3:]  # after "XY ", the status letters
-        for line in status.splitlines()
-        if not is_bytecode(line[3:])
-    ]
-    if changes:
-        first = changes[0]
-        folder = versions.resolve().relative_to(root.resolve()).as_posix()
-        raise SquashError(
-            f"uncommitted changes under {folder}/ ({first}): commit or stash them first"
-        )
-
-
-def is_bytecode(path: str) -> bool:
-    """Whether a path git reports is Python's bytecode cache, never a change."""
-    return "__pycache__/" in f"/{path}" or path.endswith((".pyc", ".pyo"))
-
-
-def data_steps(replaced: list[Script]) -> list[str]:
-    """The replaced revisions whose ``upgrade()`` does more than schema operations
-    (SQL of its own, rows written), one line each: what the baseline does not carry
-    over."""
-    found = []
-    for script in replaced:
-        tree = RevisionSource.parse(Path(script.path)).tree
-        # upgrade() and the helpers it may call: everything but downgrade().
-        parts = [node for node in tree.body if getattr(node, "name", "") != "downgrade"]
-        calls = sorted(
-            {
-                (node.lineno, call_name(node))
-                for part in parts
-                for node in ast.walk(part)
-                if isinstance(node, ast.Call) and call_name(node) in DATA_STEPS
-            }
-        )
-        if calls:
-            where = ", ".join(f"{name} (line {line})" for line, name in calls)
-            found.append(f"{script.revision} {script.doc}: {where}")
-    return found
-
-
-def refuse_lost_types(replaced: list[Script], postgresql: sa.URL | None) -> None:
-    """Without PostgreSQL, refuse a history whose types or comments SQLite loses."""
-    if postgresql is not None:
-        return
-    uses = {}
-    for script in replaced:
-        text = Path(script.path).read_text(encoding="utf-8")
-        for match in NEEDS_POSTGRESQL.finditer(text):
-            uses.setdefault(match[0].strip("(=._ "), script.revision)
-    if uses:
-        what = ", ".join(f"{name} ({revision})" for name, revision in uses.items())
-        raise SquashError(
-            f"the revisions use what SQLite does not keep: {what}; give --postgresql "
-            "SERVER_URL (or set TEST_POSTGRESQL_URL) so that the baseline keeps it"
-        )
-
-
-def reflected_at(config_path: Path, revision: str, name: str, server) -> sa.MetaData:
-    """The schema a throw-away database has once the history reaches ``revision``,
-    reflected; on SQLite with what SQLAlchemy skips there (indexes on expressions,
-    partial indexes) read from SQLite's own text."""
-    try:
-        with migrated_engine(config_path, revision, name, server) as engine:
-            metadata = sa.MetaData()
-            with warnings.catch_warnings():
-                # "Skipped unsupported reflection of expression-based index".
-                warnings.simplefilter("ignore", sa.exc.SAWarning)
-                metadata.reflect(engine)
-            metadata.remove(metadata.tables["alembic_version"])
-            if name == "sqlite":
-                with engine.connect() as connection:
-                    baseline.add_sqlite_indexes(connection, metadata)
-            return metadata
-    except (CommandError, sa.exc.SQLAlchemyError) as error:
-        raise SquashError(
-            f"the history up to {revision} fails on {DATABASE_NAMES[name]}: "
-            f"{first_line(error)}"
-        ) from None
-
-
-def baseline_file(
-    squash: Squash, config_path: Path, upgrades: str, downgrades: str, imports: str
-) -> tuple[str, str]:
-    """The baseline's file name and text, written by Alembic from the project's
-    ``script.py.mako`` and run through its post-write hooks (ruff), in a scratch
-    folder inside the project (so that ruff reads the project's settings)."""
-    script_folder = Path(squash.script_folder)
-    with tempfile.TemporaryDirectory(
-        prefix=".migration-squash-", dir=config_path.parent
-    ) as directory:
-        shutil.copy(script_folder / "script.py.mako", directory)
-        config = Config(str(config_path), stdout=io.StringIO())
-        config.cmd_opts = argparse.Namespace(quiet=True)  # no "Generating ..."
-        config.set_main_option("script_location", directory)
-        config.set_main_option("version_locations", str(Path(directory, "versions")))
-        scratch = ScriptDirectory.from_config(config)
-        # REV's own create date: the file name sorts where REV's did, before the
-        # revisions after it (file_template starts with the date here).
-        set_create_date(scratch, lambda: create_date_of(squash.target))
-        try:
-            # The hooks say "Running post write hook ..." whatever the options say.
-            with contextlib.redirect_stdout(io.StringIO()):
-                written = scratch.generate_revision(
-                    squash.target.revision,
-                    squash.message,
-                    head="base",
-                    splice=True,
-                    upgrades=upgrades,
-                    downgrades=downgrades,
-                    imports=imports,
-                    squashed=squash.squashed,
-                    squashed_on=datetime.now(UTC).date().isoformat(),
-                    replaced=[
-                        shortened(f"{each.revision} {each.doc}")
-                        for each in squash.replaced
-                    ],
-                )
-        except CommandError as error:  # a post-write hook failed, or is missing
-            raise SquashError(
-                f"cannot write the baseline: {first_line(error)} (alembic.ini's "
-                "post-write hooks; the dev extra installs ruff)"
-            ) from None
-        path = Path(written.path)
-        return path.name, path.read_text(encoding="utf-8")
-
-
-def create_date_of(script: Script) -> datetime:
-    """The ``Create Date`` a revision's docstring gives (Alembic writes it), else
-    now."""
-    match = re.search(r"^Create Date: (.+)$", script.longdoc or "", re.MULTILINE)
-    try:
-        return datetime.fromisoformat(match[1].strip())
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
-
-
-def shortened(line: str, longest: int = 76) -> str:
-    """A line of the docstring, cut to fit ruff's line length."""
-    return line if len(line) <= longest else line[: longest - 1] + "…"
-
-
 def plan(
     config_path: Path,
     target_text: str,
@@ -362,39 +186,6 @@ def verify(squash: Squash, config_path: Path, servers: dict) -> None:
                     "written: squash at another revision, or write the baseline by hand"
                 )
         squash.verified_on = [DATABASE_NAMES[name] for name in servers]
-
-
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(
-        prog="migration-squash",
-        description="Replace REV and every revision before it with one baseline "
-        "revision, with REV's id, that creates the schema as it is at REV. "
-        "Databases at REV or later need nothing.",
-    )
-    parser.add_argument("revision", metavar="REV", help="the last revision to squash")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the baseline and the files it replaces; write nothing",
-    )
-    parser.add_argument(
-        "--postgresql",
-        metavar="SERVER_URL",
-        help="migrate a throw-away database here too, for the enum types, time "
-        "zones, UUIDs and comments SQLite does not keep (default: "
-        "$TEST_POSTGRESQL_URL)",
-    )
-    parser.add_argument(
-        "--mysql",
-        metavar="SERVER_URL",
-        help="check the baseline on a throw-away database here too (default: "
-        "$TEST_MYSQL_URL)",
-    )
-    parser.add_argument(
-        "-c", "--config", default="alembic.ini", help="Alembic config file"
-    )
-    return parser.parse_args(argv)
 
 
 def report(squash: Squash, versions: Path, root: Path, dry_run: bool) -> str:
