@@ -2,6 +2,7 @@
 its next step and drops the databases it created, even when Python swallowed the
 KeyboardInterrupt in a finalizer."""
 
+import logging
 import signal
 import sys
 import threading
@@ -14,12 +15,16 @@ INTERRUPTED = threading.Event()
 def ctrl_c_noted():
     """Ctrl-C raises KeyboardInterrupt, and is noted: one that arrives while Python
     runs a finalizer is swallowed there ("Exception ignored"), and the trace stops
-    at its next step instead (``stop_if_interrupted``)."""
+    at its next step instead (``stop_if_interrupted``); an error that follows a
+    swallowed one is the interrupt too."""
     INTERRUPTED.clear()
 
     def interrupt(signum, frame) -> None:
-        """Note it, then stop where Python is."""
+        """Note it, then stop where Python is. A connection cut off mid-statement
+        fails to reset as it goes back to its pool: SQLAlchemy's pool would log
+        that with a traceback, which says nothing the user does not know."""
         INTERRUPTED.set()
+        pool_log.setLevel(logging.CRITICAL)
         raise KeyboardInterrupt
 
     def unraisable(error) -> None:
@@ -27,13 +32,23 @@ def ctrl_c_noted():
         if not isinstance(error.exc_value, KeyboardInterrupt):
             previous_hook(error)
 
+    pool_log = logging.getLogger("sqlalchemy.pool")
+    pool_level = pool_log.level
     previous = signal.signal(signal.SIGINT, interrupt)
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
+    except Exception:
+        # A driver that swallowed the interrupt can fail on it next (psycopg, in
+        # the middle of a pipeline: "cannot exit pipeline mode while busy"): the
+        # user pressed Ctrl-C, and that is what the trace stops on.
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt from None
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = previous_hook
+        pool_log.setLevel(pool_level)
     stop_if_interrupted()
 
 
