@@ -49,7 +49,9 @@ def render_sql(monkeypatch, dialect: str, revision_range: str, downgrade=False) 
 def test_every_revision_renders_alone(monkeypatch, dialect, history):
     for revision in history:
         start = revision.down_revision or "base"
-        sql = render_sql(monkeypatch, dialect, f"{start}:{revision.revision}")
+        sql = rendered_or_refused(monkeypatch, dialect, f"{start}:{revision.revision}")
+        if sql is None:
+            continue  # SQLite, through a batch table copy (rendered_or_refused)
         assert (
             f"Running upgrade {revision.down_revision or ''} -> {revision.revision}"
             in sql
@@ -59,8 +61,11 @@ def test_every_revision_renders_alone(monkeypatch, dialect, history):
 
 
 @pytest.mark.parametrize("dialect", DIALECT_URLS)
-def test_data_step_renders_as_set_based_sql(monkeypatch, dialect):
-    sql = render_sql(monkeypatch, dialect, "base:head")
+def test_data_step_renders_as_set_based_sql(monkeypatch, dialect, history):
+    """The reference app's display-name revision, rendered with what comes before
+    it (a later revision of the team's may need the database on SQLite)."""
+    step = next(r for r in history if "display name" in r.doc.lower())
+    sql = render_sql(monkeypatch, dialect, f"base:{step.revision}")
     assert "UPDATE users SET display_name=users.username" in sql
     assert SET_NOT_NULL[dialect] in sql
 
