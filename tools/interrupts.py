@@ -21,10 +21,12 @@ def ctrl_c_noted():
 
     def interrupt(signum, frame) -> None:
         """Note it, then stop where Python is. A connection cut off mid-statement
-        fails to reset as it goes back to its pool: SQLAlchemy's pool would log
-        that with a traceback, which says nothing the user does not know."""
+        fails to reset as it goes back to its pool, and psycopg fails to end the
+        pipeline it was in: SQLAlchemy's pool and psycopg would log that, which
+        says nothing the user does not know."""
         INTERRUPTED.set()
-        pool_log.setLevel(logging.CRITICAL)
+        for log in quieted:
+            log.setLevel(logging.CRITICAL)
         raise KeyboardInterrupt
 
     def unraisable(error) -> None:
@@ -32,8 +34,8 @@ def ctrl_c_noted():
         if not isinstance(error.exc_value, KeyboardInterrupt):
             previous_hook(error)
 
-    pool_log = logging.getLogger("sqlalchemy.pool")
-    pool_level = pool_log.level
+    quieted = [logging.getLogger(name) for name in ("sqlalchemy.pool", "psycopg")]
+    levels = [log.level for log in quieted]
     previous = signal.signal(signal.SIGINT, interrupt)
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
@@ -48,7 +50,8 @@ def ctrl_c_noted():
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = previous_hook
-        pool_log.setLevel(pool_level)
+        for log, level in zip(quieted, levels, strict=True):
+            log.setLevel(level)
     stop_if_interrupted()
 
 
