@@ -8,7 +8,7 @@ from contextlib import suppress
 
 import pytest
 
-from tools.interrupts import ctrl_c_noted
+from tools.interrupts import ctrl_c_noted, stop_if_interrupted
 
 
 @pytest.mark.parametrize("logger", ["sqlalchemy.pool", "psycopg"])
@@ -22,3 +22,11 @@ def test_after_ctrl_c_the_drivers_logs_are_quiet(logger, caplog):
     assert [r.getMessage() for r in caplog.records] == ["before Ctrl-C"]
     log.warning("after the trace")  # the level is given back
     assert caplog.records[-1].getMessage() == "after the trace"
+
+
+def test_a_run_after_an_interrupted_one_is_not_interrupted():
+    with pytest.raises(KeyboardInterrupt), ctrl_c_noted(), suppress(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+    with ctrl_c_noted():
+        stop_if_interrupted()
+    stop_if_interrupted()

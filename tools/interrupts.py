@@ -48,11 +48,15 @@ def ctrl_c_noted():
             raise KeyboardInterrupt from None
         raise
     finally:
+        # Noted for this run only: a later one in the same process starts afresh.
+        interrupted = INTERRUPTED.is_set()
+        INTERRUPTED.clear()
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = previous_hook
         for log, level in zip(quieted, levels, strict=True):
             log.setLevel(level)
-    stop_if_interrupted()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def stop_if_interrupted() -> None:
