@@ -36,6 +36,7 @@ from app.db import db
 # env.py registers: migrate_directly runs revisions without it.
 from flask_alembic_kit import operations  # noqa: F401
 from flask_alembic_kit.urls import database_url
+from in_process import run_alembic
 from tools.databases import throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,41 +178,6 @@ def copy_project(destination: Path, *, reference: bool = False) -> Path:
     return destination
 
 
-@contextmanager
-def importing_from(project: Path) -> Iterator[None]:
-    """Inside, ``import app`` imports ``project``'s own package, as a command run
-    in that checkout does: for the kit's commands run in-process on a copied
-    project, whose env.py imports its app. The working directory is the project
-    too: Alembic puts ``.`` first on ``sys.path`` (alembic.ini's
-    ``prepend_sys_path``), and the finder Python keeps for ``.`` is bound to the
-    directory it was first used in, so it is dropped on the way in and out. The
-    test process's own ``app`` (the reference app) and working directory are put
-    back afterwards."""
-
-    def is_app(name: str) -> bool:
-        """Whether a module is ``app`` or one of its submodules."""
-        return name == "app" or name.startswith("app.")
-
-    saved = {name: module for name, module in sys.modules.items() if is_app(name)}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(project))
-    working_directory = os.getcwd()
-    os.chdir(project)
-    for relative in (".", ""):
-        sys.path_importer_cache.pop(relative, None)
-    try:
-        yield
-    finally:
-        os.chdir(working_directory)
-        sys.path.remove(str(project))
-        for relative in (".", ""):
-            sys.path_importer_cache.pop(relative, None)
-        for name in [name for name in sys.modules if is_app(name)]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
-
 @functools.cache
 def fixture_script_directory() -> ScriptDirectory:
     """The fixture project's default history, read once per test run."""
@@ -255,13 +221,17 @@ def audit_url_at_head() -> str:
 
 
 def alembic_runner(
-    cwd: Path, url: sa.URL | str, **settings: str
+    cwd: Path, url: sa.URL | str, *, process: bool = False, **settings: str
 ) -> Callable[..., subprocess.CompletedProcess]:
-    """A function running the real ``alembic`` command line in ``cwd``, configured by
+    """A function running the ``alembic`` command line in ``cwd``, configured by
     ``DATABASE_URL`` (and any ``settings``, e.g. ``MIGRATION_*``) alone, as a user
     runs it. A string URL is passed as it is, so that tests can hand in malformed
     ones. Unless ``settings`` names ``DATABASE_URL_AUDIT``, the audit database is an
-    SQLite file of the runner's own, at its head."""
+    SQLite file of the runner's own, at its head.
+
+    The command runs inside the test process (``in_process.py``: the same output
+    and exit code, without a second's start-up); ``process`` runs it as a process
+    of its own, for what only a process shows (signals, a parent that waits)."""
     if isinstance(url, sa.URL):
         url = url.render_as_string(hide_password=False)
     settings.setdefault("DATABASE_URL_AUDIT", audit_url_at_head())
@@ -269,6 +239,8 @@ def alembic_runner(
 
     def alembic(*args: str) -> subprocess.CompletedProcess:
         """Run ``alembic <args>`` and capture its exit code, stdout and stderr."""
+        if not process:
+            return run_alembic(args, cwd, environment)
         return subprocess.run(
             [sys.executable, "-m", "alembic", *args],
             cwd=cwd,

@@ -268,8 +268,9 @@ def test_the_same_change_writes_the_same_file(generated, tmp_path):
         ok(alembic("upgrade", "head"))
         for seed in ("1", "2", "3"):
             before = set(versions.glob("*.py"))
+            # A new interpreter for each seed: a process of its own.
             environment = {"PYTHONHASHSEED": seed}
-            rerun = alembic_runner(project, url, **environment)
+            rerun = alembic_runner(project, url, process=True, **environment)
             ok(rerun("revision", "--autogenerate", "-m", step.name))
             [again] = set(versions.glob("*.py")) - before
             assert body(again) == body(path), seed

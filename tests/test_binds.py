@@ -27,9 +27,9 @@ from conftest import (
     copy_project,
     failed_line,
     fresh_url,
-    importing_from,
 )
 from flask_alembic_kit.state import code_revisions
+from in_process import importing_from
 from tools.histories import databases
 
 # A third database, added to a copy of the project the way the README says.

@@ -24,8 +24,8 @@ from conftest import (
     copy_project,
     database_url_from,
     failed_line,
-    importing_from,
 )
+from in_process import importing_from
 from tools.databases import create_database, drop_database
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, configured_backends, copy_project, importing_from
+from conftest import ROOT, configured_backends, copy_project
+from in_process import importing_from
 from tools import lint, review, review_revision, squash
 from tools.gitrepo import git
 from tools.revision_source import RevisionSource

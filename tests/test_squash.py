@@ -30,8 +30,8 @@ from conftest import (
     configured_backends,
     copy_project,
     database_url_from,
-    importing_from,
 )
+from in_process import importing_from
 from tools import baseline, squash
 from tools.databases import throwaway_database
 from tools.gitrepo import git
