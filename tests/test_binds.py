@@ -30,6 +30,7 @@ from conftest import (
 )
 from flask_alembic_kit.state import code_revisions
 from in_process import importing_from
+from migrators import migrators
 from tools.histories import databases
 
 # A third database, added to a copy of the project the way the README says.
@@ -597,21 +598,9 @@ def test_concurrent_migrators_with_both_databases_on_one_server(
             "DATABASE_URL": default.render_as_string(hide_password=False),
             "DATABASE_URL_AUDIT": audit.render_as_string(hide_password=False),
         }
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "alembic", "upgrade", "head"],
-                cwd=project,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
-        for process in processes:
-            _, stderr = process.communicate(timeout=300)
-            assert process.returncode == 0, stderr
+        with migrators(project, environment) as run_together:
+            for result in run_together("upgrade", "head"):
+                assert result.returncode == 0, result.stderr
         assert tables(default) == {"alembic_version", "users", "posts"}
         assert tables(audit) == {"alembic_version_audit", "audit_events"}
         current = runner(project, default, audit)("current").stdout.splitlines()

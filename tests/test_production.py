@@ -14,7 +14,7 @@ import sys
 import textwrap
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,8 @@ from conftest import (
     copy_project,
     database_url_from,
 )
+from in_process import run_alembic
+from migrators import migrators
 from tools.databases import throwaway_database
 
 # Trials of the concurrent-migrators test, per database and starting point: 2 for a
@@ -117,7 +119,6 @@ class Project:
     url: sa.URL
     engine: sa.Engine
     head: str
-    environment: dict = field(default_factory=dict)
 
     def write_revision(self, body: str) -> None:
         """(Re)write the extra revision, on top of the project's head."""
@@ -133,26 +134,26 @@ class Project:
         # would run the old revision (where PYTHONDONTWRITEBYTECODE is unset).
         shutil.rmtree(versions / "__pycache__", ignore_errors=True)
 
+    def environment(self, **variables: str) -> dict[str, str]:
+        """The environment ``alembic`` runs with: this database, and ``variables``."""
+        url = self.url.render_as_string(hide_password=False)
+        return {**os.environ, "DATABASE_URL": url, **variables}
+
     def start(self, *args: str, **variables: str) -> subprocess.Popen:
-        """Start ``alembic <args>`` as a user does, with extra environment variables."""
+        """Start ``alembic <args>`` as a process of its own, as a user does, with
+        extra environment variables: for migrators run at once, or killed."""
         return subprocess.Popen(
             [sys.executable, "-m", "alembic", *args],
             cwd=self.path,
-            env={
-                **os.environ,
-                "DATABASE_URL": self.url.render_as_string(hide_password=False),
-                **variables,
-            },
+            env=self.environment(**variables),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
 
     def alembic(self, *args: str, **variables: str) -> subprocess.CompletedProcess:
-        """Run ``alembic <args>`` to the end."""
-        process = self.start(*args, **variables)
-        stdout, stderr = process.communicate(timeout=120)
-        return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+        """Run ``alembic <args>`` to the end (in the test's process)."""
+        return run_alembic(args, self.path, self.environment(**variables))
 
     def migrate(self, direction: str, revision: str) -> None:
         """``alembic upgrade|downgrade <revision>`` in this process, quicker than the
@@ -280,21 +281,10 @@ def server_project(request, tmp_path, history):
         project.engine.dispose()
 
 
-def run_together(project: Project, count: int = 4) -> list[subprocess.CompletedProcess]:
-    """Start ``count`` ``alembic upgrade head`` at once; wait for them all."""
-    processes = [project.start("upgrade", "head") for _ in range(count)]
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=300)
-        results.append(
-            subprocess.CompletedProcess([], process.returncode, stdout, stderr)
-        )
-    return results
-
-
 def test_concurrent_migrators_run_one_at_a_time(project):
     """Four migrators at once, from base and from one revision behind: all succeed,
-    and the data step's rows are written once.
+    and the data step's rows are written once. The four are processes of their own,
+    told to start at the same moment (``migrators.py``).
 
     Without the run lock (``RUN_LOCKS`` bypassed in env.py) one trial from base fails
     on every database: PostgreSQL ``duplicate key value violates unique constraint
@@ -303,18 +293,19 @@ def test_concurrent_migrators_run_one_at_a_time(project):
     alembic_version already exists``.
     """
     project.write_revision(SEED_ROWS)
-    for trial in range(STRESS_TRIALS):
-        for start in ("base", project.head):
-            project.migrate("downgrade", "base")
-            project.migrate("upgrade", start)
+    with migrators(project.path, project.environment()) as run_together:
+        for trial in range(STRESS_TRIALS):
+            for start in ("base", project.head):
+                project.migrate("downgrade", "base")
+                project.migrate("upgrade", start)
 
-            results = run_together(project)
+                results = run_together("upgrade", "head")
 
-            for result in results:
-                assert result.returncode == 0, (trial, start, result.stderr)
-                assert "ERROR" not in result.stderr
-            assert project.current() == EXTRA_REVISION
-            assert project.query("SELECT count(*) FROM migration_log") == [(100,)]
+                for result in results:
+                    assert result.returncode == 0, (trial, start, result.stderr)
+                    assert "ERROR" not in result.stderr
+                assert project.current() == EXTRA_REVISION
+                assert project.query("SELECT count(*) FROM migration_log") == [(100,)]
 
 
 def test_failing_revision_leaves_the_last_good_revision(project):
