@@ -155,6 +155,15 @@ class Project:
         """Run ``alembic <args>`` to the end (in the test's process)."""
         return run_alembic(args, self.path, self.environment(**variables))
 
+    def alembic_process(
+        self, *args: str, **variables: str
+    ) -> subprocess.CompletedProcess:
+        """Run ``alembic <args>`` to the end as a process of its own: for a run that
+        ends its process (``kill -9``)."""
+        process = self.start(*args, **variables)
+        stdout, stderr = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
     def migrate(self, direction: str, revision: str) -> None:
         """``alembic upgrade|downgrade <revision>`` in this process, quicker than the
         command line, for setting the stage."""

@@ -102,7 +102,7 @@ def test_a_deploy_killed_after_any_statement_can_be_rerun(
         project = prepared(tmp_path / "project", url, history)
         tables_before = project.tables()
 
-        killed = project.alembic("upgrade", "head", STOP_AFTER=str(stop))
+        killed = project.alembic_process("upgrade", "head", STOP_AFTER=str(stop))
 
         assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
         project.wait_until_run_lock_free()
@@ -214,7 +214,9 @@ def test_a_rerun_that_differs_from_the_cut_run_is_refused(mariadb_project):
     the journal's own table; nothing more is run."""
     project = mariadb_project
     project.write_revision(CUT_SHORT)
-    killed = project.alembic("upgrade", "head", STOP_AFTER="3")  # after ADD COLUMN
+    killed = project.alembic_process(
+        "upgrade", "head", STOP_AFTER="3"
+    )  # after ADD COLUMN
     assert killed.returncode == -signal.SIGKILL
     project.wait_until_run_lock_free()
 
