@@ -37,7 +37,7 @@ from app.db import db
 from flask_alembic_kit import operations  # noqa: F401
 from flask_alembic_kit.urls import database_url
 from in_process import run_alembic
-from tools.databases import throwaway_database
+from server_databases import drop_free_databases, fresh_server_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -414,12 +414,20 @@ def kept(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> dict:
 @contextmanager
 def fresh_url(backend: str, path: Path) -> Iterator[sa.URL]:
     """The URL of a fresh, empty database on ``backend``: the SQLite file ``path``,
-    or a throw-away database on the configured server, dropped afterwards."""
+    or an empty database on the configured server (``server_databases.py``)."""
     if backend == "sqlite":
         yield sa.URL.create("sqlite", database=str(path))
         return
-    with throwaway_database(database_url_from(SERVER_URL_VARIABLES[backend])) as url:
+    server_url = database_url_from(SERVER_URL_VARIABLES[backend])
+    with fresh_server_database(server_url) as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_databases_dropped():
+    """The databases the tests emptied and kept for reuse are dropped at the end."""
+    yield
+    drop_free_databases()
 
 
 @pytest.fixture(params=configured_backends())

@@ -24,8 +24,8 @@ from conftest import (
     database_url_from,
     fresh_url,
 )
+from server_databases import fresh_server_database
 from tools import lint
-from tools.databases import throwaway_database
 from tools.revision_source import RevisionSource
 
 # Each change is an edit to app/models.py: (the text to find, what to put instead).
@@ -261,7 +261,7 @@ class Tag(db.Model):
 def server_url(request):
     """A fresh database on each configured server."""
     server = database_url_from(SERVER_URL_VARIABLES[request.param])
-    with throwaway_database(server, "enum") as url:
+    with fresh_server_database(server) as url:
         yield url
 
 
@@ -428,7 +428,7 @@ def test_a_dropped_enum_value_held_by_a_row_fails_before_its_table_changes(
     parent = re.search(r'down_revision: .* = "(\w+)"', dropped.read_text()).group(1)
     for target in [name for name in configured_backends() if name != "sqlite"]:
         server = database_url_from(SERVER_URL_VARIABLES[target])
-        with throwaway_database(server, "enum") as url:
+        with fresh_server_database(server) as url:
             alembic = alembic_runner(tmp_path, url)
             assert alembic("upgrade", parent).returncode == 0
             engine = sa.create_engine(url)

@@ -28,7 +28,7 @@ from flask_alembic_kit.run_lock import run_lock
 from flask_alembic_kit.settings import Settings
 from flask_alembic_kit.timeouts import script_header
 from flask_alembic_kit.urls import SettingError
-from tools.databases import throwaway_database
+from server_databases import fresh_server_database
 
 SETTINGS = Settings(run_lock_wait=1, lock_timeout=2, statement_timeout=30)
 
@@ -162,10 +162,10 @@ def test_a_failed_statement_names_the_revision_reached(database, history):
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
 
 
-def fresh_server_database(backend: str):
+def database_on_a_server(backend: str):
     """A fresh database on a configured server, with its engine."""
     server_url = database_url_from(SERVER_URL_VARIABLES[backend])
-    with throwaway_database(server_url) as url:
+    with fresh_server_database(server_url) as url:
         engine = sa.create_engine(url)
         yield Database(url, engine)
         engine.dispose()
@@ -175,13 +175,13 @@ def fresh_server_database(backend: str):
 def server_database(request):
     """A fresh database on each configured server: SQLite has no lock timeouts (its
     run lock is the write lock)."""
-    yield from fresh_server_database(request.param)
+    yield from database_on_a_server(request.param)
 
 
 @pytest.fixture(params=[name for name in SERVERS if name == "mysql"])
 def mariadb_database(request):
     """A fresh MariaDB/MySQL database, when that server is configured."""
-    yield from fresh_server_database(request.param)
+    yield from database_on_a_server(request.param)
 
 
 @contextmanager
@@ -420,7 +420,7 @@ def test_dropped_tables_come_children_first_whatever_the_order(first):
 @pytest.fixture(params=[name for name in SERVERS if name == "postgresql"])
 def postgresql_database(request):
     """A fresh PostgreSQL database, when that server is configured."""
-    yield from fresh_server_database(request.param)
+    yield from database_on_a_server(request.param)
 
 
 def enum_types(connection) -> dict[str, list[str]]:

@@ -37,7 +37,7 @@ from conftest import (
     configured_backends,
     database_url_from,
 )
-from tools.databases import throwaway_database
+from server_databases import fresh_server_database
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
 
@@ -174,7 +174,7 @@ def server_project(request, tmp_path, history):
     quiet link to that server."""
     server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
     with (
-        throwaway_database(server_url) as url,
+        fresh_server_database(server_url) as url,
         quiet_link((url.host, url.port)) as link,
     ):
         project = make_project(tmp_path, url, history)

@@ -31,6 +31,7 @@ from conftest import (
 )
 from in_process import run_alembic
 from migrators import migrators
+from server_databases import fresh_server_database
 from tools.databases import throwaway_database
 
 # Trials of the concurrent-migrators test, per database and starting point: 2 for a
@@ -284,7 +285,7 @@ def server_project(request, tmp_path, history):
     """A copy of the project on a fresh database of each configured server (table
     locks and their timeouts are a server matter: SQLite locks the whole file)."""
     server_url = database_url_from(SERVER_URL_VARIABLES[request.param])
-    with throwaway_database(server_url) as url:
+    with fresh_server_database(server_url) as url:
         project = make_project(tmp_path, url, history)
         yield project
         project.engine.dispose()

@@ -32,8 +32,8 @@ from conftest import (
     database_url_from,
 )
 from in_process import importing_from
+from server_databases import fresh_server_database
 from tools import baseline, squash
-from tools.databases import throwaway_database
 from tools.gitrepo import git
 from tools.snapshot import schema_text
 
@@ -104,7 +104,7 @@ def fresh_database(backend: str, tmp_path: Path, name: str):
     """A context giving the URL of a fresh database on ``backend``."""
     if backend == "sqlite":
         return nullcontext(sa.URL.create("sqlite", database=str(tmp_path / name)))
-    return throwaway_database(database_url_from(SERVER_URL_VARIABLES[backend]))
+    return fresh_server_database(database_url_from(SERVER_URL_VARIABLES[backend]))
 
 
 def assert_same_schema(old: Path, new: Path, backend: str, tmp_path: Path) -> None:
