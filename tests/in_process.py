@@ -170,7 +170,8 @@ def logging_put_back() -> Iterator[None]:
         yield
     finally:
         for logger, level, handlers, propagate, disabled in saved:
-            logger.setLevel(level)
+            if logger.level != level:  # each setLevel empties every logger's cache
+                logger.setLevel(level)
             logger.handlers[:] = handlers
             logger.propagate = propagate
             logger.disabled = disabled

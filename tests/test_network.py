@@ -43,8 +43,8 @@ SERVERS = [name for name in configured_backends() if name != "sqlite"]
 
 # The setting under test, short so that the tests are; the statement the cut comes
 # in sleeps several times longer.
-NETWORK_TIMEOUT = 3
-SLEEP_SECONDS = 8
+NETWORK_TIMEOUT = 2
+SLEEP_SECONDS = 7
 
 # A data step, then a long statement: the cut comes while the server runs it.
 LONG_STATEMENT = """
@@ -206,7 +206,7 @@ def wait_for_the_extra_revision(migrator: subprocess.Popen) -> None:
 
 
 def test_a_server_gone_quiet_ends_the_migration_in_one_line(server_project):
-    """The cut comes in a statement that runs 8 s: the migrator exits, in one line
+    """The cut comes in a statement that runs 7 s: the migrator exits, in one line
     naming the setting and the revision the database is at, long before that
     statement would have answered. The server ends the session by itself (the run
     lock is free), the revision under way is rolled back, and a rerun reaches head."""
