@@ -1,8 +1,10 @@
 """The promises ``alembic/env.py`` keeps in production (docs/production.md), proved
 with the ``alembic`` command line on a copy of the project whose history gets one
-extra revision (concurrent and killed migrators are processes of their own): one migrator at a time, a failing revision leaves the last good one,
+extra revision: one migrator at a time, a failing revision leaves the last good one,
 a killed migrator leaves a clean database, and table locks held by others make a
-revision give up instead of stalling the application."""
+revision give up instead of stalling the application. Concurrent and killed
+migrators are processes of their own; the other commands run in the test's process
+(``in_process.py``)."""
 
 import hashlib
 import os
