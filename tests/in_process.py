@@ -75,8 +75,9 @@ class PrintingHere(alembic.config.Config):
 
 def exit_code(command) -> int:
     """Run ``command`` and return the exit code Python would exit with: 0, the code
-    of a ``SystemExit`` (a message printed, as the interpreter prints it), 130 for
-    Ctrl-C, or 1 after ``sys.excepthook`` reported an uncaught exception."""
+    of a ``SystemExit`` (a message printed, as the interpreter prints it), -2 for
+    Ctrl-C (the interpreter ends itself by SIGINT, as ``subprocess`` reports it), or 1
+    after ``sys.excepthook`` reported an uncaught exception."""
     try:
         command()
     except SystemExit as exit:
@@ -88,7 +89,7 @@ def exit_code(command) -> int:
         return 1
     except KeyboardInterrupt:
         traceback.print_exc()
-        return 128 + signal.SIGINT
+        return -signal.SIGINT
     except BaseException:  # noqa: B036 -- what the interpreter does with it
         sys.excepthook(*sys.exc_info())
         return 1
