@@ -15,10 +15,8 @@ database.
 import io
 import logging
 import os
-import signal
 import subprocess
 import sys
-import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import (
@@ -75,9 +73,9 @@ class PrintingHere(alembic.config.Config):
 
 def exit_code(command) -> int:
     """Run ``command`` and return the exit code Python would exit with: 0, the code
-    of a ``SystemExit`` (a message printed, as the interpreter prints it), -2 for
-    Ctrl-C (the interpreter ends itself by SIGINT, as ``subprocess`` reports it), or 1
-    after ``sys.excepthook`` reported an uncaught exception."""
+    of a ``SystemExit`` (a message printed, as the interpreter prints it), or 1
+    after ``sys.excepthook`` reported an uncaught exception. Ctrl-C and pytest's
+    own stops (its timeout) are the test's: they go through."""
     try:
         command()
     except SystemExit as exit:
@@ -87,10 +85,7 @@ def exit_code(command) -> int:
             return exit.code & 0xFF
         print(exit.code, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        traceback.print_exc()
-        return -signal.SIGINT
-    except BaseException:  # noqa: B036 -- what the interpreter does with it
+    except Exception:
         sys.excepthook(*sys.exc_info())
         return 1
     finally:
@@ -110,6 +105,7 @@ def a_process_of_its_own(cwd: Path, environment: Mapping[str, str]) -> Iterator[
         stack.enter_context(logging_put_back())
         stack.enter_context(default_warnings())
         stack.enter_context(connections_closed())
+        stack.enter_context(class_listeners_once())
         stack.enter_context(replaced(messaging, "TERMWIDTH", None))  # no terminal
         stack.enter_context(replaced(sys, "excepthook", sys.__excepthook__))
         clear_once_per_process_caches()
@@ -255,6 +251,31 @@ def importing_from(project: Path) -> Iterator[None]:
         for name in [name for name in sys.modules if is_app(name)]:
             del sys.modules[name]
         sys.modules.update(saved)
+
+
+@contextmanager
+def class_listeners_once() -> Iterator[None]:
+    """A listener the command's imports register on a class (``app/db.py``:
+    ``sa.Engine``'s ``connect``) is registered once in a new process; here the test
+    process has it already, and registering it again would run it twice on every
+    connection from then on. Inside, registering a class listener that is there
+    already does nothing; one that is new is removed on the way out."""
+    added = []
+
+    def listen(target, identifier, fn, *args, **kwargs) -> None:
+        if isinstance(target, type):
+            if sa.event.contains(target, identifier, fn):
+                return
+            added.append((target, identifier, fn))
+        listen_once_more(target, identifier, fn, *args, **kwargs)
+
+    listen_once_more = sa.event.listen
+    try:
+        with replaced(sa.event, "listen", listen):
+            yield
+    finally:
+        for target, identifier, fn in added:
+            sa.event.remove(target, identifier, fn)
 
 
 def clear_once_per_process_caches() -> None:

@@ -378,10 +378,12 @@ def test_revision_with_a_python_error_is_one_line(
 
 
 def test_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):
+    """A process of its own: in the test's, the listener that does it (app/db.py's)
+    is the test process's own."""
     path = tmp_path / "instance" / "app.sqlite"
     path.parent.mkdir()
-    code, output = alembic("upgrade", "head", url=f"sqlite:///{path}")
-    assert code == 0, output
+    result = alembic_runner(ROOT, f"sqlite:///{path}", process=True)("upgrade", "head")
+    assert result.returncode == 0, result.stdout + result.stderr
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

@@ -104,27 +104,43 @@ def test_the_test_process_is_as_before(tmp_path):
 
     import app
 
-    before = (
-        dict(os.environ),
-        os.getcwd(),
-        list(sys.path),
-        logging.getLogger().handlers[:],
-        logging.getLogger("alembic").level,
-    )
+    def state() -> tuple:
+        """What a command could leave changed, connect listeners (app/db.py's)
+        included: a new engine's pool runs each of them on every connection."""
+        connect_listeners = sa.create_engine("sqlite://").pool.dispatch.connect
+        return (
+            dict(os.environ),
+            os.getcwd(),
+            list(sys.path),
+            logging.getLogger().handlers[:],
+            logging.getLogger("alembic").level,
+            len(list(connect_listeners)),
+        )
+
+    before = state()
     project = copy_project(tmp_path / "project")
     url = sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
-    result = alembic_runner(project, url, MIGRATION_LOCK_TIMEOUT="5")("upgrade", "head")
-    assert result.returncode == 0, result.stderr
-    assert "Running upgrade" in result.stderr
-    after = (
-        dict(os.environ),
-        os.getcwd(),
-        list(sys.path),
-        logging.getLogger().handlers[:],
-        logging.getLogger("alembic").level,
-    )
-    assert after == before
+    alembic = alembic_runner(project, url, MIGRATION_LOCK_TIMEOUT="5")
+    for command in (("upgrade", "head"), ("downgrade", "-1"), ("upgrade", "head")):
+        result = alembic(*command)
+        assert result.returncode == 0, result.stderr
+        assert "Running " in result.stderr
+    assert state() == before
     assert sys.modules["app"] is app
+
+
+def test_pytests_own_stops_go_through(tmp_path, monkeypatch):
+    """A test stopped by pytest (its timeout, Ctrl-C) stops, rather than reading as
+    the command's failure."""
+    from alembic.script import ScriptDirectory
+
+    def stopped(*args, **kwargs):
+        pytest.fail("stopped by pytest")
+
+    monkeypatch.setattr(ScriptDirectory, "run_env", stopped)
+    url = sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
+    with pytest.raises(pytest.fail.Exception, match="stopped by pytest"):
+        alembic_runner(copy_project(tmp_path / "project"), url)("current")
 
 
 def test_what_only_a_new_interpreter_reads_needs_a_process(tmp_path):
