@@ -15,6 +15,8 @@ stay where they act, each pinned all the same:
   own calls.
 - ``sqlite`` wraps ``MigrationContext.autocommit_block`` for SQLite: Alembic has no
   hook for it, and its own asserts on the transaction env.py began there.
+- ``sqlite`` sorts by name the constraints and indexes that batch mode's table copy
+  gathers (``ApplyBatchImpl._grab_table_elements``), which come in set order.
 """
 
 import sqlalchemy as sa

@@ -1,5 +1,6 @@
 """SQLite: transactional DDL, its write lock as the run lock, foreign keys off for
-batch mode's table copies, and ``autocommit_block`` inside the run's transaction.
+batch mode's table copies, the copies' constraints and indexes in one order, and
+``autocommit_block`` inside the run's transaction.
 
 SQLAlchemy's pysqlite recipe ("Serializable isolation / Savepoints / Transactional
 DDL"): the driver stops beginning and committing transactions on its own, so DDL rolls
@@ -14,6 +15,7 @@ import warnings
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from alembic.operations.batch import ApplyBatchImpl
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
@@ -35,6 +37,26 @@ DROP_TABLE = re.compile(rf"\s*DROP TABLE ({IDENTIFIER})\s*$", re.IGNORECASE)
 RENAME_COPY = re.compile(
     r'\s*ALTER TABLE "?_alembic_tmp_(.+?)"? RENAME TO', re.IGNORECASE
 )
+
+
+# Batch mode's table copy (how SQLite alters a table) lists the table's constraints
+# and indexes in the order of a set of objects, which differs from one run to the
+# next: the same revision's ``--sql`` printed another script each time, a change in
+# review that is none. Alembic has no hook for that order; its ``ApplyBatchImpl``
+# gathers them in ``_grab_table_elements``, and here they are put in name order
+# after it (pinned by tests/test_internals.py).
+gather_table_elements = ApplyBatchImpl._grab_table_elements
+
+
+def table_elements_by_name(batch: ApplyBatchImpl) -> None:
+    """Alembic's gathering of the copied table's parts, then named constraints and
+    indexes sorted by name."""
+    gather_table_elements(batch)
+    batch.named_constraints = dict(sorted(batch.named_constraints.items()))
+    batch.indexes = dict(sorted(batch.indexes.items(), key=lambda item: str(item[0])))
+
+
+ApplyBatchImpl._grab_table_elements = table_elements_by_name
 
 
 @contextmanager

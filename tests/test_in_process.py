@@ -44,22 +44,7 @@ def normalized(text: str, project: Path, url: sa.URL) -> str:
         else:
             in_traceback = False
         lines.append(line)
-    return "\n".join(constraints_sorted(lines))
-
-
-def constraints_sorted(lines: list[str]) -> list[str]:
-    """The constraint lines of each CREATE TABLE in one order: SQLite's table copy
-    (``--sql``) lists a table's constraints in the order of a set of objects, which
-    differs from one process to another (Alembic's batch mode)."""
-    result, run = [], []
-    for line in [*lines, ""]:
-        if line.startswith("    CONSTRAINT "):
-            run.append(line.rstrip(", "))
-            continue
-        result += sorted(run)
-        run = []
-        result.append(line)
-    return result[:-1]
+    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("backend", configured_backends())

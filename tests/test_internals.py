@@ -15,6 +15,7 @@ from alembic.autogenerate import produce_migrations
 from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl
 from alembic.operations import Operations, ops
+from alembic.operations.batch import ApplyBatchImpl
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -22,7 +23,7 @@ from alembic.script import ScriptDirectory
 from conftest import ROOT, database_url_from
 from flask_alembic_kit import internals
 from flask_alembic_kit.enums.types_once import EnumTypesOnce
-from flask_alembic_kit.sqlite import autocommit_block
+from flask_alembic_kit.sqlite import autocommit_block, table_elements_by_name
 
 
 def test_alembic_add_and_drop_column_are_its_own_implementations():
@@ -164,3 +165,26 @@ def test_pymysql_reads_without_a_timeout_once_lifted():
         internals.lift_read_timeout(connection.connection.dbapi_connection)
         assert connection.exec_driver_sql("SELECT SLEEP(1.5)").scalar() == 0
     engine.dispose()
+
+
+def test_batch_mode_gathers_the_copied_tables_parts_in_dicts_by_name():
+    """``ApplyBatchImpl._grab_table_elements`` fills ``named_constraints`` and
+    ``indexes``, dicts keyed by name, which the copy's CREATE statements follow; the
+    kit sorts them after it."""
+    assert ApplyBatchImpl._grab_table_elements is table_elements_by_name
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "t",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("b", sa.Integer),
+        sa.Column("a", sa.Integer),
+        sa.UniqueConstraint("b", name="uq_t_b"),
+        sa.UniqueConstraint("a", name="uq_t_a"),
+        sa.Index("ix_t_b", "b"),
+        sa.Index("ix_t_a", "a"),
+    )
+    impl = MigrationContext.configure(dialect_name="sqlite").impl
+    batch = ApplyBatchImpl(impl, table, (), {}, False)
+    assert list(batch.named_constraints) == ["uq_t_a", "uq_t_b"]
+    assert list(batch.indexes) == ["ix_t_a", "ix_t_b"]

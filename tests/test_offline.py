@@ -2,6 +2,7 @@
 and the rendered script builds the same schema as running the migrations does."""
 
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -206,6 +207,70 @@ def test_a_script_that_cannot_be_whole_prints_nothing_but_one_line(
         "(DATABASE_URL=postgresql://... or mysql://...); nothing was printed"
     ]
     assert "Traceback" not in down.stderr
+
+
+# A table with several named unique constraints and indexes, then a batch table
+# copy of it that --sql renders (``copy_from``: the table is not read).
+MANY_KEYS = 8
+MANY_KEYS_TABLE = '''"""Keys
+
+Revision ID: 0ff1e5c0ffee
+Revises: {parent}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0ff1e5c0ffee"
+down_revision = "{parent}"
+branch_labels = None
+depends_on = None
+
+KEYS = [f"k{{n}}" for n in range({count})]
+
+
+def keys() -> sa.Table:
+    """The table as the batch copy takes it."""
+    return sa.Table(
+        "keys",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        *[sa.Column(key, sa.Integer) for key in KEYS],
+        *[sa.UniqueConstraint(key, name=f"uq_keys_{{key}}") for key in KEYS],
+        *[sa.Index(f"ix_keys_{{key}}", key) for key in KEYS],
+    )
+
+
+def upgrade() -> None:
+    """Make it, then copy it with one more column."""
+    keys().create(op.get_bind())
+    with op.batch_alter_table("keys", copy_from=keys(), recreate="always") as batch:
+        batch.add_column(sa.Column("extra", sa.Integer))
+
+
+def downgrade() -> None:
+    """Drop it."""
+    op.drop_table("keys")
+'''
+
+
+def test_a_table_copy_renders_the_same_script_every_time(tmp_path, project_history):
+    """SQLite's batch table copy under ``--sql``: the table's constraints and indexes
+    in name order, not in the order of a set, which differs from run to run."""
+    copy_project(tmp_path)
+    parent = project_history[-1].revision
+    (tmp_path / "alembic" / "versions" / "keys.py").write_text(
+        MANY_KEYS_TABLE.format(parent=parent, count=MANY_KEYS)
+    )
+    alembic = alembic_runner(tmp_path, "sqlite:///offline.sqlite")
+    rendered = alembic("upgrade", f"{parent}:head", "--sql")
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    copy = rendered.stdout[rendered.stdout.index("CREATE TABLE _alembic_tmp_keys") :]
+    constraints = re.findall(r"CONSTRAINT (uq_keys_k\d+) UNIQUE", copy)
+    indexes = re.findall(r"CREATE UNIQUE INDEX|CREATE INDEX (ix_keys_k\d+)", copy)
+    keys = [f"k{n}" for n in range(MANY_KEYS)]
+    assert constraints == [f"uq_keys_{key}" for key in keys]
+    assert [name for name in indexes if name] == [f"ix_keys_{key}" for key in keys]
 
 
 # A table with an enum column and a text column: the downgrade drops the text
