@@ -30,6 +30,16 @@ revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+
+<%
+    from flask_alembic_kit.phases import EXPAND, phase_comment
+
+    # alembic revision --autogenerate hands in the phase its operations have; a
+    # revision written by hand starts as expand, which migration-review checks.
+    found = phase_classification or None
+%>\
+${phase_comment(found)}
+phase: str = ${repr(found.phase if found else EXPAND)}
 % if squashed:
 
 # The revisions squashed into this baseline: env.py names it to a database at one.

@@ -27,7 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.runtime.plugins import Plugin
 from alembic.util import CommandError
 
-from flask_alembic_kit import defaults, expression_indexes
+from flask_alembic_kit import defaults, expression_indexes, phases
 from flask_alembic_kit.enums import types as enum_types
 from flask_alembic_kit.enums import value_changes as enum_value_changes
 from flask_alembic_kit.enums import values as enum_values
@@ -283,6 +283,25 @@ def shape_revision(context, revision, directives) -> None:
     elif command == "revision":
         say_what_fails_on_rows(script)
         say_what_a_database_refuses(script)
+        mark_phase(context, script)
+
+
+def mark_phase(context, script: ops.MigrationScript) -> None:
+    """Hand the revision's deploy phase, found from its operations, to the template
+    (``phase = "contract"`` and the reasons above it, ``phases.py``); say a mixed
+    one should be split."""
+    found = phases.classify(
+        [op for upgrade_ops in script.upgrade_ops_list for op in upgrade_ops.ops]
+    )
+    context.opts["template_args"]["phase_classification"] = found
+    if found.phase == phases.MIXED:
+        log.warning(
+            "this revision breaks the running release (%s) and adds what the new "
+            "one needs (%s): split it into an expand revision and a contract one, "
+            "or no release serves while it runs",
+            "; ".join(found.breaks),
+            "; ".join(found.adds),
+        )
 
 
 def autogenerate_options() -> dict:
