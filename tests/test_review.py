@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, configured_backends, copy_project
+from flask_alembic_kit import phases
 from in_process import importing_from
-from tools import lint, review, review_revision, squash
+from tools import lint, phase_ops, review, review_revision, squash
 from tools.gitrepo import git
 from tools.revision_source import RevisionSource
 from tools.trace_findings import DATABASE_NAMES
@@ -40,7 +41,17 @@ def upgrade() -> None:
 
 def downgrade() -> None:
 {downgrade}
-'''
+{phase}'''
+
+
+def phase_lines(phase: str | None, reason: str = "") -> str:
+    """The deploy phase a fixture revision declares, after its functions (so that
+    the ops keep their line numbers); none at all for ``None``."""
+    if phase is None:
+        return ""
+    lines = f"\n\nphase: str = {phase!r}\n"
+    return lines + (f"phase_reason: str = {reason!r}\n" if reason else "")
+
 
 # One upgrade (and downgrade) per rule that breaks it; the first upgrade line is the
 # op the finding is about.
@@ -127,6 +138,7 @@ def fixture_source(
         down_revision="bb4b390c7d31",
         upgrade=textwrap.indent(body, "    "),
         downgrade=textwrap.indent(downgrade, "    "),
+        phase="",
     )
     path = tmp_path / "2026_12_01_000000-aaaa00000001_fixture.py"
     path.write_text(text)
@@ -246,19 +258,37 @@ def add_revision(
     ops: tuple[str, str],
     name="",
     database="default",
+    phase: str | None = "",
+    phase_reason: str = "",
 ) -> Path:
     """Write a revision file into the temporary project's history: the default
-    database's, or another ``database``'s (alembic/binds/<database>/)."""
-    text = FIXTURE_REVISION.format(
-        revision=revision,
-        down_revision=down_revision,
-        upgrade=textwrap.indent(ops[0], "    "),
-        downgrade=textwrap.indent(ops[1], "    "),
-    )
+    database's, or another ``database``'s (alembic/binds/<database>/). It declares
+    ``phase`` (by default the phase its ops have, as autogenerate writes it; none
+    for ``None``) and ``phase_reason``."""
     folder = ("versions",) if database == "default" else ("binds", database)
     path = project.joinpath("alembic", *folder, f"2026_12_01_{name or revision}.py")
-    path.write_text(text)
+
+    def write(declared: str | None) -> None:
+        """The file, declaring that phase."""
+        text = FIXTURE_REVISION.format(
+            revision=revision,
+            down_revision=down_revision,
+            upgrade=textwrap.indent(ops[0], "    "),
+            downgrade=textwrap.indent(ops[1], "    "),
+            phase=phase_lines(declared, phase_reason),
+        )
+        path.write_text(text)
+
+    if phase == "":  # as autogenerate writes it: the phase of its ops
+        write(None)
+        phase = phases.classify(ops_of(path)).phase
+    write(phase)
     return path
+
+
+def ops_of(path: Path) -> list:
+    """The Alembic operations a revision file's upgrade writes."""
+    return phase_ops.alembic_ops(RevisionSource.parse(path))
 
 
 def run_review(project: Path, *args: str, capsys) -> tuple[int, str, str]:
@@ -446,6 +476,7 @@ def test_a_merge_revision_has_no_finding_of_the_branches_it_merges(repository, c
         down_revision="parents",
         upgrade="    pass",
         downgrade="    pass",
+        phase=phase_lines("expand"),
     ).replace('"parents"', '("aaaa00000001", "bbbb00000001")')
     (repository / "alembic" / "versions" / "2026_12_02_merge.py").write_text(merge)
     commit(repository, "Two branches and their merge")

@@ -111,6 +111,37 @@ RULES = {
             "Write it as a SQLAlchemy Core expression (sa.update(table)...) or an op; "
             "if it must stay text, acknowledge it and test it on every database.",
         ),
+        # The deploy phase (review_phase.py): the three below are not acknowledged
+        # by a comment; the file's ``phase_reason`` overrides them, and the report
+        # shows it.
+        Rule(
+            "mixed-phase",
+            "The revision breaks the release that is running and adds what the new "
+            "release maps: neither release can serve on the other side of it, so the "
+            "deploy is an outage.",
+            "Split it into an expand revision and a contract one: the expand one "
+            "(what it adds) runs before the new release starts, the contract one "
+            "(what it drops or tightens) once every instance runs the new release; "
+            "or say why not in `phase_reason`.",
+        ),
+        Rule(
+            "phase-mismatch",
+            'The revision declares phase = "expand", but its ops break the release '
+            "that is running: `alembic -x phase=expand` applies it while that "
+            "release serves.",
+            'Declare phase = "contract" (or split it); if the ops are safe all the '
+            "same (nothing running reads what they drop), say why in "
+            "`phase_reason`.",
+        ),
+        Rule(
+            "phase-missing",
+            "The revision declares no deploy phase: it is taken as mixed, so "
+            "`alembic -x phase=expand` stops before it and the guard serves no "
+            "release across it.",
+            'Add `phase: str = "expand"` when the running release keeps working '
+            'once it is applied, or `phase: str = "contract"` when it drops, renames '
+            "or tightens what that release uses.",
+        ),
         Rule(
             "empty-downgrade",
             "upgrade() changes the schema but downgrade() does nothing: a downgrade "

@@ -266,6 +266,8 @@ def revision_section(item, labelled: bool = False) -> list[str]:
         f"`{item.path}` ({item.status}) · revises `{parent}`",
         "",
     ]
+    if item.phase is not None:
+        lines += [item.phase.text(), ""]
     for function in ("upgrade", "downgrade"):
         ops = [op for op in source.ops if op.function == function]
         lines.append(f"**{function}()**" + ("" if ops else ": no ops"))

@@ -109,6 +109,7 @@ def revision_data(item, traces: dict) -> dict:
                 ("downgrade", item.downgrade_sql),
             )
         },
+        "phase": item.phase.as_dict() if item.phase is not None else None,
         "findings": [finding_data(finding, item.database) for finding in item.findings],
         "notes": item.notes,
     }

@@ -9,6 +9,7 @@ from tools import histories, lint, squawk, trace
 from tools.graph import parents
 from tools.render import DIALECT_URLS, Rendered, render
 from tools.review_graph import GRAPH_RULES
+from tools.review_phase import PhaseReview, phase_findings, phase_notes, phase_of
 from tools.revision_source import Op, RevisionSource
 
 
@@ -28,6 +29,7 @@ class RevisionReview:
     # Tables that earlier revisions of the branch create: new and empty, so no
     # lock on them blocks anyone.
     new_tables: frozenset[str] = frozenset()
+    phase: PhaseReview | None = None  # declared, and what the ops say
 
 
 def review_revision(
@@ -70,6 +72,9 @@ def review_revision(
     else:
         item.notes.append("squawk not run: the PostgreSQL SQL did not render.")
     item.findings = acknowledge(source, findings)
+    item.phase = phase_of(source, new_tables)
+    item.findings += phase_findings(source, item.phase, status)
+    item.notes += phase_notes(item.phase)
     return item
 
 
