@@ -596,10 +596,14 @@ def test_app_never_imports_tools():
 
 
 def test_the_kit_and_its_commands_never_import_the_app():
-    """The kit is any Flask-SQLAlchemy project's: env.py hands it the app."""
+    """The kit is any Flask-SQLAlchemy project's: env.py hands it the app. The one
+    exception, ``--trace``'s running release, imports the base branch's ``app``
+    as env.py does, in a process of its own run in a checkout of the base."""
+    worker = ROOT / "tools" / "running_release_worker.py"
     for folder in ("flask_alembic_kit", "tools"):
         for path, names in imported_packages(ROOT / folder).items():
-            assert not names & {"app", "tests", "conftest"}, path
+            allowed = {"app"} if path == worker else set()
+            assert not names & {"app", "tests", "conftest"} - allowed, path
 
 
 # --- less noise: what the report leaves out or says once ---------------------------

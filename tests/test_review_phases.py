@@ -17,7 +17,12 @@ from test_review import (
 )
 from test_review import repository as repository  # noqa: F401  (the fixture)
 
+from conftest import configured_backends
+from in_process import importing_from
+from tools import report, report_json, review, trace
+from tools.gitrepo import git
 from tools.review_phase import phase_of
+from tools.trace_findings import DATABASE_NAMES
 
 # (upgrade, the phase its ops have)
 OPS_PHASES = {
@@ -217,3 +222,118 @@ def test_a_revision_of_the_base_is_not_held_to_its_phase(repository, capsys):
         phase_rules(report, index) == [] for index in range(len(report["revisions"]))
     )
     assert {item["phase"]["declared"] for item in report["revisions"]} == {None}
+
+
+# --- --trace: the running release against the expand phase ------------------------
+
+SERVERS = [name for name in configured_backends() if name != "sqlite"]
+TRACED_ON = {DATABASE_NAMES[name] for name in configured_backends()}
+
+
+def traced(project) -> tuple[dict, str]:
+    """``migration-review --trace`` on the branch, on SQLite and each configured
+    server (TEST_POSTGRESQL_URL, TEST_MYSQL_URL): the JSON report and the
+    Markdown one."""
+    tracing = review.TraceOptions(50, 1000.0, trace.server_urls(None, None))
+    with importing_from(project):
+        result = review.review(project / "alembic.ini", "main", tracing=tracing)
+    return json.loads(report_json.as_json(result)), report.as_markdown(result)
+
+
+def release_failures(report: dict, index: int = 0) -> dict[str, str]:
+    """The ``breaks-running-release`` finding of a revision, per database named
+    in it: database -> the finding's text."""
+    found = [
+        finding["why"]
+        for finding in report["revisions"][index]["findings"]
+        if finding["rule"] == "breaks-running-release"
+    ]
+    return {
+        database: why
+        for why in found
+        for database in TRACED_ON
+        if f"On {database}," in why
+    }
+
+
+def test_a_pure_expand_revision_keeps_the_running_release_working(repository):
+    ops = (
+        ADD_BIO[0] + "\n"
+        'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True), '
+        'sa.Column("name", sa.String(40), nullable=True))',
+        'op.drop_table("tags")\n' + ADD_BIO[1],
+    )
+    add_revision(repository, "e0a000000002", HEAD, ops)
+    commit(repository, "Bio and tags")
+
+    report, markdown = traced(repository)
+
+    (revision,) = report["revisions"]
+    assert revision["phase"]["declared"] == "expand"
+    assert release_failures(report) == {}
+    for database in configured_backends():
+        check = revision["trace"][database]["running_release"]
+        assert check == {"checked": ["User", "Post"], "failures": [], "error": None}
+    assert (
+        "✅ the running release (the base's models) inserts, selects, updates and "
+        "deletes a row of User, Post"
+    ) in markdown
+    rules = {finding["rule"] for finding in revision["findings"]}
+    assert "breaks-running-release" not in rules
+
+
+def test_a_drop_declared_expand_breaks_the_running_release(repository):
+    drop = (
+        'op.drop_column("users", "display_name")',
+        'op.add_column("users", sa.Column("display_name", sa.String(80)))',
+    )
+    add_revision(repository, "3a1000000005", HEAD, drop, phase="expand")
+    commit(repository, "Drop display_name, as expand")
+
+    report, markdown = traced(repository)
+
+    failures = release_failures(report)
+    assert set(failures) == TRACED_ON
+    for why in failures.values():
+        assert "User insert: " in why and "display_name" in why
+    assert "Post insert" not in " ".join(failures.values())  # posts keep working
+    check = report["revisions"][0]["trace"]["sqlite"]["running_release"]
+    assert [(f["class"], f["op"]) for f in check["failures"]] == [("User", "insert")]
+    assert "❌ **breaks-running-release** (trace)" in markdown
+    assert not report["clean"]
+
+
+def test_a_column_made_not_null_breaks_the_running_release(repository):
+    """The base's models map ``users.bio`` nullable and leave it NULL: the branch
+    makes it NOT NULL without a default, in a revision declared expand."""
+    add_revision(repository, "e0a000000003", HEAD, ADD_BIO)
+    repository.joinpath("app", "models.py").write_text(
+        repository.joinpath("app", "models.py")
+        .read_text()
+        .replace(
+            "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n",
+            "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
+            "    bio: orm.Mapped[str | None] = orm.mapped_column(sa.Text)\n",
+        )
+    )
+    commit(repository, "Bio")
+    git(repository, "branch", "--force", "main")  # released: the base maps bio
+    tighten = (
+        'users = sa.table("users", sa.column("bio", sa.Text()))\n'
+        'op.execute(users.update().values(bio=""))\n'
+        'with op.batch_alter_table("users") as batch_op:\n'
+        '    batch_op.alter_column("bio", existing_type=sa.Text(), nullable=False)',
+        'with op.batch_alter_table("users") as batch_op:\n'
+        '    batch_op.alter_column("bio", existing_type=sa.Text(), nullable=True)',
+    )
+    add_revision(repository, "e0a000000004", "e0a000000003", tighten, phase="expand")
+    commit(repository, "Bio required")
+
+    report, _ = traced(repository)
+
+    (revision,) = report["revisions"]
+    assert revision["phase"]["ops"] == "contract"
+    failures = release_failures(report)
+    assert set(failures) == TRACED_ON
+    for why in failures.values():
+        assert "User insert: " in why and "bio" in why.lower()

@@ -122,6 +122,17 @@ def export_folder(root: Path, commit: str, folder: str, destination: Path) -> No
     if not listing.strip():
         return
     archive = git(root, "archive", "--format=tar", commit, "--", folder, binary=True)
+    extract(archive, destination)
+
+
+def export_tree(root: Path, commit: str, destination: Path) -> None:
+    """Write every file of ``commit`` under ``destination``: a checkout of it
+    without a worktree to register or remove."""
+    extract(git(root, "archive", "--format=tar", commit, binary=True), destination)
+
+
+def extract(archive: bytes, destination: Path) -> None:
+    """A tar archive git wrote, extracted under ``destination``."""
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         # The "data" filter refuses absolute paths and links out of the folder
         # (Python 3.11.4+; git archive writes neither).

@@ -122,8 +122,27 @@ def measured_section(item, traces: dict) -> list[str]:
             lines.append(f"- {mark} downgrade and upgrade again: {trace.round_trip}")
         if trace.models_differ:
             lines.append("- ❌ models and database differ at the head")
+        lines += release_lines(trace.running_release)
         lines.append("")
     return lines
+
+
+def release_lines(check) -> list[str]:
+    """In the expand phase: what the running release's models did after it."""
+    if check is None:
+        return []
+    if check.error is not None:
+        return [f"- ⚠️ not checked against the running release: {check.error}"]
+    if check.failures:
+        failed = "; ".join(
+            f"{each['class']} {each['op']}: {each['error']}" for each in check.failures
+        )
+        return [f"- ❌ the running release (the base's models): {failed}"]
+    classes = ", ".join(check.checked) or "no class of this database"
+    return [
+        "- ✅ the running release (the base's models) inserts, selects, updates "
+        f"and deletes a row of {classes}"
+    ]
 
 
 def statement_row(statement) -> str:

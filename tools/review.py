@@ -41,6 +41,7 @@ from tools.review_revision import (
     review_revision,
 )
 from tools.review_squash import check_squash
+from tools.running_release import BaseRelease, expand_phase
 
 
 @dataclass
@@ -70,6 +71,11 @@ class HistoryReview:
     def name(self) -> str:
         """The database: ``default``, or the bind's name."""
         return self.database.name
+
+    @property
+    def bind(self) -> str | None:
+        """The Flask-SQLAlchemy bind of the database (``None``: the default)."""
+        return None if self.database.is_default else self.database.name
 
     @property
     def heads(self) -> list[str]:
@@ -169,10 +175,12 @@ def review(
     shared_id_findings(result.histories)
     if not everything:
         check_squash(result, config_path, root, tracing)
-    for history in result.histories:
-        history.revisions = review_revisions(config_path, history, root)
-        if tracing is not None and history.revisions:
-            add_traces(config_path, history, tracing)
+    # The base's code, which serves while the expand phase runs: --trace checks it.
+    with BaseRelease(root, base) as release:
+        for history in result.histories:
+            history.revisions = review_revisions(config_path, history, root)
+            if tracing is not None and history.revisions:
+                add_traces(config_path, history, tracing, release if base else None)
     # Acknowledgements of what only a trace on a server finds match nothing else.
     on_servers = any(
         name != "sqlite" for history in result.histories for name in history.traces
@@ -232,15 +240,25 @@ def review_revisions(
     return reviewed
 
 
-def add_traces(config_path: Path, history: HistoryReview, tracing: TraceOptions):
+def add_traces(
+    config_path: Path,
+    history: HistoryReview,
+    tracing: TraceOptions,
+    release: BaseRelease | None = None,
+):
     """Run a history's reviewed revisions on throw-away databases of their own (with
     the history's config and version table), and add what was measured and found
-    to each revision."""
+    to each revision; ``release``: the base's code, whose models are checked after
+    each revision of the expand phase."""
     heads = history.heads
     head = heads[0] if len(heads) == 1 else None
     sources = [item.source for item in history.revisions]
     database = history.database
-    traced = trace.TracedHistory(database.section, database.version_table)
+    expanding = expand_phase(sources, [item.phase for item in history.revisions])
+    running = release.for_bind(history.bind) if release and expanding else None
+    traced = trace.TracedHistory(
+        database.section, database.version_table, expanding, running
+    )
     history.traces = trace.trace(
         config_path, sources, tracing.rows, tracing.servers, head, traced
     )

@@ -11,6 +11,8 @@ its time, whether it succeeded; on PostgreSQL the locks it took on relations tha
 existed before the revision and the tables or indexes it rewrote; on MariaDB/MySQL
 the ALTER algorithm the server needs for it. Then the round trip (downgrade,
 upgrade again) and, at the history's head, the comparison ``alembic check`` makes.
+After each revision of the expand phase, the base's models, which serve meanwhile,
+insert, select, update and delete a row of each class (``running_release.py``).
 What it finds becomes findings, as the linter's do.
 """
 
@@ -40,6 +42,7 @@ from tools.fill import fill_tables
 from tools.interrupts import ctrl_c_noted, stop_if_interrupted
 from tools.recorder import Recorder, StatementTrace
 from tools.revision_source import RevisionSource
+from tools.running_release import ReleaseCheck, RunningRelease
 from tools.trace_findings import DATABASE_NAMES, with_op_lines
 
 
@@ -52,6 +55,8 @@ class RevisionTrace:
     round_trip: str | None = None  # "ok", the failing step's first line, or not run
     models_differ: str | None = None  # at the head: what `alembic check` said
     not_traced: str | None = None  # why an earlier revision's failure stopped it
+    # In the expand phase: the base's models against the database after it.
+    running_release: ReleaseCheck | None = None
 
     def as_dict(self) -> dict:
         """The JSON form."""
@@ -61,6 +66,9 @@ class RevisionTrace:
             "round_trip": self.round_trip,
             "models_differ": self.models_differ,
             "not_traced": self.not_traced,
+            "running_release": (
+                self.running_release.as_dict() if self.running_release else None
+            ),
         }
 
 
@@ -144,6 +152,10 @@ class TracedHistory:
 
     section: str = "alembic"
     version_table: str = "alembic_version"
+    # The revisions the expand phase applies, and the base's models that serve
+    # meanwhile (``running_release.py``), checked after each of them.
+    expand_phase: tuple[str, ...] = ()
+    running_release: RunningRelease | None = None
 
 
 def alembic_config(
@@ -217,6 +229,9 @@ def trace_on(
             for later in revisions[revisions.index(source) + 1 :]:
                 result.revisions[later.revision] = RevisionTrace(not_traced=why)
             return
+        if history.running_release and source.revision in history.expand_phase:
+            check = history.running_release.check(engine.url, result.rows)
+            trace.running_release = check
     if head is not None and revisions[-1].revision == head:
         try:
             run(config, command.check)

@@ -45,6 +45,15 @@ TRACE_RULES = {
         "Make downgrade() undo exactly what upgrade() does, then run "
         "`alembic downgrade -1 && alembic upgrade head` on each database.",
     ),
+    "breaks-running-release": (
+        "The release that is running (the base branch's models) fails on the "
+        "database the expand phase leaves: its instances serve during the deploy, "
+        "and these requests fail there.",
+        "Keep the expand phase to what the running release survives (a table, a "
+        "nullable column or one with a server default); move a drop, a rename or a "
+        'NOT NULL to a contract revision (phase = "contract"), which runs once '
+        "every instance runs the new release.",
+    ),
     "models-differ": (
         "At the history's head, the database and the models differ: the next "
         "autogenerate writes these changes, and `alembic check` fails.",
@@ -117,6 +126,7 @@ def findings(
             continue
         label = DATABASE_NAMES[database]
         found += outcome_findings(trace, label, source)
+        found += release_findings(database_trace, source, label)
         found += statement_findings(
             trace.statements,
             label,
@@ -160,6 +170,26 @@ def outcome_findings(trace, label: str, source: RevisionSource) -> list:
         detail = f"On {label}, a revision would contain: {differences}"
         found.append(finding("models-differ", detail, source))
     return found
+
+
+def release_findings(database_trace, source: RevisionSource, label: str) -> list:
+    """What the running release failed to do after this revision of the expand
+    phase and did not fail to do before it: each class, ORM op and error."""
+    check = database_trace.revisions[source.revision].running_release
+    if check is None or not check.failures:
+        return []
+    before = set()
+    for revision, trace in database_trace.revisions.items():
+        if revision == source.revision:
+            break
+        if trace.running_release is not None:
+            before |= {(f["class"], f["op"]) for f in trace.running_release.failures}
+    new = [f for f in check.failures if (f["class"], f["op"]) not in before]
+    if not new:
+        return []
+    failed = "; ".join(f"{f['class']} {f['op']}: {f['error']}" for f in new)
+    detail = f"On {label}, once the expand phase ran this revision: {failed}."
+    return [finding("breaks-running-release", detail, source)]
 
 
 # Lock modes, weakest first: PostgreSQL's, then MariaDB's ALTER locks.
