@@ -337,3 +337,23 @@ def test_a_column_made_not_null_breaks_the_running_release(repository):
     assert set(failures) == TRACED_ON
     for why in failures.values():
         assert "User insert: " in why and "bio" in why.lower()
+
+
+def test_a_base_laid_out_otherwise_is_one_line(repository):
+    """A base whose models are not at ``app.db.db``: the check says so, once per
+    database, and finds nothing."""
+    git(repository, "checkout", "--quiet", "main")
+    git(repository, "mv", "app/db.py", "app/database.py")
+    commit(repository, "db.py renamed")
+    git(repository, "checkout", "--quiet", "feature")
+    add_revision(repository, "e0a000000005", HEAD, ADD_BIO)
+
+    report, markdown = traced(repository)
+
+    check = report["revisions"][0]["trace"]["sqlite"]["running_release"]
+    assert check["error"].startswith("the base's models do not import (app.db.db): ")
+    assert "ModuleNotFoundError" in check["error"]
+    assert release_failures(report) == {}
+    assert "- ⚠️ not checked against the running release: the base's models" in (
+        markdown
+    )

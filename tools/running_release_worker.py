@@ -158,15 +158,26 @@ class Exercise:
                     self.parents[where] = list(session.execute(query).scalars())
 
 
+def outside_of(checkout: str) -> None:
+    """Refuse an ``app`` module found elsewhere than in the base's checkout (an
+    editable install of the project maps ``app`` to the working tree's)."""
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        is_app = name == "app" or name.startswith("app.")
+        if is_app and where and not Path(where).resolve().is_relative_to(checkout):
+            raise ModuleNotFoundError(f"{name} is not in the base's checkout")
+
+
 def main() -> None:
     """Import the base's models, then answer each request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the review stops this process
-    checkout, bind = sys.argv[1], sys.argv[2] or None
+    checkout, bind = str(Path(sys.argv[1]).resolve()), sys.argv[2] or None
     sys.path[0] = checkout  # not this script's folder: the base's app comes first
     try:
         import app  # noqa: F401  (the factory's module imports the models)
         from app.db import db
 
+        outside_of(checkout)
         fill = load_fill()
     except Exception as error:  # noqa: BLE001 - reported, in one line
         line = str(error).strip().splitlines()[0] if str(error).strip() else ""
