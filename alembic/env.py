@@ -16,10 +16,12 @@ from flask_alembic_kit.autogenerate import autogenerate_options
 from flask_alembic_kit.binds import bind_of, run_on_every_database
 from flask_alembic_kit.connection import connect
 from flask_alembic_kit.errors import clear_errors
+from flask_alembic_kit.expand_phase import phase_options
 from flask_alembic_kit.offline import RenderedRevisions, write_timeouts
 from flask_alembic_kit.project import FlaskProject
 from flask_alembic_kit.retry import lock_retries
 from flask_alembic_kit.run_lock import is_migrating, run_lock
+from flask_alembic_kit.serving import ServingRecord
 from flask_alembic_kit.settings import Settings
 
 # The Alembic Config object, which provides access to the values in alembic.ini.
@@ -48,8 +50,15 @@ MIGRATION_OPTIONS = {
     "render_as_batch": True,
     "transaction_per_migration": True,
     "version_table": VERSION_TABLE,
-    **autogenerate_options(),
+    **autogenerate_options(VERSION_TABLE),
+    # With ``-x phase=expand``, only the revisions the running release survives
+    # (README, "Deploys without downtime").
+    **phase_options(config),
 }
+
+# After each revision, which releases may serve the database: the migration guard
+# of a release older than these revision files reads it (serving.py).
+SERVING = ServingRecord(VERSION_TABLE)
 
 
 def run_migrations_offline() -> None:
@@ -60,7 +69,7 @@ def run_migrations_offline() -> None:
         url=project.engine(BIND).url,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
-        on_version_apply=[rendered.note],
+        on_version_apply=[rendered.note, SERVING],
         output_buffer=rendered.script,  # printed once whole
         **MIGRATION_OPTIONS,
     )
@@ -87,7 +96,9 @@ def run_migrations_online() -> None:
         for attempt in lock_retries(settings.lock_retries, run.kept_ddl):
             with attempt:
                 context.configure(
-                    connection=connection, **MIGRATION_OPTIONS, **run.options
+                    connection=connection,
+                    **MIGRATION_OPTIONS,
+                    **run.options_with(SERVING),
                 )
                 with context.begin_transaction():
                     context.run_migrations()

@@ -66,8 +66,10 @@ def projects(workdir: Path) -> tuple[Path, Path]:
     shutil.copytree(ours, defaults)
     env = defaults / "alembic" / "env.py"
     text = env.read_text()
-    assert "**autogenerate_options()," in text
-    env.write_text(text.replace("**autogenerate_options(),", DEFAULT_OPTIONS))
+    assert "**autogenerate_options(VERSION_TABLE)," in text
+    env.write_text(
+        text.replace("**autogenerate_options(VERSION_TABLE),", DEFAULT_OPTIONS)
+    )
     return ours, defaults
 
 

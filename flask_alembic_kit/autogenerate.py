@@ -38,6 +38,7 @@ from flask_alembic_kit.renames import columns as column_renames
 from flask_alembic_kit.renames import tables as table_renames
 from flask_alembic_kit.rendering import render_item
 from flask_alembic_kit.run_lock import command_of
+from flask_alembic_kit.serving import kit_tables
 from flask_alembic_kit.state import quiet_context
 
 log = logging.getLogger("alembic.env")
@@ -304,9 +305,23 @@ def mark_phase(context, script: ops.MigrationScript) -> None:
         )
 
 
-def autogenerate_options() -> dict:
-    """The options for ``context.configure`` that shape autogenerate."""
+def models_tables_only(version_table: str):
+    """Alembic's ``include_name`` hook: autogenerate leaves the history's serving
+    table alone (``serving.py``), as it does the version table."""
+    skipped = kit_tables(version_table)
+
+    def include_name(name, type_, parent_names) -> bool:
+        """False for the kit's tables."""
+        return not (type_ == "table" and name in skipped)
+
+    return include_name
+
+
+def autogenerate_options(version_table: str = "alembic_version") -> dict:
+    """The options for ``context.configure`` that shape autogenerate, for the
+    history whose version table is ``version_table``."""
     return {
+        "include_name": models_tables_only(version_table),
         "compare_type": True,
         "compare_server_default": CompareByMeaning(),
         "render_item": render_item,

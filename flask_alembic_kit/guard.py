@@ -1,17 +1,24 @@
 """The migration guard, and ``/healthz``.
 
 With ``MIGRATION_GUARD=on`` (the default) every request but ``/healthz`` answers 503
-while the database is not at the code's head. The check runs on the first request,
-not at start-up, so building the app never connects.
+while the code cannot serve on the database: off its head, except by revisions a
+rolling deploy leaves there (README, "Deploys without downtime"). It serves on a
+database ahead of its head by expand revisions only (the old release while the new
+one is deployed: ``serving.py`` says which releases may serve), and behind it by
+contract revisions only (the new release before the contract step). The check runs
+on the first request, not at start-up, so building the app never connects.
 
-- Once the database is found at head, the result is kept and no request checks
-  again: that is the cost of the guard afterwards, one attribute read.
-- While it is not at head, each request checks again (one small query), so a database
-  upgraded while the app runs is served as soon as it is at head, without a restart.
-- A database downgraded under a running app is noticed by the first request that
-  fails on a database error (it re-checks, and answers 503 rather than 500), or by
-  ``/healthz``, which always reads the database afresh and hands what it finds to
-  the guard.
+- Once the code can serve, the result is kept for ``MIGRATION_GUARD_INTERVAL``
+  seconds (default 5): requests in between cost one attribute read; the first
+  after it reads the revision again (one small query), so a database that moved
+  while the app runs is noticed within the interval.
+- While it cannot serve, each request checks again, so a database upgraded while
+  the app runs is served as soon as it can be, without a restart.
+- A database moved under a running app is also noticed by the first request that
+  fails on a database error (it re-checks, and answers 503 rather than 500), and
+  by ``/healthz``, which always reads the database afresh, hands what it finds to
+  the guard, and says which case holds (``status``: ok, ahead, contract_pending).
+- ``strict`` serves at the code's head only, as before rolling deploys.
 - ``warn`` logs the mismatch and serves anyway; it checks until it could read the
   revision once. ``off`` neither checks nor logs; ``/healthz`` still reports.
 
@@ -19,7 +26,10 @@ Each new mismatch is logged once, not once per request.
 """
 
 import logging
+import math
+import os
 import threading
+import time
 
 import sqlalchemy as sa
 from alembic.util import CommandError
@@ -40,29 +50,52 @@ bp = Blueprint("health", __name__)
 EXEMPT_ENDPOINTS = frozenset({"health.healthz"})
 
 # What the guard does when the database is not at the code's head.
-GUARD_MODES = ("on", "warn", "off")
+GUARD_MODES = ("on", "strict", "warn", "off")
+REFUSING_MODES = ("on", "strict")  # answer 503 where the code cannot serve
 
-REFUSING = "Requests are refused with 503 until it is at head."
+# How long a state the code serves in is kept before a request reads it again.
+DEFAULT_INTERVAL = 5.0
+LONGEST_INTERVAL = 3600.0
+
+REFUSING = "Requests are refused with 503 until the code can serve on it."
 SERVING = "Serving anyway (MIGRATION_GUARD=warn)."
 
 
 class MigrationGuard:
     """What one app last learned about its database's migration state."""
 
-    def __init__(self, app: Flask, mode: str, alembic_config: str) -> None:
-        """A guard in ``mode`` (on, warn, off) for ``alembic_config``'s revisions."""
+    def __init__(
+        self,
+        app: Flask,
+        mode: str,
+        alembic_config: str,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        """A guard in ``mode`` (on, strict, warn, off) for ``alembic_config``'s
+        revisions, keeping a state it serves in for ``interval`` seconds."""
         # The app's own logger's child ("app.migration_guard"): it logs through the
         # handler Flask gives the app's logger, with the level and time.
         self.log = app.logger.getChild("migration_guard")
         self.mode = mode
         self.alembic_config = alembic_config
+        self.interval = interval
         self.settled: DatabaseStates | None = None  # kept: no need to check again
+        self.settled_at = 0.0
         self.last_seen: DatabaseStates | None = None
         self.lock = threading.Lock()
 
     def state(self) -> DatabaseStates:
-        """The kept state, or a fresh reading when there is none."""
-        return self.settled or self.check()
+        """The kept state, or a fresh reading when there is none or it is older
+        than the interval."""
+        settled = self.settled
+        if settled and time.monotonic() - self.settled_at < self.interval:
+            return settled
+        return self.check()
+
+    def serves(self, state: DatabaseStates) -> bool:
+        """Whether the code serves on ``state`` in this mode: at head, or (``on``)
+        off it by what a rolling deploy leaves."""
+        return state.ok or (self.mode != "strict" and state.serves)
 
     def check(self, cause: str = "") -> DatabaseStates:
         """Read each database's revision now, and remember what was found; ``cause``
@@ -102,16 +135,17 @@ class MigrationGuard:
         Refusing is an error, serving anyway a warning; so is a mismatch that a
         failed request found (``cause``): its client is answered, nothing crashed.
         """
-        keep = state.ok or (self.mode == "warn" and not state.unavailable)
+        keep = self.serves(state) or (self.mode == "warn" and not state.unavailable)
         self.settled = state if keep else None
+        self.settled_at = time.monotonic()
         with self.lock:
             is_new, self.last_seen = state != self.last_seen, state
         if not is_new or self.mode == "off":
             return
-        if state.ok:
+        if self.serves(state):
             self.log.info(state.message)
             return
-        refusing = self.mode == "on"
+        refusing = self.mode in REFUSING_MODES
         level = logging.ERROR if refusing and not cause else logging.WARNING
         outcome = REFUSING if refusing else SERVING
         self.log.log(
@@ -142,7 +176,7 @@ def refuse_requests_off_head():
         return None
     guard = guard_of(current_app)
     state = guard.state()
-    if state.ok or guard.mode != "on":
+    if guard.serves(state) or guard.mode not in REFUSING_MODES:
         return None
     return refusal(state)
 
@@ -158,7 +192,8 @@ def refused_after_database_error(error: BaseException | None):
     if guard.mode == "off" or not isinstance(error, sa.exc.DBAPIError):
         return None
     state = guard.check(f"A request failed on the database ({first_line(error.orig)}).")
-    return None if state.ok or guard.mode != "on" else refusal(state)
+    refusing = guard.mode in REFUSING_MODES and not guard.serves(state)
+    return refusal(state) if refusing else None
 
 
 def refusal(state: DatabaseStates):
@@ -168,14 +203,17 @@ def refusal(state: DatabaseStates):
 
 @bp.get("/healthz")
 def healthz():
-    """The database's revision and the code's head: 200 when they match, else 503.
+    """The database's revision and the code's head: 200 when the code serves on it
+    (at head, or in a rolling deploy's tolerated cases, named by ``status``), else
+    503.
 
     With the guard at ``warn`` or ``off`` a mismatch answers 200 (the app is serving,
     as asked), still naming it; a database that cannot be read is always 503.
     """
     guard = guard_of(current_app)
     state = guard.check()
-    serving = state.ok or (guard.mode != "on" and not state.unavailable)
+    refusing = guard.mode in REFUSING_MODES
+    serving = guard.serves(state) or (not refusing and not state.unavailable)
     return jsonify(state.as_json()), 200 if serving else 503
 
 
@@ -196,16 +234,45 @@ def guard_mode(value: str | None, log: logging.Logger) -> str:
     return mode
 
 
+def guard_interval(value, log: logging.Logger) -> float:
+    """``MIGRATION_GUARD_INTERVAL`` in seconds (unset: 5); 0 reads the revision on
+    every request. A value that is not a number from 0 to 3600 keeps the default,
+    with a warning, as an unknown mode does."""
+    if value is None or str(value).strip() == "":
+        return DEFAULT_INTERVAL
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= LONGEST_INTERVAL:
+        log.warning(
+            "MIGRATION_GUARD_INTERVAL=%r is not a number of seconds from 0 to %d; "
+            "it stays %g.",
+            value,
+            LONGEST_INTERVAL,
+            DEFAULT_INTERVAL,
+        )
+        return DEFAULT_INTERVAL
+    return seconds
+
+
 def init_app(app: Flask) -> None:
     """Give the app its guard and ``/healthz``; ``off`` installs no check. The app's
     Flask-SQLAlchemy extension must be set up first (``db.init_app(app)``): the
     guard reads each of its engines. ``MIGRATION_GUARD`` (on, warn, off; default
-    on) and ``ALEMBIC_CONFIG`` (the path of the project's alembic.ini) come from the
-    app's config."""
+    on), ``MIGRATION_GUARD_INTERVAL`` (seconds; default 5) and ``ALEMBIC_CONFIG``
+    (the path of the project's alembic.ini) come from the app's config, the
+    interval from the environment when the config does not set it."""
     mode = guard_mode(app.config.get("MIGRATION_GUARD"), app.logger)
     app.config["MIGRATION_GUARD"] = mode
+    interval = app.config.get("MIGRATION_GUARD_INTERVAL")
+    if interval is None:
+        interval = os.environ.get("MIGRATION_GUARD_INTERVAL")
     app.extensions["migration_guard"] = MigrationGuard(
-        app, mode, app.config["ALEMBIC_CONFIG"]
+        app,
+        mode,
+        app.config["ALEMBIC_CONFIG"],
+        guard_interval(interval, app.logger),
     )
     if mode != "off":
         app.before_request(refuse_requests_off_head)

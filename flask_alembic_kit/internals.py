@@ -41,6 +41,14 @@ def outer_context():
     return alembic_context._proxy
 
 
+def migration_steps_function(environment):
+    """The function the command in progress hands env.py's context to list the
+    revision steps it runs (``upgrade``'s, from ``ScriptDirectory._upgrade_revs``):
+    ``EnvironmentContext.context_opts["fn"]``. ``context.configure(fn=...)``
+    replaces it, but nothing public returns the command's own to filter."""
+    return environment.context_opts["fn"]
+
+
 def reinstall(outer) -> None:
     """Make ``outer`` (from ``outer_context``) the module-level context again."""
     outer._install_proxy()

@@ -62,6 +62,11 @@ class Run:
     # the run began): where it is when the connection can no longer say.
     reached: str | None = None
 
+    def options_with(self, *hooks) -> dict:
+        """The options, with more ``on_version_apply`` hooks after the lock's own."""
+        own = list(self.options.get("on_version_apply", ()))
+        return {**self.options, "on_version_apply": [*own, *hooks]}
+
     def note_revision(self, step, heads, **kwargs) -> None:
         """An ``on_version_apply`` hook: a revision is done."""
         self.reached = ", ".join(sorted(heads)) or "base"

@@ -5,13 +5,15 @@ Read only: nothing here runs a migration. The guard and ``/healthz`` use it.
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from flask_alembic_kit.phases import CONTRACT, declared_phase
 from flask_alembic_kit.sections import history_config
+from flask_alembic_kit.serving import parent_ids, read_serving_heads
 
 UPGRADE_COMMAND = "alembic upgrade head"
 
@@ -22,6 +24,9 @@ BEHIND = "behind"  # at a revision the code knows, older than head
 UNKNOWN = "unknown"  # at a revision the code does not know: newer code migrated it
 SQUASHED = "squashed"  # at a revision the code squashed into its baseline
 UNAVAILABLE = "unavailable"  # the revision could not be read
+# Deploys without downtime (phases.py): states the code serves in, not at head.
+AHEAD = "ahead"  # ahead by expand revisions only: an older release, mid-deploy
+CONTRACT_PENDING = "contract_pending"  # behind by contract revisions only
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ class MigrationState:
         return self.status == OK
 
     @property
+    def serves(self) -> bool:
+        """True when the code can serve on the database: at head, or off it by
+        revisions its release survives (a rolling deploy's two releases)."""
+        return self.status in (OK, AHEAD, CONTRACT_PENDING)
+
+    @property
     def command(self) -> str | None:
         """The command that brings the database to head, when one does."""
         return UPGRADE_COMMAND if self.status in (EMPTY, BEHIND) else None
@@ -49,6 +60,18 @@ class MigrationState:
         database, head = revisions_text(self.database), revisions_text(self.head)
         if self.status == OK:
             return f"The database is at head ({head})."
+        if self.status == AHEAD:
+            return (
+                f"The database is at revision {database}, ahead of this code's head "
+                f"{head} by expand revisions only: serving, as the release that "
+                "runs while a newer one is deployed."
+            )
+        if self.status == CONTRACT_PENDING:
+            return (
+                f"The database is at revision {database}, behind this code's head "
+                f"{head} by contract revisions only: serving; they wait for "
+                f"`{UPGRADE_COMMAND}` once every instance runs this release."
+            )
         if self.status == EMPTY:
             return (
                 f"The database has no Alembic revision (expected head {head}); "
@@ -90,7 +113,9 @@ class MigrationState:
             "database": revisions_text(self.database) or None,
             "head": revisions_text(self.head) or None,
         }
-        if not self.ok:
+        if self.serves and not self.ok:
+            body["message"] = self.message
+        elif not self.ok:
             body["error"] = self.message
         if self.command:
             body["command"] = self.command
@@ -110,6 +135,22 @@ class CodeRevisions:
     known: frozenset[str]
     squashed: dict[str, str]  # a revision migration-squash replaced: its baseline
     version_table: str = "alembic_version"
+    phases: dict[str, str] = field(default_factory=dict)  # declared (phases.py)
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def with_ancestors(self, revisions) -> set[str]:
+        """The revisions and every revision below them."""
+        found, todo = set(), list(revisions)
+        while todo:
+            revision = todo.pop()
+            if revision not in found:
+                found.add(revision)
+                todo += self.parents.get(revision, ())
+        return found
+
+    def pending(self, database: tuple[str, ...]) -> set[str]:
+        """The revisions between a database the code knows and the code's head."""
+        return self.with_ancestors(self.heads) - self.with_ancestors(database)
 
 
 @functools.cache
@@ -121,11 +162,14 @@ def code_revisions(alembic_config: str, section: str = "alembic") -> CodeRevisio
     """
     config = history_config(alembic_config, section)
     script = ScriptDirectory.from_config(config)
+    revisions = list(script.walk_revisions())
     return CodeRevisions(
         heads=tuple(sorted(script.get_heads())),
-        known=frozenset(s.revision for s in script.walk_revisions()),
+        known=frozenset(each.revision for each in revisions),
         squashed=squashed_into(script),
         version_table=config.get_main_option("version_table", "alembic_version"),
+        phases={each.revision: declared_phase(each.module) for each in revisions},
+        parents={each.revision: parent_ids(script, each) for each in revisions},
     )
 
 
@@ -164,17 +208,27 @@ def database_heads(
     return tuple(sorted(context.get_current_heads()))
 
 
-def compare(database: tuple[str, ...], code: CodeRevisions) -> MigrationState:
-    """Classify the database's revisions against the code's."""
+def compare(
+    database: tuple[str, ...],
+    code: CodeRevisions,
+    serving: frozenset[str] = frozenset(),
+) -> MigrationState:
+    """Classify the database's revisions against the code's. ``serving``: the code
+    heads the database's serving table lists (``serving.py``), for a database at
+    revisions the code does not know."""
     if database == code.heads:
         status = OK
     elif not database:
         status = EMPTY
     elif code.known.issuperset(database):
-        status = BEHIND
+        pending = code.pending(database)
+        only_contract = all(code.phases.get(each) == CONTRACT for each in pending)
+        status = CONTRACT_PENDING if pending and only_contract else BEHIND
     elif all(revision in code.squashed for revision in database):
         baseline = code.squashed[database[0]]
         return MigrationState(SQUASHED, database, code.heads, baseline)
+    elif serving.issuperset(code.heads):
+        status = AHEAD
     else:
         status = UNKNOWN
     return MigrationState(status, database, code.heads)
@@ -189,7 +243,13 @@ def read_state(
     """
     code = code_revisions(alembic_config, section)
     with engine.connect() as connection:
-        return compare(database_heads(connection, code.version_table), code)
+        heads = database_heads(connection, code.version_table)
+        state = compare(heads, code)
+        if state.status != UNKNOWN:
+            return state
+        # Newer code migrated it: its serving table says whether this code serves.
+        serving = read_serving_heads(connection, code.version_table, heads)
+        return compare(heads, code, frozenset(serving))
 
 
 def unavailable_state(alembic_config: str, section: str = "alembic") -> MigrationState:
@@ -214,14 +274,21 @@ class DatabaseStates:
 
     @property
     def first_wrong(self) -> MigrationState:
-        """The first database's state that is not at head, else the default's."""
-        wrong = [state for _, state in self.states if not state.ok]
-        return wrong[0] if wrong else self.states[0][1]
+        """The first database's state the code cannot serve on, else the first
+        that is not at head, else the default's."""
+        refusing = [state for _, state in self.states if not state.serves]
+        off_head = [state for _, state in self.states if not state.ok]
+        return (refusing or off_head or [self.states[0][1]])[0]
 
     @property
     def ok(self) -> bool:
         """True when every database is at its head."""
         return all(state.ok for _, state in self.states)
+
+    @property
+    def serves(self) -> bool:
+        """True when the code can serve on every database (``MigrationState``)."""
+        return all(state.serves for _, state in self.states)
 
     @property
     def status(self) -> str:
@@ -253,7 +320,7 @@ class DatabaseStates:
             return self.states[0][1].as_json()
         body = {"status": self.status}
         if not self.ok:
-            body["error"] = self.message
+            body["message" if self.serves else "error"] = self.message
         if command := self.first_wrong.as_json().get("command"):
             body["command"] = command
         body["databases"] = {name: state.as_json() for name, state in self.states}

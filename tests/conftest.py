@@ -35,6 +35,7 @@ from app.db import db
 # The ops revision files use beyond Alembic's own (op.create_enum_type, ...), which
 # env.py registers: migrate_directly runs revisions without it.
 from flask_alembic_kit import operations  # noqa: F401
+from flask_alembic_kit.serving import kit_tables
 from flask_alembic_kit.urls import database_url
 from in_process import run_alembic
 from server_databases import drop_free_databases, fresh_server_database
@@ -310,7 +311,8 @@ class Database:
         return set(sa.inspect(self.engine).get_table_names())
 
     def rows(self) -> dict[str, list[dict]]:
-        """Every row of every table but the version table, sorted, as plain dicts."""
+        """Every row of every table but the version table and its serving table
+        (the kit's, ``serving.py``), sorted, as plain dicts."""
         metadata = sa.MetaData()
         metadata.reflect(self.engine)
         with self.engine.connect() as connection:
@@ -322,8 +324,13 @@ class Database:
                     ).mappings()
                 ]
                 for table in metadata.sorted_tables
-                if table.name != version_table(self.section)
+                if table.name not in self.kit_tables()
             }
+
+    def kit_tables(self) -> set[str]:
+        """The tables Alembic and the kit keep: the version table, the serving
+        table."""
+        return kit_tables(version_table(self.section))
 
 
 def model_column(table: sa.Table, name: str, section: str) -> sa.Column | None:
@@ -384,7 +391,7 @@ def insert_sample_rows(database: "Database", per_table: int = 3) -> None:
     metadata.reflect(database.engine)
     with database.engine.begin() as connection:
         for table in metadata.sorted_tables:
-            if table.name == version_table(database.section):
+            if table.name in database.kit_tables():
                 continue
             start = connection.execute(sa.select(sa.func.count()).select_from(table))
             first = start.scalar_one() + 1

@@ -28,6 +28,7 @@ from conftest import (
     failed_line,
     fresh_url,
 )
+from flask_alembic_kit.serving import kit_tables
 from flask_alembic_kit.state import code_revisions
 from in_process import importing_from
 from migrators import migrators
@@ -138,8 +139,8 @@ def test_adding_a_bind_rewrites_no_revision_file(project, tmp_path):
     (new,) = (copy / "alembic" / "binds" / "analytics").glob("*.py")
     assert 'op.create_table(\n        "page_views"' in new.read_text()
     assert alembic("upgrade", "head").returncode == 0
-    assert tables(analytics) == {"alembic_version_analytics", "page_views"}
-    assert tables(default) == {"alembic_version", "users", "posts"}
+    assert tables(analytics) == {*kit_tables("alembic_version_analytics"), "page_views"}
+    assert tables(default) == {*kit_tables("alembic_version"), "users", "posts"}
     current = alembic("current").stdout.splitlines()
     assert current[::2] == [
         "# database default",
@@ -161,8 +162,8 @@ def test_each_database_has_its_own_tables_and_history(
         alembic = runner(project, default, audit)
         upgraded = alembic("upgrade", "head")
         assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
-        assert tables(default) == {"alembic_version", "users", "posts"}
-        assert tables(audit) == {"alembic_version_audit", "audit_events"}
+        assert tables(default) == {*kit_tables("alembic_version"), "users", "posts"}
+        assert tables(audit) == {*kit_tables("alembic_version_audit"), "audit_events"}
         current = alembic("current")
         lines = current.stdout.splitlines()
         assert lines[:3] == [
@@ -175,11 +176,11 @@ def test_each_database_has_its_own_tables_and_history(
         assert checked.returncode == 0, checked.stdout + checked.stderr
         # Down and up again, both databases; then the audit one alone.
         assert alembic("downgrade", "base").returncode == 0
-        assert tables(default) == {"alembic_version"}
-        assert tables(audit) == {"alembic_version_audit"}
+        assert tables(default) == kit_tables("alembic_version")
+        assert tables(audit) == kit_tables("alembic_version_audit")
         assert alembic("upgrade", "head").returncode == 0
         assert alembic("-n", "audit", "downgrade", "base").returncode == 0
-        assert tables(audit) == {"alembic_version_audit"}
+        assert tables(audit) == kit_tables("alembic_version_audit")
         assert "users" in tables(default)
 
 
@@ -428,7 +429,7 @@ def test_a_bind_needs_no_section_of_its_own(project, tmp_path):
     alembic = runner(copy, default, audit)
 
     assert alembic("upgrade", "head").returncode == 0
-    assert tables(audit) == {"alembic_version_audit", "audit_events"}
+    assert tables(audit) == {*kit_tables("alembic_version_audit"), "audit_events"}
     current = alembic("current").stdout.splitlines()
     assert current == [
         "# database default",
@@ -496,13 +497,13 @@ def test_a_revision_id_acts_on_its_own_database(project, tmp_path):
     assert alembic("current").stdout.splitlines()[1] == "bb4b390c7d31 (head)"
     # -x bind=default: the default database alone.
     assert alembic("-x", "bind=default", "upgrade", "head").returncode == 0
-    assert tables(audit) == {"alembic_version_audit"}
+    assert tables(audit) == kit_tables("alembic_version_audit")
     assert alembic("upgrade", "head").returncode == 0
     assert "audit_events" in tables(audit)
     # -x bind=audit: the audit database alone, relative steps included.
     down = alembic("-x", "bind=audit", "downgrade", "-1")
     assert down.stdout.splitlines() == ["# database audit"]
-    assert tables(audit) == {"alembic_version_audit"}
+    assert tables(audit) == kit_tables("alembic_version_audit")
     assert "users" in tables(default)
     unknown = alembic("-x", "bind=audits", "upgrade", "head")
     assert failed_line(unknown.stdout + unknown.stderr) == (
@@ -601,8 +602,8 @@ def test_concurrent_migrators_with_both_databases_on_one_server(
         with migrators(project, environment) as run_together:
             for result in run_together("upgrade", "head"):
                 assert result.returncode == 0, result.stderr
-        assert tables(default) == {"alembic_version", "users", "posts"}
-        assert tables(audit) == {"alembic_version_audit", "audit_events"}
+        assert tables(default) == {*kit_tables("alembic_version"), "users", "posts"}
+        assert tables(audit) == {*kit_tables("alembic_version_audit"), "audit_events"}
         current = runner(project, default, audit)("current").stdout.splitlines()
         assert current[1] == "bb4b390c7d31 (head)"
         assert current[3].endswith("(head)")
@@ -652,7 +653,7 @@ def test_an_unset_bind_url_beside_a_server_is_said_once(backend, tmp_path):
     )
     assert upgraded.stderr.splitlines().count(warning) == 1
     audit = sa.URL.create("sqlite", database=str(project / "instance" / "audit.sqlite"))
-    assert tables(audit) == {"alembic_version_audit", "audit_events"}
+    assert tables(audit) == {*kit_tables("alembic_version_audit"), "audit_events"}
 
 
 def test_check_reports_every_database(project, tmp_path):

@@ -285,7 +285,7 @@ def test_guard_mode_comes_from_the_environment(monkeypatch):
 def test_unknown_guard_mode_keeps_the_guard_on(monkeypatch, caplog):
     monkeypatch.setenv("MIGRATION_GUARD", "of")
     assert create_app().config["MIGRATION_GUARD"] == "on"
-    assert "MIGRATION_GUARD='of' is not one of on, warn, off" in caplog.text
+    assert "MIGRATION_GUARD='of' is not one of on, strict, warn, off" in caplog.text
 
 
 def health_and_users(app):

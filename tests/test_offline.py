@@ -19,6 +19,7 @@ from conftest import (
     copy_project,
     fresh_url,
 )
+from flask_alembic_kit.autogenerate import models_tables_only
 from flask_alembic_kit.offline import OFFLINE_BATCH_REFUSED
 
 # Offline mode connects to nothing: a URL only chooses the dialect.
@@ -145,10 +146,12 @@ def test_rendered_script_builds_the_models_schema(monkeypatch, database):
                 == expected
             )
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        models_only = models_tables_only("alembic_version")
+        options = {"compare_type": True, "include_name": models_only}
+        context = MigrationContext.configure(connection, opts=options)
         assert compare_metadata(context, db.metadata) == []
         assert context.get_current_revision() is not None
-    assert database.tables() == {"alembic_version", *db.metadata.tables}
+    assert database.tables() == {*database.kit_tables(), *db.metadata.tables}
 
 
 # A revision whose downgrade drops a column in batch mode: SQLite's table copy must

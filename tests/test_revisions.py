@@ -22,7 +22,6 @@ from conftest import (
     migrate_directly,
     revisions,
     script_directory,
-    version_table,
 )
 
 # Each database's history (alembic.ini's sections): the default one and the audit
@@ -103,11 +102,11 @@ def test_stairway_up_down_up_then_head_matches_the_models(database, section):
     assert at_head.current() == history[-1].revision
 
 
-def test_downgrade_to_base_leaves_only_the_version_table(database):
+def test_downgrade_to_base_leaves_only_the_version_and_serving_tables(database):
     database.upgrade("head")
-    assert database.tables() == {version_table(), *db.metadata.tables}
+    assert database.tables() == {*database.kit_tables(), *db.metadata.tables}
     database.downgrade("base")
-    assert database.tables() == {version_table()}
+    assert database.tables() == database.kit_tables()
     assert database.current() is None
     if database.backend == "postgresql":
         assert sa.inspect(database.engine).get_sequence_names() == []

@@ -17,6 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from flask_alembic_kit.defaults import is_boolean
+from flask_alembic_kit.serving import kit_tables
 
 BATCH = 1000
 START = datetime(2026, 1, 1)
@@ -100,7 +101,7 @@ def fill_tables(
     parents: dict[tuple[str, str], list] = {}
     done = {}
     for table in metadata.sorted_tables:
-        if table.name == version_table:
+        if table.name in kit_tables(version_table):
             continue
         generated = [c for c in table.columns if c is not table.autoincrement_column]
         try:

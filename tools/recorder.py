@@ -24,6 +24,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from flask_alembic_kit.serving import kit_tables
 from tools.probes import (
     POSTGRESQL_BLOCKS,
     LockWatcher,
@@ -180,7 +181,7 @@ class Recorder:
             self.existing = {
                 oid: relation
                 for oid, relation in relations(raw).items()
-                if relation[0] != self.version_table
+                if relation[0] not in kit_tables(self.version_table)
             }
         self.before = {"files": relation_files(raw), "locks": held_locks(raw)}
         # Locks no longer held were released by a commit: a new transaction.
@@ -203,7 +204,7 @@ class Recorder:
         current.transaction = self.transaction
         if self.tables is None:  # the revision's first statement
             tables = {name for (name,) in query(raw, "SHOW TABLES")}
-            self.tables = tables - {self.version_table}
+            self.tables = tables - kit_tables(self.version_table)
         table = mysql_table(current.sql)
         if table not in self.tables:
             return  # a table the revision made has nothing to copy

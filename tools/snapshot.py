@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from flask_alembic_kit.sections import history_config
+from flask_alembic_kit.serving import kit_tables
 from flask_alembic_kit.urls import database_url
 from tools.databases import throwaway_database
 from tools.histories import history_sections
@@ -87,7 +88,7 @@ def schema_text(
         f"# The schema at head ({head}) on {backend_of(engine)}, made by migrating",
         f"# an empty database. Regenerate: {regenerate_command(backend_of(engine))}",
     ]
-    tables = sorted(set(inspector.get_table_names()) - {version_table})
+    tables = sorted(set(inspector.get_table_names()) - kit_tables(version_table))
     for table in tables:
         lines += ["", f"table {table}"]
         with warnings.catch_warnings():

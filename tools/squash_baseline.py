@@ -19,6 +19,7 @@ from alembic.util import CommandError
 
 from flask_alembic_kit.errors import first_line
 from flask_alembic_kit.internals import set_create_date
+from flask_alembic_kit.serving import kit_tables
 from tools import baseline
 from tools.squash_checks import SquashError
 from tools.squash_review import migrated_engine
@@ -39,7 +40,8 @@ def reflected_at(config_path: Path, revision: str, name: str, server) -> sa.Meta
                 # "Skipped unsupported reflection of expression-based index".
                 warnings.simplefilter("ignore", sa.exc.SAWarning)
                 metadata.reflect(engine)
-            metadata.remove(metadata.tables["alembic_version"])
+            for table in kit_tables("alembic_version") & set(metadata.tables):
+                metadata.remove(metadata.tables[table])
             if name == "sqlite":
                 with engine.connect() as connection:
                     baseline.add_sqlite_indexes(connection, metadata)

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request
 
 from app import models  # noqa: F401  (importing the models registers their tables)
 from app.db import db
@@ -34,6 +34,14 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     if web:
         guard.init_app(app)
         app.add_url_rule("/api/users", view_func=user_names)
+        app.add_url_rule("/api/users", view_func=add_user, methods=["POST"])
+        app.add_url_rule("/api/users/<int:user_id>", view_func=one_user)
+        app.add_url_rule(
+            "/api/users/<int:user_id>", view_func=rename_user, methods=["PATCH"]
+        )
+        app.add_url_rule(
+            "/api/users/<int:user_id>", view_func=remove_user, methods=["DELETE"]
+        )
     return app
 
 
@@ -41,3 +49,37 @@ def user_names() -> dict:
     """``GET /api/users``: the users' names, a request that reads the database."""
     names = db.session.scalars(sa.select(models.User.username).order_by("id"))
     return {"users": list(names)}
+
+
+# A user's fields the JSON requests below read and write, whatever else the model
+# maps (a test's release may add columns).
+FIELDS = ("username", "email", "display_name")
+
+
+def add_user():
+    """``POST /api/users``: a new user from the JSON fields; 201 and its id."""
+    user = models.User(**{name: request.json[name] for name in FIELDS})
+    db.session.add(user)
+    db.session.commit()
+    return {"id": user.id}, 201
+
+
+def one_user(user_id: int):
+    """``GET /api/users/<id>``: the user's fields, or 404."""
+    user = db.get_or_404(models.User, user_id)
+    return {name: getattr(user, name) for name in FIELDS}
+
+
+def rename_user(user_id: int):
+    """``PATCH /api/users/<id>``: a new ``display_name``."""
+    user = db.get_or_404(models.User, user_id)
+    user.display_name = request.json["display_name"]
+    db.session.commit()
+    return {"id": user.id}
+
+
+def remove_user(user_id: int):
+    """``DELETE /api/users/<id>``: 204."""
+    db.session.delete(db.get_or_404(models.User, user_id))
+    db.session.commit()
+    return "", 204

@@ -1,0 +1,100 @@
+"""``alembic -x phase=expand upgrade head``: the revisions the running release
+survives, applied before the new release starts (README, "Deploys without
+downtime").
+
+Each history stops before its first revision that is not ``expand``
+(``phases.py``); every revision after that one waits with it. One line names
+the revisions that wait and the command that applies them: plain
+``alembic upgrade head``, once every instance runs the new release. ``--sql``
+renders the same revisions; each bind's history stops at its own, and says what
+waits under its heading.
+"""
+
+import logging
+
+from alembic.util import CommandError
+
+from flask_alembic_kit.internals import migration_steps_function, outer_context
+from flask_alembic_kit.phases import EXPAND, declared_phase
+from flask_alembic_kit.run_lock import command_of
+from flask_alembic_kit.serving import parent_ids
+
+log = logging.getLogger("alembic.env")
+
+# What ``-x phase=`` accepts: the expand phase alone, or every revision (the
+# default, as without ``-x``).
+PHASE_CHOICES = ("expand", "all")
+
+
+def requested_phase(config) -> str:
+    """The ``-x phase=...`` of the command line, checked; ``all`` when absent."""
+    values = [
+        argument.partition("=")[2].strip()
+        for argument in getattr(config.cmd_opts, "x", None) or []
+        if argument.partition("=")[0].strip() == "phase"
+    ]
+    phase = values[-1] if values else "all"
+    if phase not in PHASE_CHOICES:
+        raise CommandError(
+            f"-x phase={phase}: use -x phase=expand (the revisions the running "
+            "release survives) or leave it out (every revision)"
+        )
+    command = command_of(config)
+    if phase == "expand" and command not in (None, "upgrade"):
+        raise CommandError(
+            f"-x phase=expand goes with upgrade, not {command}: it holds back the "
+            "revisions the running release would not survive"
+        )
+    return phase
+
+
+def phase_options(config) -> dict:
+    """The ``context.configure`` option that limits an upgrade to the expand phase
+    (``fn``, the command's own list of steps, filtered), when it is asked for."""
+    if requested_phase(config) != "expand":
+        return {}
+    environment = outer_context()
+    return {"fn": ExpandPhase(migration_steps_function(environment))}
+
+
+class ExpandPhase:
+    """The command's list of revision steps, cut before each history's first
+    revision that is not expand; says once what waits."""
+
+    def __init__(self, steps_of) -> None:
+        """``steps_of``: the upgrade's own function."""
+        self.steps_of = steps_of
+        self.said = False
+
+    def __call__(self, heads, migration_context) -> list:
+        """The steps to run: those before the first revision held back."""
+        script = migration_context.script
+        held: set[str] = set()
+        steps, waiting = [], []
+        for step in self.steps_of(heads, migration_context):
+            revision = step.revision
+            parents = set(parent_ids(script, revision))
+            if declared_phase(revision.module) != EXPAND or parents & held:
+                held.add(revision.revision)
+                waiting.append(revision)
+            else:
+                steps.append(step)
+        self.say(waiting)
+        return steps
+
+    def say(self, waiting: list) -> None:
+        """One line: what waits for the contract phase, or that nothing does."""
+        if self.said:
+            return
+        self.said = True
+        if not waiting:
+            log.info("Expand phase: no revision waits for the contract phase.")
+            return
+        names = ", ".join(
+            f"{each.revision} ({declared_phase(each.module)})" for each in waiting
+        )
+        log.info(
+            "Expand phase done; waiting for the contract phase: %s. Apply them with "
+            "`alembic upgrade head` once every instance runs this release.",
+            names,
+        )

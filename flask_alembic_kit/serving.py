@@ -1,0 +1,118 @@
+"""Which releases may serve a database: a small table next to each history's
+version table (``alembic_version_serving``; a bind's ``alembic_version_audit_serving``)
+that lists the code heads still able to serve on the revisions applied, each
+with the database's revision(s) it was written for.
+
+A release does not have the revision files of the releases after it, so it cannot
+tell by itself whether a database ahead of its head is one it can serve. Each
+migration writes it down instead, in the transaction of each revision: the
+database's head, and below it every revision reached through expand revisions
+only (``phases.py``), down to the first that is not one. Code whose head is listed
+serves; the guard (``state.py``) reads the table only when the database is at a
+revision its code does not know, and believes only rows written for the revision
+the database is at (a stamp, or an older release's downgrade, leaves the table
+behind).
+"""
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.schema import CreateTable
+
+from flask_alembic_kit.phases import EXPAND, declared_phase
+
+
+def serving_table_name(version_table: str) -> str:
+    """The table that goes with a version table."""
+    return f"{version_table}_serving"
+
+
+def serving_table(version_table: str) -> sa.Table:
+    """The table: one code head per row, and the database's revision(s) when it
+    was written (``database_at``, sorted ids joined by commas)."""
+    return sa.Table(
+        serving_table_name(version_table),
+        sa.MetaData(),
+        sa.Column("code_head", sa.String(32), primary_key=True),
+        sa.Column("database_at", sa.String(255), nullable=False),
+    )
+
+
+def kit_tables(version_table: str) -> set[str]:
+    """The tables of a history that are not the models': Alembic's version table
+    and its serving table. Autogenerate, the snapshots and the trace leave them
+    out."""
+    return {version_table, serving_table_name(version_table)}
+
+
+def heads_text(heads) -> str:
+    """Revision ids as ``database_at`` keeps them."""
+    return ",".join(sorted(heads))
+
+
+def serving_heads(script: ScriptDirectory, heads: tuple[str, ...]) -> list[str]:
+    """The code heads that can serve a database at ``heads``: those heads, and
+    each revision below them whose descendants up to them are all expand.
+
+    ``iterate_revisions`` yields every revision after all its descendants, so a
+    revision is decided once all of its children are.
+    """
+    blocked: set[str] = set()  # reached by a child that is not expand, or blocked
+    serving = []
+    for revision in script.iterate_revisions(heads, "base"):
+        if revision.revision in heads or revision.revision not in blocked:
+            serving.append(revision.revision)
+        if revision.revision in blocked or declared_phase(revision.module) != EXPAND:
+            blocked.update(parent_ids(script, revision))
+    return sorted(serving)
+
+
+def parent_ids(script: ScriptDirectory, revision) -> tuple[str, ...]:
+    """A revision's parents and the revisions it depends on, by id."""
+    parents = revision.down_revision or ()
+    parents = (parents,) if isinstance(parents, str) else tuple(parents)
+    depends = (
+        script.get_revisions(revision.dependencies) if revision.dependencies else ()
+    )
+    return parents + tuple(each.revision for each in depends if each)
+
+
+class ServingRecord:
+    """Alembic's ``on_version_apply`` hook that rewrites the table after each
+    revision, in its transaction (rendered into the script under ``--sql``).
+
+    The table is created the first time it is needed (``IF NOT EXISTS``, which
+    SQLite, PostgreSQL and MariaDB accept, also in a ``--sql`` script).
+    """
+
+    def __init__(self, version_table: str) -> None:
+        """For the history whose version table is ``version_table``."""
+        self.table = serving_table(version_table)
+        self.created = False
+
+    def __call__(self, *, ctx: MigrationContext, heads, **kwargs) -> None:
+        """Write the code heads that serve the database at its new ``heads``."""
+        if not self.created:
+            if ctx.as_sql or not sa.inspect(ctx.connection).has_table(self.table.name):
+                ctx.execute(CreateTable(self.table, if_not_exists=True))
+            self.created = True
+        ctx.execute(self.table.delete())
+        serving = serving_heads(ctx.script, tuple(sorted(heads)))
+        for revision in serving:
+            row = {"code_head": revision, "database_at": heads_text(heads)}
+            ctx.execute(self.table.insert().values(**row))
+
+
+def read_serving_heads(
+    connection: sa.Connection, version_table: str, database: tuple[str, ...]
+) -> set[str]:
+    """The code heads the table lists for a database at ``database``; empty when
+    there is no table (a database migrated before the kit kept one) or it was
+    written for another revision."""
+    table = serving_table(version_table)
+    if not sa.inspect(connection).has_table(table.name):
+        return set()
+    query = sa.select(table.c.code_head).where(
+        table.c.database_at == heads_text(database)
+    )
+    return set(connection.scalars(query))
