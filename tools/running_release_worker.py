@@ -8,6 +8,10 @@ each request line on stdin (JSON: ``url``, ``rows``) with one line on stdout: fo
 every mapped class of that bind, one row inserted through the ORM, selected back,
 one column updated, and deleted; each failure as its class, op and error line.
 
+The migration kit is the review's (``fill.py``, which generates the values, is
+loaded first and imports it): the same package for a project that installs the
+kit; for this repository, whose kit is in the checkout, the branch's.
+
 Values come from the column types (``fill.py``): the columns the base's models
 declare NOT NULL without a default get one; nullable ones are left NULL, as the
 running release may leave them; a foreign key points at a row that exists.
@@ -172,13 +176,15 @@ def main() -> None:
     """Import the base's models, then answer each request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the review stops this process
     checkout, bind = str(Path(sys.argv[1]).resolve()), sys.argv[2] or None
+    # The generator first, with the review's own imports (the migration kit as the
+    # review has it: a base from before a kit module fill.py uses still imports).
+    fill = load_fill()
     sys.path[0] = checkout  # not this script's folder: the base's app comes first
     try:
         import app  # noqa: F401  (the factory's module imports the models)
         from app.db import db
 
         outside_of(checkout)
-        fill = load_fill()
     except Exception as error:  # noqa: BLE001 - reported, in one line
         line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         reason = f"{type(error).__name__}: {line}"
