@@ -53,7 +53,7 @@ MIGRATION_OPTIONS = {
     **autogenerate_options(VERSION_TABLE),
     # With ``-x phase=expand``, only the revisions the running release survives
     # (README, "Deploys without downtime").
-    **phase_options(config),
+    **phase_options(config, BIND),
 }
 
 # After each revision, which releases may serve the database: the migration guard

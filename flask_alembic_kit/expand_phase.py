@@ -6,8 +6,8 @@ Each history stops before its first revision that is not ``expand``
 (``phases.py``); every revision after that one waits with it. One line names
 the revisions that wait and the command that applies them: plain
 ``alembic upgrade head``, once every instance runs the new release. ``--sql``
-renders the same revisions; each bind's history stops at its own, and says what
-waits under its heading.
+renders the same revisions; each bind's history stops at its own, and its line
+names it.
 """
 
 import logging
@@ -48,22 +48,25 @@ def requested_phase(config) -> str:
     return phase
 
 
-def phase_options(config) -> dict:
+def phase_options(config, database: str | None = None) -> dict:
     """The ``context.configure`` option that limits an upgrade to the expand phase
-    (``fn``, the command's own list of steps, filtered), when it is asked for."""
+    (``fn``, the command's own list of steps, filtered), when it is asked for;
+    ``database``: a bind's name, which its line starts with."""
     if requested_phase(config) != "expand":
         return {}
     environment = outer_context()
-    return {"fn": ExpandPhase(migration_steps_function(environment))}
+    steps_of = migration_steps_function(environment)
+    return {"fn": ExpandPhase(steps_of, f"database {database}: " if database else "")}
 
 
 class ExpandPhase:
     """The command's list of revision steps, cut before each history's first
     revision that is not expand; says once what waits."""
 
-    def __init__(self, steps_of) -> None:
-        """``steps_of``: the upgrade's own function."""
+    def __init__(self, steps_of, prefix: str = "") -> None:
+        """``steps_of``: the upgrade's own function; ``prefix`` starts its line."""
         self.steps_of = steps_of
+        self.prefix = prefix
         self.said = False
 
     def __call__(self, heads, migration_context) -> list:
@@ -88,13 +91,16 @@ class ExpandPhase:
             return
         self.said = True
         if not waiting:
-            log.info("Expand phase: no revision waits for the contract phase.")
+            log.info(
+                "%sExpand phase: nothing waits for the contract phase.", self.prefix
+            )
             return
         names = ", ".join(
             f"{each.revision} ({declared_phase(each.module)})" for each in waiting
         )
         log.info(
-            "Expand phase done; waiting for the contract phase: %s. Apply them with "
-            "`alembic upgrade head` once every instance runs this release.",
+            "%sExpand phase done; waiting for the contract phase: %s. Apply them "
+            "with `alembic upgrade head` once every instance runs this release.",
+            self.prefix,
             names,
         )

@@ -59,6 +59,7 @@ LONGEST_INTERVAL = 3600.0
 
 REFUSING = "Requests are refused with 503 until the code can serve on it."
 SERVING = "Serving anyway (MIGRATION_GUARD=warn)."
+STRICT = "MIGRATION_GUARD=strict serves at the code's head only."
 
 
 class MigrationGuard:
@@ -198,7 +199,10 @@ def refused_after_database_error(error: BaseException | None):
 
 def refusal(state: DatabaseStates):
     """The guard's 503: the state's fields, its message as the ``error``."""
-    return jsonify(state.as_json()), 503
+    body = state.as_json()
+    if "error" not in body:  # strict: a state the default guard serves in
+        body["error"] = f"{body.pop('message')} {STRICT}"
+    return jsonify(body), 503
 
 
 @bp.get("/healthz")

@@ -63,14 +63,14 @@ class MigrationState:
         if self.status == AHEAD:
             return (
                 f"The database is at revision {database}, ahead of this code's head "
-                f"{head} by expand revisions only: serving, as the release that "
-                "runs while a newer one is deployed."
+                f"{head} by expand revisions only: this code can serve on it, as "
+                "the release that runs while a newer one is deployed."
             )
         if self.status == CONTRACT_PENDING:
             return (
                 f"The database is at revision {database}, behind this code's head "
-                f"{head} by contract revisions only: serving; they wait for "
-                f"`{UPGRADE_COMMAND}` once every instance runs this release."
+                f"{head} by contract revisions only: this code can serve on it; they "
+                f"wait for `{UPGRADE_COMMAND}` once every instance runs this release."
             )
         if self.status == EMPTY:
             return (

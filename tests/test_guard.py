@@ -1,6 +1,7 @@
 """The migration guard and ``/healthz``: the app refuses a database not at head."""
 
 import logging
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -280,6 +281,76 @@ def test_guard_mode_comes_from_the_environment(monkeypatch):
     assert create_app().config["MIGRATION_GUARD"] == "warn"
     monkeypatch.delenv("MIGRATION_GUARD")
     assert create_app().config["MIGRATION_GUARD"] == "on"
+
+
+def test_a_database_that_moved_is_noticed_within_the_interval(database, app_on):
+    database.upgrade("head")
+    client = app_on(MIGRATION_GUARD_INTERVAL=0.3).test_client()
+    assert client.get("/api/users").status_code == 200
+
+    stamp_unknown_revision(database)  # e.g. another release migrated the database
+
+    assert client.get("/api/users").status_code == 200  # kept for the interval
+    time.sleep(0.4)
+    answer = client.get("/api/users")
+    assert (answer.status_code, answer.json["status"]) == (503, "unknown")
+
+
+def ahead_of_head(database) -> None:
+    """The database as a newer release's expand phase leaves it: at a revision
+    this code does not know, with this code's head among those that may serve."""
+    head = database.current()
+    serving = sa.table(
+        "alembic_version_serving", sa.column("code_head"), sa.column("database_at")
+    )
+    stamp_unknown_revision(database)
+    with database.engine.begin() as connection:
+        connection.execute(serving.delete())
+        rows = [
+            {"code_head": each, "database_at": UNKNOWN_REVISION}
+            for each in (
+                head,
+                UNKNOWN_REVISION,
+            )
+        ]
+        connection.execute(serving.insert(), rows)
+
+
+def test_a_database_ahead_by_expand_revisions_is_served_and_named(database, app_on):
+    database.upgrade("head")
+    ahead_of_head(database)
+    client = app_on().test_client()
+
+    assert client.get("/api/users").status_code == 200
+    health = client.get("/healthz")
+    assert (health.status_code, health.json["status"]) == (200, "ahead")
+    assert "ahead of this code's head" in health.json["message"]
+    assert "error" not in health.json
+
+
+def test_strict_mode_serves_at_head_only(database, app_on):
+    database.upgrade("head")
+    ahead_of_head(database)
+    client = app_on(MIGRATION_GUARD="strict").test_client()
+
+    answer = client.get("/api/users")
+
+    assert (answer.status_code, answer.json["status"]) == (503, "ahead")
+    assert answer.json["error"].endswith(
+        "MIGRATION_GUARD=strict serves at the code's head only."
+    )
+    assert client.get("/healthz").status_code == 503
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "1e9", "nan"])
+def test_a_bad_guard_interval_keeps_the_default(monkeypatch, caplog, value):
+    monkeypatch.setenv("MIGRATION_GUARD_INTERVAL", value)
+    app = create_app()
+
+    assert app.extensions["migration_guard"].interval == 5.0
+    assert f"MIGRATION_GUARD_INTERVAL={value!r} is not a number of seconds" in (
+        caplog.text
+    )
 
 
 def test_unknown_guard_mode_keeps_the_guard_on(monkeypatch, caplog):

@@ -51,6 +51,31 @@ def test_the_module_level_context_can_be_put_back():
         assert alembic_context.config is config
 
 
+def test_the_command_hands_env_py_its_list_of_steps_as_fn(tmp_path):
+    """``-x phase=expand`` filters the steps ``upgrade`` lists: the function the
+    command passed as ``fn``, which takes the heads and the migration context and
+    returns revision steps, each with its ``Script`` as ``revision``."""
+    config = Config(ROOT / "alembic.ini")
+    script = ScriptDirectory.from_config(config)
+    seen = {}
+
+    def upgrade(heads, context):
+        seen["steps"] = script._upgrade_revs("head", heads)
+        return []
+
+    with EnvironmentContext(config, script, fn=upgrade) as environment:
+        steps_of = internals.migration_steps_function(environment)
+        assert steps_of is upgrade
+        engine = sa.create_engine(f"sqlite:///{tmp_path}/steps.sqlite")
+        with engine.connect() as connection:
+            environment.configure(connection=connection)
+            environment.run_migrations()
+        engine.dispose()
+    first = seen["steps"][0]
+    assert first.revision is script.get_revision(first.revision.revision)
+    assert first.is_upgrade
+
+
 def test_the_command_line_keeps_its_command_function():
     from alembic import command
     from alembic.config import CommandLine
