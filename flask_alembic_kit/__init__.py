@@ -30,6 +30,9 @@ migration guard share, one concern per module:
 - ``expression_indexes``: an autogenerate plugin for indexes on expressions.
 - ``backfill``: ``fill_column``, the batched data step revisions import.
 - ``state``: the database's revision against the code's head, for the guard.
+- ``phases``: each revision's deploy phase (expand, contract, mixed) from its
+  operations; ``expand_phase``: ``alembic -x phase=expand``; ``serving``: the
+  table each migration writes of the code heads that can serve the database.
 
 Also: ``project`` (what env.py hands the kit), ``urls`` (database URLs from the
 environment), ``conventions`` (the naming convention and SQLite's connection

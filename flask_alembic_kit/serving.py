@@ -23,7 +23,9 @@ from flask_alembic_kit.phases import EXPAND, declared_phase
 
 
 def serving_table_name(version_table: str) -> str:
-    """The table that goes with a version table."""
+    """The table that goes with a version table. Its name starts with the version
+    table's: MariaDB's journal and kept-DDL watchers (``journal.py``,
+    ``kept_ddl.py``) leave statements naming it alone, as the version table's."""
     return f"{version_table}_serving"
 
 

@@ -16,6 +16,10 @@ down_revision: str | Sequence[str] | None = "f800a65a1a3a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Deploy phase: expand. The running release keeps working once it is applied: it runs
+# before the new release starts (alembic -x phase=expand upgrade head).
+phase: str = "expand"
+
 
 def upgrade() -> None:
     """Create ``users``, with unique usernames and emails."""

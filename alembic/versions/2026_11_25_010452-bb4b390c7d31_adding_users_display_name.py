@@ -20,6 +20,13 @@ down_revision: str | Sequence[str] | None = "e5d5fd2d0a27"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Deploy phase: mixed. The running release breaks once it is applied, and this release
+# needs what it adds: no release serves across it. Split it into an expand revision and
+# a contract one (README, Deploys without downtime).
+# - makes users.display_name NOT NULL
+# - adds column users.display_name
+phase: str = "mixed"
+
 # The users table as this revision leaves it after its first step, written out so the
 # revision does not depend on today's models. Batch mode copies the table from it on
 # SQLite instead of reflecting it, which is also what lets ``--sql`` render there.

@@ -17,6 +17,10 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Deploy phase: expand. The running release keeps working once it is applied: it runs
+# before the new release starts (alembic -x phase=expand upgrade head).
+phase: str = "expand"
+
 
 def upgrade() -> None:
     """Adding audit events table."""
