@@ -15,7 +15,16 @@ from bench.databases import BACKENDS, SERVER_URL_VARIABLES
 from bench.report import machine, markdown, read_json, update_readme, write_json
 from bench.timing import BenchError
 
-SECTIONS = ("latency", "layers", "history", "suite", "data", "autogen", "trace")
+SECTIONS = (
+    "latency",
+    "layers",
+    "history",
+    "suite",
+    "data",
+    "autogen",
+    "trace",
+    "deploy",
+)
 # The peers, imported only by the processes the benchmarks start.
 PEERS = ("flask_migrate", "pytest_alembic")
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -150,7 +159,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
     """Every selected section on every selected database, in that order."""
-    from bench import autogen, datastep, latency, suite, trace
+    from bench import autogen, datastep, deploy, latency, suite, trace
     from bench.projects import real_history
 
     rows = []
@@ -175,6 +184,8 @@ def run_sections(arguments: argparse.Namespace, workdir: Path) -> list:
             elif section == "trace":
                 head = real_history()[-1]
                 rows += trace.traced_review(directory, head, arguments.repeats)
+            elif section == "deploy":
+                rows += deploy.rolling_deploys(backend, directory, arguments.quick)
             elif section == "suite":
                 rows += suite.migration_suites(
                     backend,
@@ -222,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     info["duration_s"] = round(time.perf_counter() - started, 1)
     print(markdown(rows))
+    if "deploy" in arguments.sections:
+        from bench.deploy import summary
+
+        print("\nRolling deploy, failed requests per step:\n\n" + summary(rows))
     write_json(arguments.output, command.strip(), info, rows)
     if arguments.readme:
         update_readme(README, command.strip(), info, rows)

@@ -32,11 +32,14 @@ def checked(ratio: float, limit: float) -> tuple[str, bool]:
 
 
 def shown(value: float | None, unit: str) -> str:
-    """A figure in the table: seconds to 3 significant digits, MB and ms plainly."""
+    """A figure in the table: seconds to 3 significant digits, MB and ms plainly,
+    counts of requests as whole numbers."""
     if value is None:
         return ""
     if unit == "s":
         return f"{value:.3g} s" if value < 100 else f"{value:.0f} s"
+    if unit == "requests":
+        return f"{value:.0f}"
     return f"{value:.1f} {unit}"
 
 
