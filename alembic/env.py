@@ -58,7 +58,7 @@ MIGRATION_OPTIONS = {
 
 # After each revision, which releases may serve the database: the migration guard
 # of a release older than these revision files reads it (serving.py).
-SERVING = ServingRecord(VERSION_TABLE)
+SERVING = ServingRecord(context.script, VERSION_TABLE)
 
 
 def run_migrations_offline() -> None:

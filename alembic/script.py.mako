@@ -32,14 +32,17 @@ branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 <%
-    from flask_alembic_kit.phases import EXPAND, phase_comment
+    from flask_alembic_kit.phases import MERGE, MIXED, phase_comment
 
-    # alembic revision --autogenerate hands in the phase its operations have; a
-    # revision written by hand starts as expand, which migration-review checks.
+    # alembic revision --autogenerate hands in the phase its operations have;
+    # alembic merge writes a merge; a revision written by hand starts as mixed.
     found = phase_classification or None
+    merge = not found and isinstance(down_revision, (tuple, list)) \
+        and len(down_revision) > 1
+    phase = found.phase if found else (MERGE if merge else MIXED)
 %>\
-${phase_comment(found)}
-phase: str = ${repr(found.phase if found else EXPAND)}
+${phase_comment(found, merge)}
+phase: str = ${repr(phase)}
 % if squashed:
 
 # The revisions squashed into this baseline: env.py names it to a database at one.

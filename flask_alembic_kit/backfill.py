@@ -61,9 +61,13 @@ def fill_column(
     min_batch: int = MIN_BATCH,
     max_batch: int = MAX_BATCH,
     batch_seconds: float = BATCH_SECONDS,
+    where: sa.ColumnElement[bool] | None = None,
 ) -> int:
-    """Set ``table.c[column]`` to ``value`` where it IS NULL, from a revision's
-    ``upgrade()``; return the number of rows written (0 when rendering ``--sql``).
+    """Set ``table.c[column]`` to ``value`` where it IS NULL (or where ``where``
+    holds), from a revision's ``upgrade()``; return the number of rows written (0
+    when rendering ``--sql``). ``where`` must no longer hold for a row once it is
+    filled, so that a rerun picks up where a run stopped: e.g.
+    ``users.c.full_name.is_distinct_from(users.c.display_name)``.
 
     ``table`` is the table as the revision sees it, written out in the revision (not
     today's model), with a single integer primary key; ``value`` is an SQL
@@ -79,7 +83,8 @@ def fill_column(
     """
     key, target = primary_key_of(table), column_of(table, column)
     sizes = BatchSizes(first_batch, min_batch, max_batch, batch_seconds)
-    fill = table.update().where(target.is_(None)).values({target: value})
+    to_fill = target.is_(None) if where is None else where
+    fill = table.update().where(to_fill).values({target: value})
     context = op.get_context()
     if not batches_possible(context):
         if context.as_sql:
@@ -87,7 +92,7 @@ def fill_column(
             return 0
         return op.get_bind().execute(fill).rowcount
     with context.autocommit_block():
-        return fill_in_batches(op.get_bind(), key, target, fill, sizes)
+        return fill_in_batches(op.get_bind(), key, target, fill, sizes, to_fill)
 
 
 def primary_key_of(table: sa.Table) -> sa.Column:
@@ -152,17 +157,18 @@ def fill_in_batches(
     target: sa.Column,
     fill: sa.Update,
     sizes: BatchSizes,
+    to_fill: sa.ColumnElement[bool],
 ) -> int:
     """Run ``fill`` in key ranges of about ``sizes`` rows, in key order, each
     statement committing on its own (the connection is in autocommit mode).
 
     Each batch reads the key ``size`` rows on, then updates up to it; the last
     batch has no upper bound, so rows added meanwhile are filled too. A rerun starts
-    at the first row still NULL.
+    at the first row still to fill (``to_fill``: NULL, unless the caller says).
     """
     table = key.table
     first_null = connection.execute(
-        sa.select(key).where(target.is_(None)).order_by(key).limit(1)
+        sa.select(key).where(to_fill).order_by(key).limit(1)
     ).scalar()
     if first_null is None:
         log.info("%s.%s: no row to fill", table.name, target.name)

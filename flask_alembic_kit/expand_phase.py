@@ -12,10 +12,15 @@ names it.
 
 import logging
 
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from flask_alembic_kit.internals import migration_steps_function, outer_context
-from flask_alembic_kit.phases import EXPAND, declared_phase
+from flask_alembic_kit.internals import (
+    migration_steps_function,
+    outer_context,
+    step_revision,
+)
+from flask_alembic_kit.phases import EXPAND, MERGE, declared_phase
 from flask_alembic_kit.run_lock import command_of
 from flask_alembic_kit.serving import parent_ids
 
@@ -55,41 +60,58 @@ def phase_options(config, database: str | None = None) -> dict:
     if requested_phase(config) != "expand":
         return {}
     environment = outer_context()
+    prefix = f"database {database}: " if database else ""
     steps_of = migration_steps_function(environment)
-    return {"fn": ExpandPhase(steps_of, f"database {database}: " if database else "")}
+    return {"fn": ExpandPhase(steps_of, environment.script, prefix)}
 
 
 class ExpandPhase:
     """The command's list of revision steps, cut before each history's first
     revision that is not expand; says once what waits."""
 
-    def __init__(self, steps_of, prefix: str = "") -> None:
-        """``steps_of``: the upgrade's own function; ``prefix`` starts its line."""
+    def __init__(self, steps_of, script: ScriptDirectory, prefix: str = "") -> None:
+        """``steps_of``: the upgrade's own function; ``script``: the history;
+        ``prefix`` starts its line."""
         self.steps_of = steps_of
+        self.script = script
         self.prefix = prefix
+        self.waiting: list = []
         self.said = False
 
     def __call__(self, heads, migration_context) -> list:
         """The steps to run: those before the first revision held back."""
-        script = migration_context.script
         held: set[str] = set()
-        steps, waiting = [], []
+        steps, self.waiting = [], []
         for step in self.steps_of(heads, migration_context):
-            revision = step.revision
-            parents = set(parent_ids(script, revision))
-            if declared_phase(revision.module) != EXPAND or parents & held:
+            revision = step_revision(step)
+            parents = set(parent_ids(self.script, revision))
+            phase = declared_phase(revision.module)
+            if phase not in (EXPAND, MERGE) or parents & held:
                 held.add(revision.revision)
-                waiting.append(revision)
+                self.waiting.append(revision)
             else:
                 steps.append(step)
-        self.say(waiting)
+        self.say(self.waiting)
         return steps
 
     def say(self, waiting: list) -> None:
-        """One line: what waits for the contract phase, or that nothing does."""
+        """One line: what waits for the contract phase, or that nothing does; and
+        a warning for an expand revision held behind another: the release that
+        has it answers 503 until the contract step, which waits for it."""
         if self.said:
             return
         self.said = True
+        stuck = [
+            each.revision for each in waiting if declared_phase(each.module) == EXPAND
+        ]
+        if stuck:
+            log.warning(
+                "%s%s: expand, held back behind a revision that is not: this release "
+                "needs it and cannot serve until `alembic upgrade head`; ship the "
+                "contract revision in one release and what follows it in the next",
+                self.prefix,
+                ", ".join(stuck),
+            )
         if not waiting:
             log.info(
                 "%sExpand phase: nothing waits for the contract phase.", self.prefix

@@ -80,18 +80,30 @@ class MigrationGuard:
         self.mode = mode
         self.alembic_config = alembic_config
         self.interval = interval
-        self.settled: DatabaseStates | None = None  # kept: no need to check again
-        self.settled_at = 0.0
+        # The state kept (no need to check again), with the time its reading
+        # began: one attribute, so that a request never sees half of an update.
+        self.settled: tuple[DatabaseStates, float] | None = None
         self.last_seen: DatabaseStates | None = None
         self.lock = threading.Lock()
+        self.reading = threading.Lock()  # one request reads again at a time
+        self.clock = time.monotonic  # seconds; a test can wind it on
 
     def state(self) -> DatabaseStates:
         """The kept state, or a fresh reading when there is none or it is older
-        than the interval."""
+        than the interval. While one request reads it again, the others go on
+        with the kept state rather than each sending its own query."""
         settled = self.settled
-        if settled and time.monotonic() - self.settled_at < self.interval:
-            return settled
-        return self.check()
+        if settled is None:
+            return self.check()
+        state, read_at = settled
+        if self.clock() - read_at < self.interval:
+            return state
+        if not self.reading.acquire(blocking=False):
+            return state
+        try:
+            return self.check()
+        finally:
+            self.reading.release()
 
     def serves(self, state: DatabaseStates) -> bool:
         """Whether the code serves on ``state`` in this mode: at head, or (``on``)
@@ -101,14 +113,14 @@ class MigrationGuard:
     def check(self, cause: str = "") -> DatabaseStates:
         """Read each database's revision now, and remember what was found; ``cause``
         says what made the app look again, for the log."""
-        states, reasons = [], []
+        started, states, reasons = self.clock(), [], []
         for name, bind in databases():
             state, reason = self.read(bind)
             states.append((name, state))
             reasons += [reason] if reason else []
         state = DatabaseStates(tuple(states))
         # A reason the databases share (ALEMBIC_CONFIG) is said once.
-        self.remember(state, " ".join(dict.fromkeys(reasons)), cause)
+        self.remember(state, " ".join(dict.fromkeys(reasons)), cause, started)
         return state
 
     def read(self, bind: str | None) -> tuple[MigrationState, str]:
@@ -129,17 +141,24 @@ class MigrationGuard:
             return scripts_unavailable_state(), reason
 
     def remember(
-        self, state: DatabaseStates, reason: str = "", cause: str = ""
+        self,
+        state: DatabaseStates,
+        reason: str = "",
+        cause: str = "",
+        started: float | None = None,
     ) -> None:
-        """Keep ``state`` when no further check is needed; log it when it is new.
+        """Keep ``state`` when no further check is needed; log it when it is new. A
+        reading that began before the one kept is older news: it changes nothing.
 
         Refusing is an error, serving anyway a warning; so is a mismatch that a
         failed request found (``cause``): its client is answered, nothing crashed.
         """
+        started = self.clock() if started is None else started
         keep = self.serves(state) or (self.mode == "warn" and not state.unavailable)
-        self.settled = state if keep else None
-        self.settled_at = time.monotonic()
         with self.lock:
+            if self.settled and self.settled[1] > started:
+                return
+            self.settled = (state, started) if keep else None
             is_new, self.last_seen = state != self.last_seen, state
         if not is_new or self.mode == "off":
             return
@@ -218,7 +237,9 @@ def healthz():
     state = guard.check()
     refusing = guard.mode in REFUSING_MODES
     serving = guard.serves(state) or (not refusing and not state.unavailable)
-    return jsonify(state.as_json()), 200 if serving else 503
+    if not serving:
+        return refusal(state)
+    return jsonify(state.as_json()), 200
 
 
 def guard_mode(value: str | None, log: logging.Logger) -> str:

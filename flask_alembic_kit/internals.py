@@ -49,6 +49,13 @@ def migration_steps_function(environment):
     return environment.context_opts["fn"]
 
 
+def step_revision(step):
+    """The revision script of one step of that list (``RevisionStep.revision``,
+    not documented: Alembic's own ``on_version_apply`` hands out a ``MigrationInfo``
+    after the step ran, too late to hold it back)."""
+    return step.revision
+
+
 def reinstall(outer) -> None:
     """Make ``outer`` (from ``outer_context``) the module-level context again."""
     outer._install_proxy()

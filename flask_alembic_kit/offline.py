@@ -52,7 +52,7 @@ class RenderedRevisions:
     def refuse_empty(self, config, migration_context: MigrationContext) -> None:
         """Fail when the range held no revision, naming its ends as the user typed
         them (``upgrade head:base``)."""
-        if self.steps:
+        if self.steps or held_back(migration_context):
             return
         typed = getattr(config.cmd_opts, "revision", None) or ""
         if typed.count(":") == 1:
@@ -66,6 +66,13 @@ class RenderedRevisions:
             f"no revisions lead from {start or 'base'} to {end or 'base'} this way: "
             "check the order of the range (upgrade goes old:new, downgrade new:old)"
         )
+
+
+def held_back(migration_context: MigrationContext) -> bool:
+    """Whether ``-x phase=expand`` held every revision of the range back: the
+    script is empty, as asked (``expand_phase.py`` said what waits)."""
+    steps_of = migration_context.opts.get("fn")
+    return bool(getattr(steps_of, "waiting", None))
 
 
 # Alembic's words for a batch operation that --sql cannot render: SQLite's table

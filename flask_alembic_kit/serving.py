@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.schema import CreateTable
 
-from flask_alembic_kit.phases import EXPAND, declared_phase
+from flask_alembic_kit.phases import EXPAND, MERGE, declared_phase
 
 
 def serving_table_name(version_table: str) -> str:
@@ -53,20 +53,64 @@ def heads_text(heads) -> str:
 
 
 def serving_heads(script: ScriptDirectory, heads: tuple[str, ...]) -> list[str]:
-    """The code heads that can serve a database at ``heads``: those heads, and
-    each revision below them whose descendants up to them are all expand.
-
-    ``iterate_revisions`` yields every revision after all its descendants, so a
-    revision is decided once all of its children are.
-    """
-    blocked: set[str] = set()  # reached by a child that is not expand, or blocked
-    serving = []
-    for revision in script.iterate_revisions(heads, "base"):
-        if revision.revision in heads or revision.revision not in blocked:
-            serving.append(revision.revision)
-        if revision.revision in blocked or declared_phase(revision.module) != EXPAND:
-            blocked.update(parent_ids(script, revision))
+    """The code heads that can serve a database at ``heads``: each revision R
+    applied whose code finds everything it maps, because every revision applied
+    that R's code does not have is expand. Equivalently: R is at or after every
+    revision applied that is not expand (on every branch, merges included)."""
+    parents = applied_parents(script, heads)
+    not_expand = [
+        each
+        for each in parents
+        if declared_phase(script.get_revision(each).module) not in (EXPAND, MERGE)
+    ]
+    serving = set(parents)
+    for revision in newest(not_expand, parents):
+        serving &= descendants_of(revision, parents)
     return sorted(serving)
+
+
+def applied_parents(
+    script: ScriptDirectory, heads: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Every revision applied to a database at ``heads`` (they and all below),
+    with its parents."""
+    parents: dict[str, tuple[str, ...]] = {}
+    todo = list(heads)
+    while todo:
+        revision = todo.pop()
+        if revision not in parents:
+            parents[revision] = parent_ids(script, script.get_revision(revision))
+            todo += parents[revision]
+    return parents
+
+
+def newest(revisions: list[str], parents: dict[str, tuple[str, ...]]) -> set[str]:
+    """Those of ``revisions`` below none of the others: the rest are below them,
+    so what serves after these serves after those."""
+    below = set()
+    for revision in revisions:
+        todo = list(parents[revision])
+        while todo:
+            each = todo.pop()
+            if each not in below:
+                below.add(each)
+                todo += parents[each]
+    return set(revisions) - below
+
+
+def descendants_of(revision: str, parents: dict[str, tuple[str, ...]]) -> set[str]:
+    """The revision and every revision in ``parents`` above it."""
+    children: dict[str, list[str]] = {}
+    for child, its_parents in parents.items():
+        for parent in its_parents:
+            children.setdefault(parent, []).append(child)
+    found, todo = set(), [revision]
+    while todo:
+        each = todo.pop()
+        if each not in found:
+            found.add(each)
+            todo += children.get(each, [])
+    return found
 
 
 def parent_ids(script: ScriptDirectory, revision) -> tuple[str, ...]:
@@ -87,8 +131,9 @@ class ServingRecord:
     SQLite, PostgreSQL and MariaDB accept, also in a ``--sql`` script).
     """
 
-    def __init__(self, version_table: str) -> None:
-        """For the history whose version table is ``version_table``."""
+    def __init__(self, script: ScriptDirectory, version_table: str) -> None:
+        """For the history of ``script``, whose version table is ``version_table``."""
+        self.script = script
         self.table = serving_table(version_table)
         self.created = False
 
@@ -99,7 +144,7 @@ class ServingRecord:
                 ctx.execute(CreateTable(self.table, if_not_exists=True))
             self.created = True
         ctx.execute(self.table.delete())
-        serving = serving_heads(ctx.script, tuple(sorted(heads)))
+        serving = serving_heads(self.script, tuple(sorted(heads)))
         for revision in serving:
             row = {"code_head": revision, "database_at": heads_text(heads)}
             ctx.execute(self.table.insert().values(**row))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from flask_alembic_kit.phases import CONTRACT, declared_phase
+from flask_alembic_kit.phases import CONTRACT, MERGE, declared_phase
 from flask_alembic_kit.sections import history_config
 from flask_alembic_kit.serving import parent_ids, read_serving_heads
 
@@ -222,7 +222,9 @@ def compare(
         status = EMPTY
     elif code.known.issuperset(database):
         pending = code.pending(database)
-        only_contract = all(code.phases.get(each) == CONTRACT for each in pending)
+        only_contract = all(
+            code.phases.get(each) in (CONTRACT, MERGE) for each in pending
+        )
         status = CONTRACT_PENDING if pending and only_contract else BEHIND
     elif all(revision in code.squashed for revision in database):
         baseline = code.squashed[database[0]]
@@ -243,13 +245,20 @@ def read_state(
     """
     code = code_revisions(alembic_config, section)
     with engine.connect() as connection:
-        heads = database_heads(connection, code.version_table)
-        state = compare(heads, code)
-        if state.status != UNKNOWN:
-            return state
-        # Newer code migrated it: its serving table says whether this code serves.
-        serving = read_serving_heads(connection, code.version_table, heads)
-        return compare(heads, code, frozenset(serving))
+        for _ in range(2):
+            heads = database_heads(connection, code.version_table)
+            state = compare(heads, code)
+            if state.status != UNKNOWN:
+                return state
+            # Newer code migrated it: its serving table says whether this code
+            # serves. A migrator may commit its next revision between the two
+            # reads; then the version table has moved too, and is read again.
+            serving = read_serving_heads(connection, code.version_table, heads)
+            state = compare(heads, code, frozenset(serving))
+            if state.serves or database_heads(connection, code.version_table) == heads:
+                return state
+            connection.rollback()  # a fresh snapshot where reads repeat
+        return state
 
 
 def unavailable_state(alembic_config: str, section: str = "alembic") -> MigrationState:

@@ -409,13 +409,20 @@ def insert_sample_rows(database: "Database", per_table: int = 3) -> None:
                 connection.execute(table.insert().values(row))
 
 
-def kept(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> dict:
-    """``after``, cut down to the tables and columns that ``before`` had."""
-    return {
-        table: [{name: row[name] for name in rows[0]} for row in after[table]]
-        for table, rows in before.items()
-        if rows
-    }
+def kept(before: dict[str, list[dict]], after: dict[str, list[dict]]):
+    """``before``'s rows and ``after``'s, each cut down to the tables and columns
+    both have, for ``assert now == was``: a contract revision drops a column or a
+    table on purpose, and every other value must stay. Tables empty before are
+    left out."""
+    was, now = {}, {}
+    for table, rows in before.items():
+        if not rows or table not in after:  # empty before, or dropped
+            continue
+        columns = after[table][0] if after[table] else rows[0]  # no row: all lost
+        names = [name for name in rows[0] if name in columns]
+        was[table] = [{name: row[name] for name in names} for row in rows]
+        now[table] = [{name: row[name] for name in names} for row in after[table]]
+    return was, now
 
 
 @contextmanager

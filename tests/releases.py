@@ -31,12 +31,15 @@ class Release:
 
     def __init__(self, folder: Path, environment: dict[str, str]) -> None:
         """Start serving ``folder``'s app; wait for its port."""
+        # Its log (each request, and a failed one's traceback) stays beside it.
+        self.log = (folder / "server.log").open("a")
         self.process = subprocess.Popen(
             [sys.executable, str(SERVER)],
             cwd=folder,
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
+            stderr=self.log,
             text=True,
         )
         port = self.process.stdout.readline().strip()
@@ -48,6 +51,7 @@ class Release:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.process.stdout.close()
+        self.log.close()
 
     def get(self, path: str) -> tuple[int, dict]:
         """``GET path``: the status and the JSON body."""
@@ -59,8 +63,9 @@ class Release:
 
 
 def request(url: str, method: str, path: str, body: dict | None = None):
-    """One HTTP request: the status and the JSON body (``{}`` when there is none);
-    status 0 when the server could not be reached."""
+    """One HTTP request: the status and the JSON body (``{}`` when there is none,
+    ``{"text": ...}`` when it is not JSON, as Flask's own error pages); status 0
+    when the server could not be reached."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     call = urllib.request.Request(url + path, data, headers, method=method)
@@ -71,18 +76,27 @@ def request(url: str, method: str, path: str, body: dict | None = None):
         status, text = error.code, error.read()
     except OSError:
         return 0, {}
-    return status, json.loads(text) if text else {}
+    try:
+        return status, json.loads(text) if text else {}
+    except ValueError:
+        return status, {"text": text[:200].decode(errors="replace")}
+
+
+# What each request of the load answers when it succeeds.
+EXPECTED = {"POST": 201, "GET": 200, "PATCH": 200, "DELETE": 204}
 
 
 class Load(threading.Thread):
-    """Creates, reads, updates and deletes users through whichever release the
-    load balancer sends to, counting each step's answers."""
+    """Creates, reads, updates and deletes users through the releases a load
+    balancer sends to (in turn, when two serve), counting each step's answers:
+    any other answer than the request's success is a failure."""
 
     def __init__(self, url: str, first_step: str, keep_every: int = 0) -> None:
         """Send to ``url`` first, counting under ``first_step``; with
         ``keep_every``, every so many users are kept, not deleted."""
         super().__init__(daemon=True)
-        self.url = url
+        self.urls = [url]
+        self.sent = 0
         self.keep_every = keep_every
         self.step = first_step
         self.answers: dict[str, Counter] = {}
@@ -90,11 +104,11 @@ class Load(threading.Thread):
         self.sending = threading.Lock()  # held while a request is on its way
         self.stopping = threading.Event()
 
-    def switch_to(self, url: str) -> None:
-        """Send every later request to ``url``; returns once no request is on its
-        way to the old one, which can then stop."""
+    def serve_from(self, *urls: str) -> None:
+        """Send every later request to ``urls``, in turn; returns once no request
+        is on its way to another, which can then stop."""
         with self.sending:
-            self.url = url
+            self.urls = list(urls)
 
     def during(self, step: str) -> None:
         """Count the answers from now on under ``step``."""
@@ -102,12 +116,14 @@ class Load(threading.Thread):
             self.step = step
 
     def send(self, method: str, path: str, body: dict | None = None):
-        """One request to the current release, counted."""
+        """One request to the next release, counted."""
         with self.sending:
-            status, answer = request(self.url, method, path, body)
+            self.sent += 1
+            url = self.urls[self.sent % len(self.urls)]
+            status, answer = request(url, method, path, body)
             counts = self.answers.setdefault(self.step, Counter())
             counts["requests"] += 1
-            if status == 0 or status >= 500:
+            if status != EXPECTED[method]:
                 counts["failed"] += 1
                 self.failures.append((self.step, f"{method} {path}", status, answer))
         return status, answer
@@ -119,10 +135,8 @@ class Load(threading.Thread):
         while not self.stopping.is_set():
             number += 1
             name = f"user{number}"
-            user = {"username": name, "email": f"{name}@example.org"}
-            status, created = self.send(
-                "POST", "/api/users", user | {"display_name": name}
-            )
+            user = {"username": name, "email": f"{name}@x.org", "display_name": name}
+            status, created = self.send("POST", "/api/users", user)
             if status != 201:
                 continue
             path = f"/api/users/{created['id']}"
@@ -154,9 +168,11 @@ def health(release: Release) -> tuple[int, str]:
     return status, body.get("status")
 
 
-def newest_revision(project: Path) -> Path:
-    """The revision file written last in a project's default history."""
-    return max((project / "alembic" / "versions").glob("*.py"))
+def revision_file(project: Path, slug: str) -> Path:
+    """The revision file of a project's default history named ``slug`` (its
+    message, as Alembic writes it into the file name)."""
+    [path] = (project / "alembic" / "versions").glob(f"*_{slug}.py")
+    return path
 
 
 def revision_id(path: Path) -> str:

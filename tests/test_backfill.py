@@ -293,3 +293,24 @@ def test_primary_key_must_be_one_integer_column(project, database, columns, show
         "set-based UPDATE instead (op.execute(table.update()...))"
     )
     assert database.current() == EXPAND
+
+
+def test_a_where_refills_stale_values_as_well(project, database):
+    migrate(project, "upgrade", EXPAND)
+    stale = {n: f"stale-{n}" for n in range(1, ROWS + 1, 3)}
+    add_users(database, stale)
+    write_revision(
+        project.path,
+        BACKFILL,
+        EXPAND,
+        FILL_NICKNAME.replace(
+            "users.c.username,",
+            "users.c.username,\n        "
+            "where=users.c.nickname.is_distinct_from(users.c.username),",
+        ),
+        "    pass",
+    )
+
+    migrate(project, "upgrade", BACKFILL)
+
+    assert nicknames(database) == usernames()

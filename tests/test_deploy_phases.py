@@ -6,6 +6,8 @@ from it. On the kit's fixture project, on every configured database."""
 import pytest
 import sqlalchemy as sa
 from alembic.operations import ops
+from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import mysql
 
 from conftest import (
     alembic_runner,
@@ -15,7 +17,7 @@ from conftest import (
 )
 from flask_alembic_kit import phases
 from flask_alembic_kit.enums.values import AlterEnumValuesOp
-from flask_alembic_kit.serving import read_serving_heads
+from flask_alembic_kit.serving import read_serving_heads, serving_heads
 from flask_alembic_kit.state import (
     AHEAD,
     BEHIND,
@@ -48,10 +50,11 @@ def column(name: str, type_=None, **kw) -> sa.Column:
         (ops.DropConstraintOp("uq_users_bio", "users"), "expand", None),
         (ops.DropTableOp("tags"), "contract", "drops table tags"),
         (ops.DropColumnOp("users", "bio"), "contract", "drops column users.bio"),
-        (ops.RenameTableOp("tags", "labels"), "contract", "renames table tags"),
+        # A rename: neither release finds the other's name.
+        (ops.RenameTableOp("tags", "labels"), "mixed", "renames table tags"),
         (
             ops.AlterColumnOp("users", "bio", modify_name="about"),
-            "contract",
+            "mixed",
             "renames column users.bio to about",
         ),
         (
@@ -93,7 +96,83 @@ def column(name: str, type_=None, **kw) -> sa.Column:
                 "users", "n", existing_nullable=False, modify_server_default=None
             ),
             "contract",
-            "drops the server default of NOT NULL users.n",
+            "drops the server default of users.n",
+        ),
+        (
+            ops.AlterColumnOp(
+                "users", "n", existing_nullable=True, modify_server_default=None
+            ),
+            "expand",
+            None,
+        ),
+        # Types: only what keeps every value is a widening.
+        (
+            ops.AlterColumnOp(
+                "t", "n", existing_type=mysql.LONGTEXT(), modify_type=sa.Text()
+            ),
+            "contract",
+            "changes the type of t.n",
+        ),
+        (
+            ops.AlterColumnOp(
+                "t", "n", existing_type=sa.Numeric(10, 2), modify_type=sa.Numeric(10, 4)
+            ),
+            "contract",
+            "changes the type of t.n",
+        ),
+        (
+            ops.AlterColumnOp(
+                "t", "n", existing_type=sa.Numeric(10, 2), modify_type=sa.Numeric(12, 2)
+            ),
+            "expand",
+            None,
+        ),
+        (
+            ops.AlterColumnOp(
+                "t",
+                "n",
+                existing_type=mysql.INTEGER(unsigned=True),
+                modify_type=sa.Integer(),
+            ),
+            "contract",
+            "changes the type of t.n",
+        ),
+        (
+            ops.AlterColumnOp(
+                "t", "n", existing_type=sa.SMALLINT(), modify_type=mysql.TINYINT()
+            ),
+            "contract",
+            "changes the type of t.n",
+        ),
+        (
+            ops.AlterColumnOp(
+                "t", "n", existing_type=sa.VARBINARY(100), modify_type=sa.VARBINARY(10)
+            ),
+            "contract",
+            "changes the type of t.n",
+        ),
+        (
+            ops.AlterColumnOp(
+                "t", "n", existing_type=sa.DateTime(), modify_type=sa.DateTime(True)
+            ),
+            "contract",
+            "changes the type of t.n",
+        ),
+        # Constraints on what the running release writes.
+        (
+            ops.CreateUniqueConstraintOp("uq_users_email", "users", ["email"]),
+            "contract",
+            "adds a unique constraint on users (email)",
+        ),
+        (
+            ops.CreateIndexOp("ix_users_email", "users", ["email"], unique=True),
+            "contract",
+            "adds a unique index on users (email)",
+        ),
+        (
+            ops.CreateCheckConstraintOp("ck_users_age", "users", "age >= 0"),
+            "contract",
+            "adds CHECK (age >= 0) on users",
         ),
         (
             AlterEnumValuesOp(
@@ -118,7 +197,7 @@ def column(name: str, type_=None, **kw) -> sa.Column:
                 name="state",
                 renamed={"draft": "pending"},
             ),
-            "contract",
+            "mixed",
             "renames Enum value 'draft' of posts.state to 'pending'",
         ),
         (
@@ -138,6 +217,20 @@ def test_each_operation_has_the_phase_the_running_release_needs(
         assert any(reason in each for each in found.breaks), found.breaks
     else:
         assert found.breaks == []
+
+
+def test_constraints_on_what_the_revision_creates_restrict_nothing():
+    found = phases.classify(
+        [
+            ops.AddColumnOp("users", column("code", nullable=True)),
+            ops.CreateUniqueConstraintOp("uq_users_code", "users", ["code"]),
+            ops.CreateCheckConstraintOp("ck_users_code", "users", "length(code) > 2"),
+            ops.CreateTableOp("tags", [column("name")]),
+            ops.CreateIndexOp("ix_tags_name", "tags", ["name"], unique=True),
+        ]
+    )
+
+    assert (found.phase, found.breaks) == ("expand", [])
 
 
 def test_a_revision_that_adds_and_drops_is_mixed():
@@ -161,15 +254,22 @@ def project(tmp_path, fresh_database_url):
     return tmp_path, alembic
 
 
+EMAIL_LINE = (
+    "    email: orm.Mapped[str] = orm.mapped_column(sa.String(120), unique=True)\n"
+)
 MODEL_LINE = "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
+NICKNAME = "    nickname: orm.Mapped[str | None] = orm.mapped_column(sa.String(40))\n"
 
 
 def generated(project, models: str, message: str) -> str:
-    """The revision autogenerate writes for the fixture's ``display_name`` line
-    replaced by ``models``, and what it said."""
+    """The revision autogenerate writes once ``User``'s columns after ``email`` are
+    ``models`` (the fixture's: ``display_name``), and what it said."""
     path, alembic = project
     file = path / "app" / "models.py"
-    file.write_text(file.read_text().replace(MODEL_LINE, models))
+    text = file.read_text()
+    start = text.index(EMAIL_LINE) + len(EMAIL_LINE)
+    end = text.index("\n    posts: orm.Mapped")
+    file.write_text(text[:start] + models + text[end:])
     before = set((path / "alembic" / "versions").glob("*.py"))
     result = alembic("revision", "--autogenerate", "-m", message)
     assert result.returncode == 0, result.stderr
@@ -178,21 +278,30 @@ def generated(project, models: str, message: str) -> str:
 
 
 def test_autogenerate_marks_an_added_column_expand(project):
-    nickname = (
-        "    nickname: orm.Mapped[str | None] = orm.mapped_column(sa.String(40))\n"
-    )
-
-    text, _ = generated(project, MODEL_LINE + nickname, "nicknames")
+    text, _ = generated(project, MODEL_LINE + NICKNAME, "nicknames")
 
     assert '\nphase: str = "expand"\n' in text
     assert "# Deploy phase: expand. The running release keeps working" in text
 
 
 def test_autogenerate_marks_a_dropped_column_contract_with_its_reason(project):
-    text, _ = generated(project, "", "no display names")
+    generated(project, MODEL_LINE + NICKNAME, "nicknames")
+    assert project[1]("upgrade", "head").returncode == 0
+
+    text, _ = generated(project, MODEL_LINE, "no nicknames")
 
     assert '\nphase: str = "contract"\n' in text
+    assert "\n# - drops column users.nickname\n" in text
+
+
+def test_a_dropped_not_null_column_without_a_default_is_mixed(project):
+    text, _ = generated(project, "", "no display names")
+
+    assert '\nphase: str = "mixed"\n' in text
     assert "\n# - drops column users.display_name\n" in text
+    assert "# - users.display_name gone: it is NOT NULL without a server default" in (
+        text
+    )
 
 
 def test_autogenerate_marks_a_not_null_column_mixed_and_says_to_split_it(project):
@@ -205,15 +314,27 @@ def test_autogenerate_marks_a_not_null_column_mixed_and_says_to_split_it(project
     assert "split it into an expand revision and a contract one" in said
 
 
-def test_a_revision_written_by_hand_starts_expand_and_says_what_to_check(project):
+def test_a_revision_written_by_hand_is_mixed_until_its_author_says(project):
     path, alembic = project
     assert alembic("revision", "-m", "by hand").returncode == 0
     [new] = (path / "alembic" / "versions").glob("*_by_hand.py")
 
     text = new.read_text()
 
-    assert '\nphase: str = "expand"\n' in text
-    assert "migration-review checks it" in text
+    assert '\nphase: str = "mixed"\n' in text
+    assert '# Deploy phase: set "expand" when the running release keeps' in text
+
+
+def test_a_merge_is_a_merge(project):
+    path, alembic = project
+    for branch in ("one", "two"):
+        made = alembic("revision", "-m", branch, "--head", HEAD, "--splice")
+        assert made.returncode == 0, made.stderr
+
+    assert alembic("merge", "heads", "-m", "join").returncode == 0
+
+    [merge] = (path / "alembic" / "versions").glob("*_join.py")
+    assert '\nphase: str = "merge"\n' in merge.read_text()
 
 
 REVISION = '''"""{message}"""
@@ -297,6 +418,11 @@ def test_the_expand_phase_stops_before_the_first_contract_revision(
         "once every instance runs this release."
     )
     assert "Running upgrade bb4b390c7d31 -> e1e1e1e1e1e1" in expand.stderr
+    # e2 is expand, but the release that has it cannot serve before c1 is applied.
+    assert (
+        "e2e2e2e2e2e2: expand, held back behind a revision that is not: this "
+        "release needs it and cannot serve until `alembic upgrade head`"
+    ) in expand.stderr
     assert "c1c1c1c1c1c1" not in alembic("current").stdout
     # The release before (head bb4b) may serve on it; the database records so.
     assert serving(fresh_database_url, ("e1e1e1e1e1e1",)) == {"e1e1e1e1e1e1", HEAD}
@@ -323,6 +449,17 @@ def test_the_expand_phase_renders_the_same_revisions_under_sql(project):
     assert "ADD COLUMN e1" in script.stdout
     assert "DROP COLUMN" not in script.stdout and "CREATE TABLE e2" not in script.stdout
     assert "INSERT INTO alembic_version_serving" in script.stdout
+    assert "waiting for the contract phase: c1c1c1c1c1c1 (contract)" in script.stderr
+
+
+def test_a_range_held_back_whole_is_an_empty_script_not_an_error(project):
+    path, alembic = project
+    expand_contract_expand(path)
+
+    script = alembic("-x", "phase=expand", "upgrade", "e1e1e1e1e1e1:head", "--sql")
+
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert "c1c1c1c1c1c1" not in script.stdout
     assert "waiting for the contract phase: c1c1c1c1c1c1 (contract)" in script.stderr
 
 
@@ -376,6 +513,67 @@ def test_a_phase_the_command_cannot_take_is_one_line(project, arguments, line):
     assert alembic("current").stdout == before
 
 
+def history(tmp_path, revisions: dict[str, tuple[tuple[str, ...], str]]):
+    """A script directory of revisions {id: (parents, phase)}, with no operations."""
+    for number, (revision, (parents, phase)) in enumerate(revisions.items()):
+        down = parents[0] if len(parents) == 1 else parents or None
+        (tmp_path / f"{number:02d}_{revision}.py").write_text(
+            f"revision = {revision!r}\ndown_revision = {down!r}\n"
+            f"branch_labels = None\ndepends_on = None\nphase = {phase!r}\n"
+        )
+    return ScriptDirectory(str(tmp_path), version_locations=[str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("revisions", "heads", "expected"),
+    [
+        # Linear: down to the newest revision that is not expand.
+        (
+            {"a": ((), "contract"), "b": (("a",), "expand"), "c": (("b",), "expand")},
+            ("c",),
+            ["a", "b", "c"],
+        ),
+        (
+            {"a": ((), "expand"), "b": (("a",), "contract"), "c": (("b",), "expand")},
+            ("c",),
+            ["b", "c"],
+        ),
+        # A merge joins a contract branch: the other branch's code cannot serve.
+        (
+            {
+                "a": ((), "contract"),
+                "b": (("a",), "contract"),
+                "c": (("a",), "expand"),
+                "m": (("b", "c"), "merge"),
+            },
+            ("m",),
+            ["b", "m"],
+        ),
+        # Two expand branches merged: either branch's code finds what it maps.
+        (
+            {
+                "a": ((), "contract"),
+                "b": (("a",), "expand"),
+                "c": (("a",), "expand"),
+                "m": (("b", "c"), "merge"),
+            },
+            ("m",),
+            ["a", "b", "c", "m"],
+        ),
+        # Two heads, one a contract: only code at or after it.
+        (
+            {"a": ((), "contract"), "b": (("a",), "contract"), "c": (("a",), "expand")},
+            ("b", "c"),
+            ["b"],
+        ),
+    ],
+)
+def test_the_serving_heads_are_those_every_unknown_revision_spares(
+    tmp_path, revisions, heads, expected
+):
+    assert serving_heads(history(tmp_path, revisions), heads) == expected
+
+
 def code(*chain: tuple[str, str]) -> CodeRevisions:
     """A linear history of (revision, phase), oldest first."""
     revisions = [revision for revision, _ in chain]
@@ -400,6 +598,13 @@ def code(*chain: tuple[str, str]) -> CodeRevisions:
         (
             ("a",),
             [("a", "expand"), ("b", "contract"), ("c", "contract")],
+            set(),
+            CONTRACT_PENDING,
+        ),
+        # A merge changes nothing: it is never what the code waits for.
+        (
+            ("a",),
+            [("a", "expand"), ("b", "contract"), ("m", "merge")],
             set(),
             CONTRACT_PENDING,
         ),

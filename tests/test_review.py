@@ -368,12 +368,15 @@ def test_risky_revision_fails_until_acknowledged(repository, capsys):
     assert "acknowledged (line 16): email moved to accounts in 2026-10" in out
 
 
+RENAMED_AND_BACK = "renamed and back in one revision: no release sees the other name"
+
+
 def test_squawk_finding_without_a_twin_is_its_own_finding(repository, capsys):
     ops = (
         'op.rename_table("posts", "articles")',
         'op.rename_table("articles", "posts")',
     )
-    add_revision(repository, "7e9a00000001", HEAD, ops)
+    add_revision(repository, "7e9a00000001", HEAD, ops, phase_reason=RENAMED_AND_BACK)
     status, out, _ = run_review(
         repository, "--base", "main", "--format", "json", capsys=capsys
     )
@@ -389,7 +392,7 @@ def test_squawk_finding_is_acknowledged_by_its_rule_name(repository, capsys):
         'op.rename_table("posts", "articles")',
         'op.rename_table("articles", "posts")',
     )
-    add_revision(repository, "7e9a00000001", HEAD, ops)
+    add_revision(repository, "7e9a00000001", HEAD, ops, phase_reason=RENAMED_AND_BACK)
     status, out, _ = run_review(repository, "--base", "main", capsys=capsys)
     assert status == 0
     assert "✅ **renaming-table** (squawk) · line 17" in out
@@ -470,13 +473,15 @@ def test_a_merge_revision_has_no_finding_of_the_branches_it_merges(repository, c
         'op.rename_table("articles", "posts")',
     )
     add_revision(repository, "aaaa00000001", HEAD, ("pass", "pass"))
-    add_revision(repository, "bbbb00000001", HEAD, rename)
+    add_revision(
+        repository, "bbbb00000001", HEAD, rename, phase_reason=RENAMED_AND_BACK
+    )
     merge = FIXTURE_REVISION.format(
         revision="cccc00000001",
         down_revision="parents",
         upgrade="    pass",
         downgrade="    pass",
-        phase=phase_lines("expand"),
+        phase=phase_lines("merge"),
     ).replace('"parents"', '("aaaa00000001", "bbbb00000001")')
     (repository / "alembic" / "versions" / "2026_12_02_merge.py").write_text(merge)
     commit(repository, "Two branches and their merge")

@@ -51,7 +51,8 @@ OPS_PHASES = {
         "type_=sa.String(40))",
         "contract",
     ),
-    "renamed table": ('op.rename_table("posts", "articles")', "contract"),
+    # Neither release finds the other's name.
+    "renamed table": ('op.rename_table("posts", "articles")', "mixed"),
     "dropped Enum value": (
         'op.alter_enum_values("posts", "status", ["a"], existing=["a", "b"], '
         'name="status")',

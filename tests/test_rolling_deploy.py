@@ -25,7 +25,7 @@ from releases import (
     column_names,
     copy_release,
     health,
-    newest_revision,
+    revision_file,
     revision_id,
     succeeded,
 )
@@ -95,7 +95,9 @@ def test_a_rolling_deploy_fails_no_request(tmp_path, fresh_database_url):
         load.during("3: B starts, A stops")
         servers["B"] = Release(b, environment)
         assert health(servers["B"]) == (200, "ok")
-        load.switch_to(servers["B"].url)
+        load.serve_from(servers["A"].url, servers["B"].url)  # both, for a while
+        load.settle()
+        load.serve_from(servers["B"].url)
         servers.pop("A").stop()
         load.settle()
 
@@ -103,7 +105,7 @@ def test_a_rolling_deploy_fails_no_request(tmp_path, fresh_database_url):
         c = release_c(b, tmp_path / "c")
         alembic_c = alembic_runner(c, url, **settings)
         succeeded(alembic_c("revision", "--autogenerate", "-m", "no nicknames"))
-        contract = newest_revision(c)
+        contract = revision_file(c, "no_nicknames")
         assert 'phase: str = "contract"' in contract.read_text()
         said = succeeded(alembic_c("-x", "phase=expand", "upgrade", "head"))
         assert f"waiting for the contract phase: {revision_id(contract)}" in said
@@ -113,7 +115,9 @@ def test_a_rolling_deploy_fails_no_request(tmp_path, fresh_database_url):
         load.during("5: C starts, B stops")
         servers["C"] = Release(c, environment)
         assert health(servers["C"]) == (200, "contract_pending")
-        load.switch_to(servers["C"].url)
+        load.serve_from(servers["B"].url, servers["C"].url)
+        load.settle()
+        load.serve_from(servers["C"].url)
         servers.pop("B").stop()
         load.settle()
 

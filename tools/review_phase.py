@@ -13,14 +13,14 @@ and the report shows it.
 
 from dataclasses import dataclass
 
-from alembic.operations import ops
-
 from flask_alembic_kit.phases import (
     CONTRACT,
     EXPAND,
+    MERGE,
     MIXED,
     PHASES,
     Classification,
+    Created,
     adds,
     breaks,
 )
@@ -115,12 +115,12 @@ def classified(source: RevisionSource, new_tables: frozenset[str]) -> Classifica
     that an op on a table the branch creates (earlier, or in this revision) breaks
     nothing: the running release does not map it."""
     found = Classification()
-    created = set(new_tables)
-    for operation in alembic_ops(source):
-        if isinstance(operation, ops.CreateTableOp):
-            created.add(operation.table_name)
-        elif operation.table_name not in created:
-            found.breaks += breaks(operation)
+    operations = list(alembic_ops(source))
+    created = Created.by(operations)
+    created.tables |= new_tables
+    for operation in operations:
+        if getattr(operation, "table_name", None) not in created.tables:
+            found.breaks += breaks(operation, created)
         found.adds += adds(operation)
     return found
 
@@ -145,7 +145,8 @@ def phase_findings(
         why = (
             "It declares no `phase`."
             if phase.declared is None
-            else f"Its `phase = {phase.declared!r}` is not expand, contract or mixed."
+            else f"Its `phase = {phase.declared!r}` is not expand, contract, mixed "
+            "or merge."
         )
         detail = f"{why} As written, {phase.ops_say()}."
         return [finding("phase-missing", source, phase, detail)]
@@ -154,8 +155,8 @@ def phase_findings(
     found = []
     if phase.ops_phase == MIXED:
         found.append(finding("mixed-phase", source, phase, f"Here {phase.ops_say()}."))
-    if phase.declared == EXPAND and phase.ops_phase != EXPAND:
-        detail = f"It declares expand; {phase.ops_say()}."
+    if phase.declared in (EXPAND, MERGE) and phase.ops_phase != EXPAND:
+        detail = f"It declares {phase.declared}; {phase.ops_say()}."
         found.append(finding("phase-mismatch", source, phase, detail))
     return found
 

@@ -56,12 +56,45 @@ def user_names() -> dict:
 FIELDS = ("username", "email", "display_name")
 
 
+# A transaction the database chose as a deadlock's victim is run again, as the
+# error asks: MariaDB may pick a write to a table that a migration alters at that
+# moment (error 1213, SQLSTATE 40001); PostgreSQL reports 40P01.
+ATTEMPTS = 3
+DEADLOCK_STATES = {"40001", "40P01"}
+MARIADB_DEADLOCK = 1213
+
+
+def committed(change):
+    """``change()`` committed, run again after a deadlock; what it returns."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            result = change()
+            db.session.commit()
+            return result
+        except sa.exc.OperationalError as error:
+            db.session.rollback()
+            if attempt == ATTEMPTS or not is_deadlock(error):
+                raise
+    return None
+
+
+def is_deadlock(error: sa.exc.OperationalError) -> bool:
+    """Whether the database gave up on the transaction to break a deadlock."""
+    args = getattr(error.orig, "args", ())
+    state = getattr(error.orig, "sqlstate", None)
+    return state in DEADLOCK_STATES or bool(args) and args[0] == MARIADB_DEADLOCK
+
+
 def add_user():
     """``POST /api/users``: a new user from the JSON fields; 201 and its id."""
-    user = models.User(**{name: request.json[name] for name in FIELDS})
-    db.session.add(user)
-    db.session.commit()
-    return {"id": user.id}, 201
+
+    def add() -> models.User:
+        """The new user, added to the session."""
+        user = models.User(**{name: request.json[name] for name in FIELDS})
+        db.session.add(user)
+        return user
+
+    return {"id": committed(add).id}, 201
 
 
 def one_user(user_id: int):
@@ -72,14 +105,17 @@ def one_user(user_id: int):
 
 def rename_user(user_id: int):
     """``PATCH /api/users/<id>``: a new ``display_name``."""
-    user = db.get_or_404(models.User, user_id)
-    user.display_name = request.json["display_name"]
-    db.session.commit()
-    return {"id": user.id}
+
+    def rename() -> None:
+        """The user's new display name, set."""
+        user = db.get_or_404(models.User, user_id)
+        user.display_name = request.json["display_name"]
+
+    committed(rename)
+    return {"id": user_id}
 
 
 def remove_user(user_id: int):
     """``DELETE /api/users/<id>``: 204."""
-    db.session.delete(db.get_or_404(models.User, user_id))
-    db.session.commit()
+    committed(lambda: db.session.delete(db.get_or_404(models.User, user_id)))
     return "", 204
