@@ -121,7 +121,7 @@ class ExpandPhase:
             f"{each.revision} ({declared_phase(each.module)})" for each in waiting
         )
         log.info(
-            "%sExpand phase done; waiting for the contract phase: %s. Apply them "
+            "%sExpand phase: waiting for the contract phase: %s. Apply them "
             "with `alembic upgrade head` once every instance runs this release.",
             self.prefix,
             names,

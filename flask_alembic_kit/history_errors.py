@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from alembic import context
 from alembic.util import CommandError
 
+from flask_alembic_kit.internals import command_function
 from flask_alembic_kit.state import squashed_into
 
 # Alembic's wording for a revision id the history does not have (script/base.py).
@@ -36,10 +37,20 @@ def behind_head_explained(revision_now):
                 f"database is at {revision_now()}: merge them first ({MERGE}), then "
                 "alembic upgrade head"
             ) from error
+        # Mid-deploy, contract revisions wait: check compares at head, after them.
+        deploy = is_check(context.config.cmd_opts)
+        when = " (in a rolling deploy: after the contract step)" if deploy else ""
         raise CommandError(
             f"the database is at {revision_now()}, behind head {heads[0]}: "
-            "run alembic upgrade head first"
+            f"run alembic upgrade head first{when}"
         ) from error
+
+
+def is_check(options) -> bool:
+    """Whether the command line runs ``alembic check``."""
+    if getattr(options, "cmd", None) is None:
+        return False
+    return command_function(options)[0].__name__ == "check"
 
 
 # Alembic's words for a command that names "head" in a history with several.

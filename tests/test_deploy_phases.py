@@ -413,7 +413,7 @@ def test_the_expand_phase_stops_before_the_first_contract_revision(
     assert expand.returncode == 0, expand.stderr
     [said] = [line for line in expand.stderr.splitlines() if "waiting for" in line]
     assert said.endswith(
-        "Expand phase done; waiting for the contract phase: c1c1c1c1c1c1 "
+        "Expand phase: waiting for the contract phase: c1c1c1c1c1c1 "
         "(contract), e2e2e2e2e2e2 (expand). Apply them with `alembic upgrade head` "
         "once every instance runs this release."
     )
@@ -481,7 +481,7 @@ def test_each_history_stops_at_its_own_contract_revision(project):
     said = [line for line in expand.stderr.splitlines() if "contract phase" in line]
     assert [line.split("] ", 1)[1] for line in said] == [
         "Expand phase: nothing waits for the contract phase.",
-        "database audit: Expand phase done; waiting for the contract phase: "
+        "database audit: Expand phase: waiting for the contract phase: "
         "ac1ac1ac1ac1 (contract). Apply them with `alembic upgrade head` once every "
         "instance runs this release.",
     ]
