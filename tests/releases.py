@@ -151,8 +151,9 @@ class Load(threading.Thread):
         self.stopping.set()
         self.join(timeout=60)
 
-    def settle(self, seconds: float = 1.0) -> None:
-        """Let the load run for a while (longer than the guards' interval)."""
+    def settle(self, seconds: float = 0.5) -> None:
+        """Let the load run for a while: longer than the interval at which the
+        tests' guards read the revision again (0.2 s), and tens of requests."""
         time.sleep(seconds)
 
 
