@@ -6,12 +6,12 @@ with the database's revision(s) it was written for.
 A release does not have the revision files of the releases after it, so it cannot
 tell by itself whether a database ahead of its head is one it can serve. Each
 migration writes it down instead, in the transaction of each revision: the
-database's head, and below it every revision reached through expand revisions
-only (``phases.py``), down to the first that is not one. Code whose head is listed
-serves; the guard (``state.py``) reads the table only when the database is at a
-revision its code does not know, and believes only rows written for the revision
-the database is at (a stamp, or an older release's downgrade, leaves the table
-behind).
+database's head, and every revision applied at or after each applied revision that
+is not expand (``phases.py``; on a linear history, down to the newest contract
+one). Code whose head is listed serves; the guard (``state.py``) reads the table
+only when the database is at a revision its code does not know, and believes only
+rows written for the revision the database is at (a stamp, or an older release's
+downgrade, leaves the table behind).
 """
 
 import sqlalchemy as sa
@@ -123,6 +123,10 @@ def parent_ids(script: ScriptDirectory, revision) -> tuple[str, ...]:
     return parents + tuple(each.revision for each in depends if each)
 
 
+# Rows per INSERT: two parameters each, well under SQLite's oldest limit (999).
+ROWS_PER_INSERT = 200
+
+
 class ServingRecord:
     """Alembic's ``on_version_apply`` hook that rewrites the table after each
     revision, in its transaction (rendered into the script under ``--sql``).
@@ -145,9 +149,13 @@ class ServingRecord:
             self.created = True
         ctx.execute(self.table.delete())
         serving = serving_heads(self.script, tuple(sorted(heads)))
-        for revision in serving:
-            row = {"code_head": revision, "database_at": heads_text(heads)}
-            ctx.execute(self.table.insert().values(**row))
+        rows = [
+            {"code_head": each, "database_at": heads_text(heads)} for each in serving
+        ]
+        # A long history of expand revisions lists many: a few rows per statement.
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            ctx.execute(self.table.insert().values(chunk))
 
 
 def read_serving_heads(

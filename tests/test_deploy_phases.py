@@ -625,3 +625,19 @@ def test_the_guard_serves_where_the_deploy_leaves_what_the_code_needs(
 
     assert state.status == status
     assert state.serves == (status in (OK, AHEAD, CONTRACT_PENDING))
+
+
+def test_a_long_history_of_expand_revisions_is_recorded_whole(
+    project, fresh_database_url
+):
+    path, alembic = project
+    versions, down = path / "alembic" / "versions", HEAD
+    for number in range(1, 211):  # more rows than one INSERT statement holds
+        revision = f"e{number:011d}"
+        add_revision(versions, number, revision, down, "expand", "pass", "pass")
+        down = revision
+
+    assert alembic("upgrade", "head").returncode == 0
+
+    expected = {HEAD} | {f"e{number:011d}" for number in range(1, 211)}
+    assert serving(fresh_database_url, (down,)) == expected
