@@ -1,6 +1,5 @@
-"""Alembic's environment: how every ``alembic`` command reaches the app's models and
-databases. Alembic's generic template, each addition one call into the migration
-kit, ``flask_alembic_kit/`` (docs/env-py.md)."""
+"""How every ``alembic`` command reaches the app's models and databases: Alembic's
+generic template, each addition one call into the kit (docs/env-py.md)."""
 
 from logging.config import fileConfig
 
@@ -9,19 +8,17 @@ from alembic import context
 from app import create_app
 from app.db import db
 
-# Importing registers what revision files use beyond Alembic's own ops
-# (op.create_enum_type, op.alter_enum_values) and the checks added to Alembic's.
+# Registers the ops revision files use beyond Alembic's, and the kit's checks.
 from flask_alembic_kit import operations  # noqa: F401
 from flask_alembic_kit.autogenerate import autogenerate_options
 from flask_alembic_kit.binds import bind_of, run_on_every_database
 from flask_alembic_kit.connection import connect
+from flask_alembic_kit.deploys import deploy_phases
 from flask_alembic_kit.errors import clear_errors
-from flask_alembic_kit.expand_phase import phase_options
 from flask_alembic_kit.offline import RenderedRevisions, write_timeouts
 from flask_alembic_kit.project import FlaskProject
 from flask_alembic_kit.retry import lock_retries
 from flask_alembic_kit.run_lock import is_migrating, run_lock
-from flask_alembic_kit.serving import ServingRecord
 from flask_alembic_kit.settings import Settings
 
 # The Alembic Config object, which provides access to the values in alembic.ini.
@@ -32,16 +29,18 @@ config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-# The app meets the migration kit here, and only here: its models per database
-# (importing ``app`` imports them all) and its engines, built from its config by
-# the factory without the web parts (a migration serves no requests).
+# The app meets the migration kit here, and only here: its models per database and
+# its engines, built by the factory without the web parts (no requests to serve).
 project = FlaskProject(db, create_app=lambda: create_app(web=False))
 
-# The database this run is about: the default one, or the Flask-SQLAlchemy bind
-# that the alembic.ini section names (``alembic -n audit``, docs/binds.md).
+# This run's database: the default one, or a bind (``alembic -n audit``, binds.md).
 BIND = bind_of(config)
 target_metadata = project.metadata(BIND)
 VERSION_TABLE = config.get_main_option("version_table", "alembic_version")
+
+# Deploys without downtime (README): ``-x phase=expand``, and who may serve after
+# each revision (``deploys.py``).
+DEPLOY = deploy_phases(context, BIND, VERSION_TABLE)
 
 # Options for both modes. Batch mode lets one revision file ALTER tables on SQLite
 # too; each revision commits on its own, so a failure stops at the last good one.
@@ -51,14 +50,8 @@ MIGRATION_OPTIONS = {
     "transaction_per_migration": True,
     "version_table": VERSION_TABLE,
     **autogenerate_options(VERSION_TABLE),
-    # With ``-x phase=expand``, only the revisions the running release survives
-    # (README, "Deploys without downtime").
-    **phase_options(config, BIND),
+    **DEPLOY.options,
 }
-
-# After each revision, which releases may serve the database: the migration guard
-# of a release older than these revision files reads it (serving.py).
-SERVING = ServingRecord(context.script, VERSION_TABLE)
 
 
 def run_migrations_offline() -> None:
@@ -69,7 +62,7 @@ def run_migrations_offline() -> None:
         url=project.engine(BIND).url,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
-        on_version_apply=[rendered.note, SERVING],
+        on_version_apply=[rendered.note, DEPLOY.record],
         output_buffer=rendered.script,  # printed once whole
         **MIGRATION_OPTIONS,
     )
@@ -85,27 +78,23 @@ def run_migrations_online() -> None:
     engine a caller handed in through ``config.attributes["connection"]``."""
     settings = Settings.from_environment()
     handed_in = config.attributes.get("connection")
-    # upgrade, downgrade and stamp run one at a time, with statement timeouts;
-    # current and check only read, and never wait behind a migration.
+    # upgrade, downgrade, stamp: one at a time, timed out; current, check: no wait.
     lock = {"migrating": is_migrating(config), "version_table": VERSION_TABLE}
     with (
         connect(handed_in, settings, project, BIND) as connection,
-        run_lock(connection, settings, **lock) as run,
+        run_lock(connection, settings, DEPLOY.record, **lock) as run,
     ):
         # A revision that gave up on a busy table was rolled back: run it again.
         for attempt in lock_retries(settings.lock_retries, run.kept_ddl):
             with attempt:
                 context.configure(
-                    connection=connection,
-                    **MIGRATION_OPTIONS,
-                    **run.options_with(SERVING),
+                    connection=connection, **MIGRATION_OPTIONS, **run.options
                 )
                 with context.begin_transaction():
                     context.run_migrations()
 
 
-# Failures become one line, ``FAILED: ...``, and a non-zero exit. The command runs
-# on each database it is about, the binds' under their headings (binds.py).
+# Each failure is one ``FAILED: ...`` line; the command runs on each database.
 migrate = run_migrations_offline if context.is_offline_mode() else run_migrations_online
 with clear_errors(config):
     run_on_every_database(config, project, migrate)

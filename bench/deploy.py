@@ -29,9 +29,15 @@ import sqlalchemy as sa
 from bench.databases import fresh_database
 from bench.latency import alembic, database_environment
 from bench.projects import copy_project
-from bench.releases import Load, Release
 from bench.report import Row
-from bench.timing import BenchError, run
+from bench.timing import BenchError, Command, environment, run
+from tools.rolling_deploy import (
+    Load,
+    Release,
+    ReleaseNotStarted,
+    make_release_b,
+    make_release_c,
+)
 
 SECTION = "rolling deploy"
 
@@ -57,20 +63,6 @@ WRONG_AT_7 = f"step {STEPS[6]}: 5xx other than 503, or no answer (wrong)"
 
 # A revision file's phase declaration, as script.py.mako writes it.
 PHASE_LINE = re.compile(r"""^phase: str = ["'](?P<phase>\w+)["']""", re.MULTILINE)
-
-# The models' lines releases B and C add and remove.
-DISPLAY_NAME = "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
-NICKNAME = "    nickname: orm.Mapped[str | None] = orm.mapped_column(sa.String(40))\n"
-TAG_MODEL = '''
-
-class Tag(db.Model):
-    """A label, the table release B adds."""
-
-    __tablename__ = "tags"
-
-    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(40))
-'''
 
 
 @dataclass(frozen=True)
@@ -123,13 +115,17 @@ class RollingDeploy:
     def start(self, name: str, settings: dict[str, str]) -> Release:
         """Start release ``name`` (A, B or C)."""
         folder = getattr(self.releases, name.lower())
-        release = Release(folder, settings, self.logs / f"{name}.log")
+        run_environment = environment(Command([], folder, settings))
+        try:
+            release = Release(folder, run_environment, self.logs / f"{name}.log")
+        except ReleaseNotStarted as error:
+            raise BenchError(str(error)) from None
         self.servers[name] = release
         return release
 
     def replace(self, old: str, new: str, settings: dict[str, str]) -> None:
         """Start ``new``, send the load to it, stop ``old``."""
-        self.load.switch_to(self.start(new, settings).url)
+        self.load.serve_from(self.start(new, settings).url)
         self.servers.pop(old).stop()
 
     def migrate(self, release: Path) -> None:
@@ -177,19 +173,17 @@ class RollingDeploy:
 def release_b(release_a: Path, destination: Path) -> Path:
     """A copy of release A whose models add ``users.nickname`` and ``tags``."""
     shutil.copytree(release_a, destination)
-    models = destination / "app" / "models.py"
-    text = models.read_text()
-    if DISPLAY_NAME not in text:
-        raise BenchError("no release B: app/models.py has no User.display_name line")
-    models.write_text(text.replace(DISPLAY_NAME, DISPLAY_NAME + NICKNAME) + TAG_MODEL)
+    try:
+        make_release_b(destination / "app" / "models.py")
+    except ValueError as error:
+        raise BenchError(f"no release B: {error}") from None
     return destination
 
 
 def release_c(release_b: Path, destination: Path) -> Path:
     """A copy of release B whose models no longer have ``users.nickname``."""
     shutil.copytree(release_b, destination)
-    models = destination / "app" / "models.py"
-    models.write_text(models.read_text().replace(NICKNAME, ""))
+    make_release_c(destination / "app" / "models.py")
     return destination
 
 

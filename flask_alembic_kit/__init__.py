@@ -30,9 +30,11 @@ migration guard share, one concern per module:
 - ``expression_indexes``: an autogenerate plugin for indexes on expressions.
 - ``backfill``: ``fill_column``, the batched data step revisions import.
 - ``state``: the database's revision against the code's head, for the guard.
-- ``phases``: each revision's deploy phase (expand, contract, mixed) from its
-  operations; ``expand_phase``: ``alembic -x phase=expand``; ``serving``: the
-  table each migration writes of the code heads that can serve the database.
+- ``phases``: each revision's deploy phase (expand, contract, mixed, merge) from
+  its operations (``widening``: type changes that keep every value);
+  ``expand_phase``: ``alembic -x phase=expand``; ``serving``: the table each
+  migration writes of the code heads that can serve the database; ``deploys``:
+  both, as env.py adds them.
 
 Also: ``project`` (what env.py hands the kit), ``urls`` (database URLs from the
 environment), ``conventions`` (the naming convention and SQLite's connection

@@ -62,10 +62,10 @@ class Run:
     # the run began): where it is when the connection can no longer say.
     reached: str | None = None
 
-    def options_with(self, *hooks) -> dict:
-        """The options, with more ``on_version_apply`` hooks after the lock's own."""
-        own = list(self.options.get("on_version_apply", ()))
-        return {**self.options, "on_version_apply": [*own, *hooks]}
+    def add_hooks(self, hooks) -> "Run":
+        """The run, with more ``on_version_apply`` hooks after its own."""
+        self.options.setdefault("on_version_apply", []).extend(hooks)
+        return self
 
     def note_revision(self, step, heads, **kwargs) -> None:
         """An ``on_version_apply`` hook: a revision is done."""
@@ -92,11 +92,12 @@ def is_migrating(config) -> bool:
 def run_lock(
     connection: sa.Connection,
     settings: Settings,
-    *,
+    *hooks,
     migrating: bool,
     version_table: str = VERSION_TABLE,
 ) -> Iterator[Run]:
-    """Hold the database's run lock while the block runs, when the command migrates.
+    """Hold the database's run lock while the block runs, when the command migrates;
+    ``hooks`` run after each revision (``on_version_apply``), after the lock's own.
 
     A connection handed in inside its caller's transaction is the caller's to
     manage: it runs as is, without a lock. A revision that fails becomes one error
@@ -116,7 +117,7 @@ def run_lock(
         return
     if connection.in_transaction():
         sqlite.foreign_keys_off_in_transaction(connection)
-        yield Run()
+        yield Run().add_hooks(hooks)
         return
     lock = RUN_LOCKS[connection.dialect.name]
     run = Run()
@@ -124,8 +125,7 @@ def run_lock(
         with lock(connection, settings, version_table) as run:
             if connection.dialect.name != "sqlite":  # no network to lose there
                 run.reached = revision_of(connection, version_table)
-            run.options.setdefault("on_version_apply", []).append(run.note_revision)
-            yield run
+            yield run.add_hooks([run.note_revision, *hooks])
     except sa.exc.DBAPIError as error:
         if is_network_timeout(error):  # the connection can say nothing more
             seconds = settings.network_timeout

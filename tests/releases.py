@@ -1,23 +1,15 @@
-"""Releases of a project served over HTTP in processes of their own, and the load
-a load balancer sends them, for the deploy tests (``test_rolling_deploy.py``,
-``test_rename_recipe.py``): each request counted by the deploy step it was sent in,
-and every 5xx or unanswered one kept as a failure."""
+"""The deploy tests' own helpers around ``tools/rolling_deploy.py`` (releases
+served over HTTP, the load): each release's folder and log, the commands' output,
+``/healthz``, the schema."""
 
-import json
 import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from conftest import ROOT
-
-SERVER = ROOT / "tests" / "release_server.py"
+from tools.rolling_deploy import Load, Release
 
 
 def copy_release(source: Path, destination: Path) -> Path:
@@ -26,135 +18,21 @@ def copy_release(source: Path, destination: Path) -> Path:
     return destination
 
 
-class Release:
-    """One release serving in a process of its own."""
-
-    def __init__(self, folder: Path, environment: dict[str, str]) -> None:
-        """Start serving ``folder``'s app; wait for its port."""
-        # Its log (each request, and a failed one's traceback) stays beside it.
-        self.log = (folder / "server.log").open("a")
-        self.process = subprocess.Popen(
-            [sys.executable, str(SERVER)],
-            cwd=folder,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        port = self.process.stdout.readline().strip()
-        assert port.isdigit(), f"release in {folder} did not start"
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.process.stdout.close()
-        self.log.close()
-
-    def get(self, path: str) -> tuple[int, dict]:
-        """``GET path``: the status and the JSON body."""
-        return request(self.url, "GET", path)
-
-    def post(self, path: str, body: dict) -> tuple[int, dict]:
-        """``POST path`` with a JSON body: the status and the JSON body."""
-        return request(self.url, "POST", path, body)
+def serve(folder: Path, environment: dict[str, str]) -> Release:
+    """Start serving a release; its log (each request, and a failed one's
+    traceback) stays beside it, ``server.log``."""
+    return Release(folder, environment, folder / "server.log")
 
 
-def request(url: str, method: str, path: str, body: dict | None = None):
-    """One HTTP request: the status and the JSON body (``{}`` when there is none,
-    ``{"text": ...}`` when it is not JSON, as Flask's own error pages); status 0
-    when the server could not be reached."""
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    call = urllib.request.Request(url + path, data, headers, method=method)
-    try:
-        with urllib.request.urlopen(call, timeout=30) as answer:
-            status, text = answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read()
-    except OSError:
-        return 0, {}
-    try:
-        return status, json.loads(text) if text else {}
-    except ValueError:
-        return status, {"text": text[:200].decode(errors="replace")}
+def settle(seconds: float = 0.5) -> None:
+    """Let the load run for a while: longer than the interval at which the tests'
+    guards read the revision again (0.2 s), and tens of requests."""
+    time.sleep(seconds)
 
 
-# What each request of the load answers when it succeeds.
-EXPECTED = {"POST": 201, "GET": 200, "PATCH": 200, "DELETE": 204}
-
-
-class Load(threading.Thread):
-    """Creates, reads, updates and deletes users through the releases a load
-    balancer sends to (in turn, when two serve), counting each step's answers:
-    any other answer than the request's success is a failure."""
-
-    def __init__(self, url: str, first_step: str, keep_every: int = 0) -> None:
-        """Send to ``url`` first, counting under ``first_step``; with
-        ``keep_every``, every so many users are kept, not deleted."""
-        super().__init__(daemon=True)
-        self.urls = [url]
-        self.sent = 0
-        self.keep_every = keep_every
-        self.step = first_step
-        self.answers: dict[str, Counter] = {}
-        self.failures: list[tuple[str, str, int, dict]] = []
-        self.sending = threading.Lock()  # held while a request is on its way
-        self.stopping = threading.Event()
-
-    def serve_from(self, *urls: str) -> None:
-        """Send every later request to ``urls``, in turn; returns once no request
-        is on its way to another, which can then stop."""
-        with self.sending:
-            self.urls = list(urls)
-
-    def during(self, step: str) -> None:
-        """Count the answers from now on under ``step``."""
-        with self.sending:
-            self.step = step
-
-    def send(self, method: str, path: str, body: dict | None = None):
-        """One request to the next release, counted."""
-        with self.sending:
-            self.sent += 1
-            url = self.urls[self.sent % len(self.urls)]
-            status, answer = request(url, method, path, body)
-            counts = self.answers.setdefault(self.step, Counter())
-            counts["requests"] += 1
-            if status != EXPECTED[method]:
-                counts["failed"] += 1
-                self.failures.append((self.step, f"{method} {path}", status, answer))
-        return status, answer
-
-    def run(self) -> None:
-        """Until stopped: create a user, read it, rename it, list, delete it (or
-        keep it)."""
-        number = 0
-        while not self.stopping.is_set():
-            number += 1
-            name = f"user{number}"
-            user = {"username": name, "email": f"{name}@x.org", "display_name": name}
-            status, created = self.send("POST", "/api/users", user)
-            if status != 201:
-                continue
-            path = f"/api/users/{created['id']}"
-            self.send("GET", path)
-            self.send("PATCH", path, {"display_name": f"{name} renamed"})
-            self.send("GET", "/api/users")
-            if not self.keep_every or number % self.keep_every:
-                self.send("DELETE", path)
-
-    def stop(self) -> None:
-        """Stop sending; wait for the thread."""
-        self.stopping.set()
-        self.join(timeout=60)
-
-    def settle(self, seconds: float = 0.5) -> None:
-        """Let the load run for a while: longer than the interval at which the
-        tests' guards read the revision again (0.2 s), and tens of requests."""
-        time.sleep(seconds)
+def sent(load: Load, step: str) -> int:
+    """The requests the load sent during ``step``."""
+    return load.answers.get(step, Counter()).total()
 
 
 def succeeded(result) -> str:

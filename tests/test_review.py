@@ -601,13 +601,17 @@ def test_app_never_imports_tools():
 
 
 def test_the_kit_and_its_commands_never_import_the_app():
-    """The kit is any Flask-SQLAlchemy project's: env.py hands it the app. The one
-    exception, ``--trace``'s running release, imports the base branch's ``app``
-    as env.py does, in a process of its own run in a checkout of the base."""
-    worker = ROOT / "tools" / "running_release_worker.py"
+    """The kit is any Flask-SQLAlchemy project's: env.py hands it the app. The two
+    exceptions each import a release's ``app`` in a process of their own, run in
+    that release's folder: ``--trace``'s running release (a checkout of the base)
+    and a rolling deploy's release server."""
+    processes = {
+        ROOT / "tools" / "running_release_worker.py",
+        ROOT / "tools" / "release_server.py",
+    }
     for folder in ("flask_alembic_kit", "tools"):
         for path, names in imported_packages(ROOT / folder).items():
-            allowed = {"app"} if path == worker else set()
+            allowed = {"app"} if path in processes else set()
             assert not names & {"app", "tests", "conftest"} - allowed, path
 
 

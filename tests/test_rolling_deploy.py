@@ -20,50 +20,33 @@ import os
 from pathlib import Path
 
 from releases import (
-    Load,
-    Release,
     column_names,
     copy_release,
     health,
     revision_file,
     revision_id,
+    sent,
+    serve,
+    settle,
     succeeded,
 )
 
 from conftest import alembic_runner, audit_url_at_head, copy_project
+from tools.rolling_deploy import Load, make_release_b, make_release_c
 
 # How often a release's guard reads the revision again while it serves.
 GUARD_INTERVAL = "0.2"
 
-NICKNAME = "    nickname: orm.Mapped[str | None] = orm.mapped_column(sa.String(40))\n"
-TAG_MODEL = '''
-
-class Tag(db.Model):
-    """A label, the table release B adds."""
-
-    __tablename__ = "tags"
-
-    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(40))
-'''
-DISPLAY_NAME = "    display_name: orm.Mapped[str] = orm.mapped_column(sa.String(80))\n"
-
 
 def release_b(release_a: Path, destination: Path) -> Path:
     """A copy of release A whose models add ``users.nickname`` and ``tags``."""
-    copy_release(release_a, destination)
-    models = destination / "app" / "models.py"
-    text = models.read_text()
-    assert DISPLAY_NAME in text
-    models.write_text(text.replace(DISPLAY_NAME, DISPLAY_NAME + NICKNAME) + TAG_MODEL)
+    make_release_b(copy_release(release_a, destination) / "app" / "models.py")
     return destination
 
 
 def release_c(release_b: Path, destination: Path) -> Path:
     """A copy of release B whose models no longer have ``users.nickname``."""
-    copy_release(release_b, destination)
-    models = destination / "app" / "models.py"
-    models.write_text(models.read_text().replace(NICKNAME, ""))
+    make_release_c(copy_release(release_b, destination) / "app" / "models.py")
     return destination
 
 
@@ -80,26 +63,26 @@ def test_a_rolling_deploy_fails_no_request(tmp_path, fresh_database_url):
     alembic_b = alembic_runner(b, url, **settings)
     succeeded(alembic_b("revision", "--autogenerate", "-m", "nicknames and tags"))
 
-    servers = {"A": Release(a, environment)}
+    servers = {"A": serve(a, environment)}
     load = Load(servers["A"].url, "1: A serves")
     load.start()
     try:
-        load.settle()
+        settle()
 
         load.during("2: B's expand phase while A serves")
         said = succeeded(alembic_b("-x", "phase=expand", "upgrade", "head"))
         assert "nothing waits for the contract phase" in said
-        load.settle()
+        settle()
         assert health(servers["A"]) == (200, "ahead")
 
         load.during("3: B starts, A stops")
-        servers["B"] = Release(b, environment)
+        servers["B"] = serve(b, environment)
         assert health(servers["B"]) == (200, "ok")
         load.serve_from(servers["A"].url, servers["B"].url)  # both, for a while
-        load.settle()
+        settle()
         load.serve_from(servers["B"].url)
         servers.pop("A").stop()
-        load.settle()
+        settle()
 
         load.during("4: C's expand phase while B serves")
         c = release_c(b, tmp_path / "c")
@@ -110,28 +93,28 @@ def test_a_rolling_deploy_fails_no_request(tmp_path, fresh_database_url):
         said = succeeded(alembic_c("-x", "phase=expand", "upgrade", "head"))
         assert f"waiting for the contract phase: {revision_id(contract)}" in said
         assert "nickname" in column_names(fresh_database_url, "users")
-        load.settle()
+        settle()
 
         load.during("5: C starts, B stops")
-        servers["C"] = Release(c, environment)
+        servers["C"] = serve(c, environment)
         assert health(servers["C"]) == (200, "contract_pending")
         load.serve_from(servers["B"].url, servers["C"].url)
-        load.settle()
+        settle()
         load.serve_from(servers["C"].url)
         servers.pop("B").stop()
-        load.settle()
+        settle()
 
         load.during("6: C's contract step while C serves")
         succeeded(alembic_c("upgrade", "head"))
         assert "nickname" not in column_names(fresh_database_url, "users")
-        load.settle()
+        settle()
         assert health(servers["C"]) == (200, "ok")
     finally:
         load.stop()
 
     try:
         # 7: B again, on the contracted database: it cannot serve, and says so.
-        servers["B"] = Release(b, environment)
+        servers["B"] = serve(b, environment)
         status, answer = servers["B"].get("/api/users")
         assert (status, answer["status"]) == (503, "unknown")
         assert health(servers["B"]) == (503, "unknown")
@@ -140,6 +123,4 @@ def test_a_rolling_deploy_fails_no_request(tmp_path, fresh_database_url):
             server.stop()
 
     assert load.failures == []
-    steps = [step for step in load.answers if load.answers[step]["requests"]]
-    assert len(steps) == 6, load.answers  # every step was under load
-    assert all(counts["failed"] == 0 for counts in load.answers.values())
+    assert [sent(load, step) > 0 for step in load.answers] == [True] * 6, load.answers

@@ -1,8 +1,9 @@
 """One release of a project, served over HTTP in a process of its own, for the
-rolling-deploy test: run in the release's folder, it serves that folder's
-``create_app()`` on 127.0.0.1, on a port the system picks, prints the port, and
-serves until it is terminated. Configured by the environment (``DATABASE_URL``,
-``MIGRATION_GUARD_INTERVAL``, ...), as a deployed release is."""
+rolling deploys of the tests and the bench (``rolling_deploy.py``): run in the
+release's folder, it serves that folder's ``create_app()`` on 127.0.0.1, on a port
+the system picks, prints the port, and serves until it is terminated. Configured by
+the environment (``DATABASE_URL``, ``MIGRATION_GUARD``, ...), as a deployed release
+is. Run by its path, not imported: the release's own ``app`` package comes first."""
 
 import os
 import sys
