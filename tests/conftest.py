@@ -409,17 +409,22 @@ def insert_sample_rows(database: "Database", per_table: int = 3) -> None:
                 connection.execute(table.insert().values(row))
 
 
-def kept(before: dict[str, list[dict]], after: dict[str, list[dict]]):
+def kept(before: dict[str, list[dict]], after: dict[str, list[dict]], *also):
     """``before``'s rows and ``after``'s, each cut down to the tables and columns
-    both have, for ``assert now == was``: a contract revision drops a column or a
-    table on purpose, and every other value must stay. Tables empty before are
-    left out."""
+    both have (and each of ``also`` has), for ``assert now == was``: a contract
+    revision drops a column or a table on purpose, and its downgrade cannot bring
+    the values back; every other value must stay. Tables empty before are left
+    out."""
     was, now = {}, {}
     for table, rows in before.items():
-        if not rows or table not in after:  # empty before, or dropped
+        sides = (after, *also)
+        if not rows or any(table not in side for side in sides):  # or dropped
             continue
-        columns = after[table][0] if after[table] else rows[0]  # no row: all lost
-        names = [name for name in rows[0] if name in columns]
+        names = [
+            name
+            for name in rows[0]
+            if all(not side[table] or name in side[table][0] for side in sides)
+        ]
         was[table] = [{name: row[name] for name in names} for row in rows]
         now[table] = [{name: row[name] for name in names} for row in after[table]]
     return was, now

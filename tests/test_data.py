@@ -18,11 +18,15 @@ def test_every_revision_keeps_existing_rows(database, section):
         before = database.rows()
 
         database.upgrade(revision.revision)
-        was, now = kept(before, database.rows())
+        upgraded = database.rows()
+        was, now = kept(before, upgraded)
         assert now == was
 
         database.downgrade(revision.down_revision or "base")
-        assert database.rows() == before
+        # What the upgrade kept comes back as it was (a column it dropped, its
+        # downgrade can only add again, empty or with its default).
+        was, now = kept(before, database.rows(), upgraded)
+        assert now == was
 
         database.upgrade(revision.revision)
     rows_written = sum(len(rows) for rows in database.rows().values())
