@@ -32,7 +32,8 @@ branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 <%
-    from flask_alembic_kit.phases import MERGE, MIXED, phase_comment
+    from flask_alembic_kit.phase_comments import phase_comment
+    from flask_alembic_kit.phases import MERGE, MIXED
 
     # alembic revision --autogenerate hands in the phase its operations have;
     # alembic merge writes a merge; a revision written by hand starts as mixed.

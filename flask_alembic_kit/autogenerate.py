@@ -14,7 +14,8 @@ the revision file is written: the options env.py passes to ``context.configure``
   values asked about (``renames/``, ``enums/value_changes.py``); Enum values and
   PostgreSQL enum types (``enums/``); comments kept through MariaDB's ``MODIFY``;
   ``alembic check`` prints each difference as the operation a revision would
-  contain; no file when nothing changed.
+  contain; no file when nothing changed; what the author is told beside the file,
+  and the revision's deploy phase (``revision_notes.py``).
 """
 
 import logging
@@ -27,7 +28,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.runtime.plugins import Plugin
 from alembic.util import CommandError
 
-from flask_alembic_kit import defaults, expression_indexes, phases
+from flask_alembic_kit import defaults, expression_indexes, revision_notes
 from flask_alembic_kit.enums import types as enum_types
 from flask_alembic_kit.enums import value_changes as enum_value_changes
 from flask_alembic_kit.enums import values as enum_values
@@ -190,73 +191,6 @@ def column_checks(column: sa.Column) -> list[sa.CheckConstraint]:
     ]
 
 
-def say_what_fails_on_rows(script: ops.MigrationScript) -> None:
-    """One line for each NOT NULL column without a server default that the file
-    adds to an existing table: the upgrade fails on a table with rows (MariaDB's
-    too: env.py refuses it there), so the draft needs a step by hand."""
-    for container in script.upgrade_ops_list:
-        for operation in container.ops:
-            if not isinstance(operation, ops.ModifyTableOps):
-                continue
-            for add in operation.ops:
-                column = getattr(add, "column", None)
-                if (
-                    isinstance(add, ops.AddColumnOp)
-                    and not column.nullable
-                    and column.server_default is None
-                    and not column.primary_key
-                ):
-                    log.warning(
-                        "%s.%s is added NOT NULL without a server default: the "
-                        "upgrade fails on a table with rows; add it nullable, fill "
-                        "it, then set NOT NULL, or give it a server_default",
-                        operation.table_name,
-                        column.name,
-                    )
-
-
-def say_what_a_database_refuses(script: ops.MigrationScript) -> None:
-    """One line for each thing of the file that a database refuses as written: a
-    ``String()`` without a length (MariaDB/MySQL's VARCHAR needs one), an index
-    with a trigram operator class (PostgreSQL needs the pg_trgm extension, which
-    revision files do not create)."""
-    for container in script.upgrade_ops_list:
-        for operation in walked(container.ops):
-            if isinstance(operation, ops.CreateTableOp):
-                columns = [c for c in operation.columns if isinstance(c, sa.Column)]
-            elif isinstance(operation, ops.AddColumnOp):
-                columns = [operation.column]
-            else:
-                columns = []
-            for column in columns:
-                if type(column.type) is sa.String and column.type.length is None:
-                    log.warning(
-                        "%s.%s is a String() without a length: MariaDB and MySQL "
-                        "cannot create it; give it a length, or use sa.Text()",
-                        operation.table_name,
-                        column.name,
-                    )
-            if isinstance(operation, ops.CreateIndexOp):
-                classes = operation.kw.get("postgresql_ops") or {}
-                if any(str(c).endswith("_trgm_ops") for c in classes.values()):
-                    log.warning(
-                        "index %s uses a trigram operator class: PostgreSQL needs "
-                        "the pg_trgm extension first; add "
-                        'op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm") '
-                        "before it",
-                        operation.index_name,
-                    )
-
-
-def walked(operations: list):
-    """Every op of a list, those inside a table's ops included."""
-    for operation in operations:
-        if isinstance(operation, ops.ModifyTableOps):
-            yield from operation.ops
-        else:
-            yield operation
-
-
 def shape_revision(context, revision, directives) -> None:
     """Alembic's ``process_revision_directives`` hook."""
     script = directives[0]
@@ -282,27 +216,9 @@ def shape_revision(context, revision, directives) -> None:
         directives[:] = []
         log.info("No changes in schema detected; no revision file written.")
     elif command == "revision":
-        say_what_fails_on_rows(script)
-        say_what_a_database_refuses(script)
-        mark_phase(context, script)
-
-
-def mark_phase(context, script: ops.MigrationScript) -> None:
-    """Hand the revision's deploy phase, found from its operations, to the template
-    (``phase = "contract"`` and the reasons above it, ``phases.py``); say a mixed
-    one should be split."""
-    found = phases.classify(
-        [op for upgrade_ops in script.upgrade_ops_list for op in upgrade_ops.ops]
-    )
-    context.opts["template_args"]["phase_classification"] = found
-    if found.phase == phases.MIXED:
-        log.warning(
-            "this revision breaks the running release (%s) and adds what the new "
-            "one needs (%s): split it into an expand revision and a contract one, "
-            "or no release serves while it runs",
-            "; ".join(found.breaks),
-            "; ".join(found.adds),
-        )
+        revision_notes.say_what_fails_on_rows(script)
+        revision_notes.say_what_a_database_refuses(script)
+        revision_notes.mark_phase(context, script)
 
 
 def models_tables_only(version_table: str):

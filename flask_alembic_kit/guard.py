@@ -26,7 +26,6 @@ Each new mismatch is logged once, not once per request.
 """
 
 import logging
-import math
 import os
 import threading
 import time
@@ -36,6 +35,12 @@ from alembic.util import CommandError
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from flask_alembic_kit.errors import first_line
+from flask_alembic_kit.guard_settings import (
+    DEFAULT_INTERVAL,
+    REFUSING_MODES,
+    guard_interval,
+    guard_mode,
+)
 from flask_alembic_kit.state import (
     DatabaseStates,
     MigrationState,
@@ -49,14 +54,7 @@ bp = Blueprint("health", __name__)
 # Endpoints served whatever the migration state: the health check reports it.
 EXEMPT_ENDPOINTS = frozenset({"health.healthz"})
 
-# What the guard does when the database is not at the code's head.
-GUARD_MODES = ("on", "strict", "warn", "off")
-REFUSING_MODES = ("on", "strict")  # answer 503 where the code cannot serve
-
-# How long a state the code serves in is kept before a request reads it again.
-DEFAULT_INTERVAL = 5.0
-LONGEST_INTERVAL = 3600.0
-
+# What the guard says it does when the code cannot serve on the database.
 REFUSING = "Requests are refused with 503 until the code can serve on it."
 SERVING = "Serving anyway (MIGRATION_GUARD=warn)."
 STRICT = "MIGRATION_GUARD=strict serves at the code's head only."
@@ -240,45 +238,6 @@ def healthz():
     if not serving:
         return refusal(state)
     return jsonify(state.as_json()), 200
-
-
-def guard_mode(value: str | None, log: logging.Logger) -> str:
-    """``MIGRATION_GUARD`` normalised to ``on``, ``warn`` or ``off`` (unset: ``on``).
-
-    An unknown value keeps the guard on, with a warning: a typo must not switch it
-    off, and must not stop ``alembic`` (which builds the app) with a traceback.
-    """
-    mode = (value or "on").strip().lower()
-    if mode not in GUARD_MODES:
-        log.warning(
-            "MIGRATION_GUARD=%r is not one of %s; the guard stays on.",
-            value,
-            ", ".join(GUARD_MODES),
-        )
-        return "on"
-    return mode
-
-
-def guard_interval(value, log: logging.Logger) -> float:
-    """``MIGRATION_GUARD_INTERVAL`` in seconds (unset: 5); 0 reads the revision on
-    every request. A value that is not a number from 0 to 3600 keeps the default,
-    with a warning, as an unknown mode does."""
-    if value is None or str(value).strip() == "":
-        return DEFAULT_INTERVAL
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds <= LONGEST_INTERVAL:
-        log.warning(
-            "MIGRATION_GUARD_INTERVAL=%r is not a number of seconds from 0 to %d; "
-            "it stays %g.",
-            value,
-            LONGEST_INTERVAL,
-            DEFAULT_INTERVAL,
-        )
-        return DEFAULT_INTERVAL
-    return seconds
 
 
 def init_app(app: Flask) -> None:

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from alembic import context
 from alembic.util import CommandError
 
+from flask_alembic_kit.code_revisions import squashed_into
 from flask_alembic_kit.internals import command_function
-from flask_alembic_kit.state import squashed_into
 
 # Alembic's wording for a revision id the history does not have (script/base.py).
 UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']+)'")

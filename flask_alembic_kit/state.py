@@ -3,17 +3,15 @@
 Read only: nothing here runs a migration. The guard and ``/healthz`` use it.
 """
 
-import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
-from flask_alembic_kit.phases import CONTRACT, MERGE, declared_phase
-from flask_alembic_kit.sections import history_config
-from flask_alembic_kit.serving import parent_ids, read_serving_heads
+from flask_alembic_kit.code_revisions import CodeRevisions, code_revisions
+from flask_alembic_kit.phases import CONTRACT, MERGE
+from flask_alembic_kit.serving import read_serving_heads
 
 UPGRADE_COMMAND = "alembic upgrade head"
 
@@ -125,62 +123,6 @@ class MigrationState:
 def revisions_text(revisions: tuple[str, ...]) -> str:
     """Revision ids as one string: ``"ab12"``, or ``"ab12, cd34"`` for branches."""
     return ", ".join(revisions)
-
-
-@dataclass(frozen=True)
-class CodeRevisions:
-    """The revisions of the code: its head(s) and every revision id it knows."""
-
-    heads: tuple[str, ...]
-    known: frozenset[str]
-    squashed: dict[str, str]  # a revision migration-squash replaced: its baseline
-    version_table: str = "alembic_version"
-    phases: dict[str, str] = field(default_factory=dict)  # declared (phases.py)
-    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def with_ancestors(self, revisions) -> set[str]:
-        """The revisions and every revision below them."""
-        found, todo = set(), list(revisions)
-        while todo:
-            revision = todo.pop()
-            if revision not in found:
-                found.add(revision)
-                todo += self.parents.get(revision, ())
-        return found
-
-    def pending(self, database: tuple[str, ...]) -> set[str]:
-        """The revisions between a database the code knows and the code's head."""
-        return self.with_ancestors(self.heads) - self.with_ancestors(database)
-
-
-@functools.cache
-def code_revisions(alembic_config: str, section: str = "alembic") -> CodeRevisions:
-    """Read the revision scripts named by an ``alembic.ini`` (the default database's
-    section, or a bind's), once per process.
-
-    They cannot change while the process runs, so the files are parsed only once.
-    """
-    config = history_config(alembic_config, section)
-    script = ScriptDirectory.from_config(config)
-    revisions = list(script.walk_revisions())
-    return CodeRevisions(
-        heads=tuple(sorted(script.get_heads())),
-        known=frozenset(each.revision for each in revisions),
-        squashed=squashed_into(script),
-        version_table=config.get_main_option("version_table", "alembic_version"),
-        phases={each.revision: declared_phase(each.module) for each in revisions},
-        parents={each.revision: parent_ids(script, each) for each in revisions},
-    )
-
-
-def squashed_into(script: ScriptDirectory) -> dict[str, str]:
-    """Each revision id squashed away by ``migration-squash``, and the baseline that
-    replaced it (the ``squashed`` tuple of a first revision)."""
-    found = {}
-    for base in script.get_bases():
-        module = script.get_revision(base).module
-        found |= dict.fromkeys(getattr(module, "squashed", ()), base)
-    return found
 
 
 def quiet_context(connection=None, dialect=None, opts=None) -> MigrationContext:

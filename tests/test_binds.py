@@ -28,8 +28,8 @@ from conftest import (
     failed_line,
     fresh_url,
 )
+from flask_alembic_kit.code_revisions import code_revisions
 from flask_alembic_kit.serving import kit_tables
-from flask_alembic_kit.state import code_revisions
 from in_process import importing_from
 from migrators import migrators
 from tools.histories import databases

@@ -16,6 +16,7 @@ from conftest import (
     fixture_script_directory,
 )
 from flask_alembic_kit import phases
+from flask_alembic_kit.code_revisions import CodeRevisions
 from flask_alembic_kit.enums.values import AlterEnumValuesOp
 from flask_alembic_kit.serving import read_serving_heads, serving_heads
 from flask_alembic_kit.state import (
@@ -24,7 +25,6 @@ from flask_alembic_kit.state import (
     CONTRACT_PENDING,
     OK,
     UNKNOWN,
-    CodeRevisions,
     compare,
 )
 
