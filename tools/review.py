@@ -24,6 +24,7 @@ from tools import (
     squawk,
     trace,
     trace_findings,
+    trace_servers,
 )
 from tools.graph import History
 from tools.review_arguments import parse_arguments
@@ -281,13 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     tracing = None
     try:
         if arguments.trace:
-            servers = trace.server_urls(arguments.postgresql, arguments.mysql)
+            servers = trace_servers.server_urls(arguments.postgresql, arguments.mysql)
             tracing = TraceOptions(arguments.rows, arguments.max_lock_ms, servers)
         result = review(Path(arguments.config), arguments.base, arguments.all, tracing)
     except (
         gitrepo.ReviewInputError,
         squawk.SquawkError,
-        trace.TraceError,
+        trace_servers.TraceError,
         SyntaxError,
     ) as error:
         print(f"migration-review: error: {error}", file=sys.stderr)

@@ -5,7 +5,7 @@ reused id, and the schemas the old and the squashed history build compared."""
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools import squash_review, trace
+from tools import squash_review, trace_servers
 from tools.review_graph import graph_finding, relative
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def check_squash(
         return
     # The schema check runs on the traced databases, else on SQLite and the
     # servers of TEST_POSTGRESQL_URL and TEST_MYSQL_URL.
-    servers = tracing.servers if tracing else trace.server_urls(None, None)
+    servers = tracing.servers if tracing else trace_servers.server_urls(None, None)
     folder = relative(history.database.folders[0], root)
     squash_review.compare_schemas(
         result.squash, config_path, root, result.merge_base, folder, servers

@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
+from flask_alembic_kit.errors import first_line
 from tools import baseline, gitrepo
 from tools.squash_arguments import parse_arguments
 from tools.squash_baseline import baseline_file, reflected_at
@@ -37,8 +38,8 @@ from tools.squash_review import (
     quiet_migrations,
     schema_at,
 )
-from tools.trace import TraceError, first_line, server_urls
 from tools.trace_findings import DATABASE_NAMES
+from tools.trace_servers import TraceError, server_urls
 
 
 @dataclass

@@ -19,20 +19,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
+from flask_alembic_kit.errors import first_line
 from flask_alembic_kit.network import add_connect_timeout
 from tools import gitrepo
 from tools.graph import History
 from tools.revision_ast import module_assignments
 from tools.revision_source import RevisionSource
 from tools.snapshot import schema_text
-from tools.trace import (
-    alembic_config,
-    connect_timeout,
-    first_line,
-    run,
-    traced_database,
-)
+from tools.trace import alembic_config, run
 from tools.trace_findings import DATABASE_NAMES
+from tools.trace_servers import connect_timeout, traced_database
 
 
 @dataclass

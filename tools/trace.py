@@ -4,26 +4,22 @@ and measure what each statement does, instead of guessing it from the text.
 Each history (the default database's, and each bind's: its alembic.ini section and
 version table) on its own. On each database (SQLite always; PostgreSQL and
 MariaDB/MySQL when a server is given), in a database created for the trace and
-dropped afterwards (on failure and Ctrl-C too): the real history up to the first
-reviewed revision's parent, every table filled with generated rows (``fill.py``),
-then each reviewed revision in order, statement by statement (``recorder.py``):
-its time, whether it succeeded; on PostgreSQL the locks it took on relations that
-existed before the revision and the tables or indexes it rewrote; on MariaDB/MySQL
-the ALTER algorithm the server needs for it. Then the round trip (downgrade,
-upgrade again) and, at the history's head, the comparison ``alembic check`` makes.
-After each revision of the expand phase, the base's models, which serve meanwhile,
-insert, select, update and delete a row of each class (``running_release.py``).
-What it finds becomes findings, as the linter's do.
+dropped afterwards (on failure and Ctrl-C too; ``trace_servers.py``): the real
+history up to the first reviewed revision's parent, every table filled with
+generated rows (``fill.py``), then each reviewed revision in order, statement by
+statement (``recorder.py``): its time, whether it succeeded; on PostgreSQL the locks
+it took on relations that existed before the revision and the tables or indexes it
+rewrote; on MariaDB/MySQL the ALTER algorithm the server needs for it. Then the
+round trip (downgrade, upgrade again) and, at the history's head, the comparison
+``alembic check`` makes. After each revision of the expand phase, the base's models,
+which serve meanwhile, insert, select, update and delete a row of each class
+(``running_release.py``). What it finds becomes findings, as the linter's do.
 """
 
 import argparse
 import io
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,15 +31,16 @@ from alembic.util import CommandError
 from flask_alembic_kit.errors import first_line
 from flask_alembic_kit.network import add_connect_timeout
 from flask_alembic_kit.sections import history_config
-from flask_alembic_kit.settings import Settings
-from flask_alembic_kit.urls import SettingError, database_url
-from tools.databases import create_database, drop_database
 from tools.fill import fill_tables
 from tools.interrupts import ctrl_c_noted, stop_if_interrupted
 from tools.recorder import Recorder, StatementTrace
 from tools.revision_source import RevisionSource
 from tools.running_release import ReleaseCheck, RunningRelease
 from tools.trace_findings import DATABASE_NAMES, with_op_lines
+from tools.trace_servers import connect_timeout, traced_database
+
+# Where it lived before trace_servers.py: tests/test_review_phases.py calls it here.
+from tools.trace_servers import server_urls as server_urls
 
 
 @dataclass
@@ -83,66 +80,6 @@ class DatabaseTrace:
     revisions: dict[str, RevisionTrace] = field(default_factory=dict)
     error: str | None = None  # the trace could not start (the history before failed)
     seconds: float = 0.0
-
-
-def connect_timeout() -> float:
-    """Seconds a server may take to answer before the trace gives up on it: the
-    migrations' own ``MIGRATION_CONNECT_TIMEOUT`` (10 unless set)."""
-    try:
-        return Settings.from_environment().connect_timeout
-    except SettingError as error:
-        raise TraceError(str(error)) from None
-
-
-class TraceError(Exception):
-    """A server given for the trace that is not a URL or does not answer."""
-
-
-def server_urls(postgresql: str | None, mysql: str | None) -> dict[str, sa.URL]:
-    """The servers to trace on: the options, else ``TEST_POSTGRESQL_URL`` and
-    ``TEST_MYSQL_URL``; SQLite always (``None``: a temporary file)."""
-    urls = {"sqlite": None}
-    for name, given, option, variable in (
-        ("postgresql", postgresql, "--postgresql", "TEST_POSTGRESQL_URL"),
-        ("mysql", mysql, "--mysql", "TEST_MYSQL_URL"),
-    ):
-        value = given or os.environ.get(variable)
-        if not value:
-            continue
-        try:
-            urls[name] = database_url(value)
-        except SettingError as error:
-            reason = str(error).split(" (", 1)[-1].rstrip(")")
-            where = option if given else variable
-            raise TraceError(f"{where} is not a database URL ({reason})") from None
-        if urls[name].get_backend_name() != name:
-            where = option if given else variable
-            raise TraceError(f"{where} is not a {DATABASE_NAMES[name]} URL")
-    return urls
-
-
-@contextmanager
-def traced_database(
-    name: str, server: sa.URL | None, purpose: str = "trace"
-) -> Iterator[sa.URL]:
-    """A database made for the trace (or another ``purpose``: ``squash``), dropped
-    after it whatever happens."""
-    if server is None:
-        with tempfile.TemporaryDirectory(prefix=f"migration-{purpose}-") as directory:
-            yield sa.URL.create("sqlite", database=f"{directory}/{purpose}.sqlite")
-        return
-    try:
-        # Named after this process, so that a leftover says whose it was.
-        prefix = f"migration_{purpose}_{os.getpid()}"
-        url = create_database(server, prefix, connect_timeout())
-    except sa.exc.DBAPIError as error:
-        shown = server.render_as_string(hide_password=True)
-        line = str(error.orig).strip().splitlines()[0]
-        raise TraceError(f"cannot create a database on {shown}: {line}") from None
-    try:
-        yield url
-    finally:
-        drop_database(server, url, connect_timeout())
 
 
 @dataclass(frozen=True)
