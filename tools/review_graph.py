@@ -11,7 +11,7 @@ from tools import gitrepo, lint
 from tools.graph import History, parents
 
 if TYPE_CHECKING:
-    from tools.review import HistoryReview
+    from tools.review_results import HistoryReview
 
 # Checks on the history as a whole. Only edited-revision (and render-failed, on the
 # revision file) can be acknowledged: the others break `alembic upgrade head`.

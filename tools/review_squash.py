@@ -9,7 +9,8 @@ from tools import squash_review, trace_servers
 from tools.review_graph import graph_finding, relative
 
 if TYPE_CHECKING:
-    from tools.review import HistoryReview, Review, TraceOptions
+    from tools.review import TraceOptions
+    from tools.review_results import HistoryReview, Review
 
 
 def check_squash(
