@@ -1,19 +1,24 @@
-"""The review as Markdown, for a pull-request comment (``report_json.py``: as JSON)."""
+"""The review as Markdown, for a pull-request comment (``report_json.py``: as JSON;
+``report_trace.py``: what ``--trace`` measured)."""
 
 from flask_alembic_kit.offline import OFFLINE_BATCH_REFUSED
 from tools.lint import Finding
+from tools.report_trace import each_trace, measured_section, traced_on
+
+# Where it lived before report_trace.py: tests/test_trace.py calls it here.
+from tools.report_trace import statement_row as statement_row
 
 DIALECT_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
 
 
 def as_markdown(review) -> str:
     """The review as Markdown, to paste into or post as a pull-request comment."""
+    labelled = is_labelled(review)
     lines = [headline(review), "", summary(review), ""]
-    lines += traced_on(review)
+    lines += traced_on(review, labelled)
     lines += batch_note(review)
     lines += graph_section(review)
     lines += squash_section(review)
-    labelled = is_labelled(review)
     for history in review.histories:
         for item in history.revisions:
             lines += revision_section(item, labelled)
@@ -28,15 +33,6 @@ def is_labelled(review) -> bool:
     """Whether the report names the database of each part: when it shows more than
     the default database's history."""
     return sum(history.shown() for history in review.histories) > 1
-
-
-def each_trace(review) -> list[tuple[str, object]]:
-    """Every trace made, as (the database, its ``DatabaseTrace`` on one backend)."""
-    return [
-        (history.name, database_trace)
-        for history in review.histories
-        for database_trace in history.traces.values()
-    ]
 
 
 def needs_a_live_database(rendered) -> bool:
@@ -66,107 +62,6 @@ def batch_note(review) -> list[str]:
         f"so their SQL is not shown below; {where}.",
         "",
     ]
-
-
-def traced_on(review) -> list[str]:
-    """With ``--trace``: where the revisions ran, and with how many rows; what could
-    not be traced or filled, on which backend and (with other databases shown)
-    in which database."""
-    if not review.traced():
-        return []
-    traces = each_trace(review)
-    servers = dict.fromkeys(
-        trace.server_version or trace.database for _, trace in traces
-    )
-    rows = traces[0][1].rows
-    lines = [f"Traced on {', '.join(servers)}, at {rows:,} generated rows per table."]
-    backends = {backend for history in review.histories for backend in history.traces}
-    if backends == {"sqlite"}:
-        lines.append(
-            "Traced on SQLite only: set TEST_POSTGRESQL_URL / TEST_MYSQL_URL or pass "
-            "--postgresql / --mysql to measure locks and rewrites on the servers."
-        )
-    labelled = is_labelled(review)
-    for name, trace in traces:
-        where = f"{trace.database}, database `{name}`" if labelled else trace.database
-        if trace.error:
-            lines.append(f"{where}: not traced: {trace.error}")
-        refused = {t: why for t, why in trace.filled.items() if "left empty" in why}
-        for table, why in refused.items():
-            lines.append(f"{where}: table `{table}` {why}.")
-    return [f"> {line}  " for line in lines] + [""]
-
-
-def measured_section(item, traces: dict) -> list[str]:
-    """With ``--trace``: each statement per database, with what it did."""
-    if not item.measured:
-        return []
-    lines = ["**Measured**", ""]
-    for database, trace in item.measured.items():
-        database_trace = traces[database]
-        lines.append(f"{database_trace.server_version}:")
-        lines.append("")
-        if trace.statements:
-            lines += [
-                "| line | statement | ms | locks (blocks) | rewrite / algorithm |",
-                "|---|---|---|---|---|",
-            ]
-            lines += [statement_row(statement) for statement in trace.statements]
-            lines.append("")
-        if trace.not_traced is not None:
-            lines.append(f"- ⚠️ {trace.not_traced}")
-        if trace.error is not None:
-            lines.append(f"- ❌ upgrade failed: {trace.error}")
-        elif trace.round_trip is not None:
-            mark = "✅" if trace.round_trip == "ok" else "❌"
-            lines.append(f"- {mark} downgrade and upgrade again: {trace.round_trip}")
-        if trace.models_differ:
-            lines.append("- ❌ models and database differ at the head")
-        lines += release_lines(trace.running_release)
-        lines.append("")
-    return lines
-
-
-def release_lines(check) -> list[str]:
-    """In the expand phase: what the running release's models did after it."""
-    if check is None:
-        return []
-    if check.error is not None:
-        return [f"- ⚠️ not checked against the running release: {check.error}"]
-    if check.failures:
-        failed = "; ".join(
-            f"{each['class']} {each['op']}: {each['error']}" for each in check.failures
-        )
-        return [f"- ❌ the running release (the base's models): {failed}"]
-    classes = ", ".join(check.checked) or "no class of this database"
-    return [
-        "- ✅ the running release (the base's models) inserts, selects, updates "
-        f"and deletes a row of {classes}"
-    ]
-
-
-def statement_row(statement) -> str:
-    """One traced statement as a table row."""
-    locks = "; ".join(
-        f"{lock.mode} on {lock.relation} ({lock.blocks}"
-        + (f", since line {lock.since_line})" if lock.since_line else ")")
-        for lock in statement.locks
-        if not lock.index
-    )
-    done = ", ".join(
-        part
-        for part in (
-            "rewrote " + ", ".join(statement.rewrites) if statement.rewrites else "",
-            statement.algorithm or "",
-        )
-        if part
-    )
-    sql = statement.short().replace("|", "\\|")
-    if not statement.ok:
-        sql += f" — failed: {statement.error}"
-    sql = f"`` {sql} ``" if "`" in sql else f"`{sql}`"
-    line = statement.line if statement.line is not None else ""
-    return f"| {line} | {sql} | {statement.ms:.1f} | {locks or '—'} | {done or '—'} |"
 
 
 def headline(review) -> str:
