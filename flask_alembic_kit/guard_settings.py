@@ -16,7 +16,8 @@ LONGEST_INTERVAL = 3600.0
 
 
 def guard_mode(value: str | None, log: logging.Logger) -> str:
-    """``MIGRATION_GUARD`` normalised to ``on``, ``strict``, ``warn`` or ``off`` (unset: ``on``).
+    """``MIGRATION_GUARD`` normalised to ``on``, ``strict``, ``warn`` or ``off``
+    (unset: ``on``).
 
     An unknown value keeps the guard on, with a warning: a typo must not switch it
     off, and must not stop ``alembic`` (which builds the app) with a traceback.
