@@ -22,7 +22,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from flask_alembic_kit.command_arguments import has_revisions, named_by, relative_step
+from flask_alembic_kit.command_arguments import (
+    has_revisions,
+    named_by,
+    refuse_one_history_options,
+    relative_step,
+)
 from flask_alembic_kit.connection import connect
 from flask_alembic_kit.errors import UNDO_ON_FAILURE
 from flask_alembic_kit.internals import command_function, outer_context, reinstall
@@ -130,33 +135,6 @@ def bind_configs(config: Config, names: list[str]) -> list[Config]:
     return configs
 
 
-# ``alembic revision`` options that are about one history: given to every
-# database, they would write one revision id twice, or fail in the other history.
-ONE_HISTORY_OPTIONS = {
-    "rev_id": "--rev-id",
-    "head": "--head",
-    "splice": "--splice",
-    "branch_label": "--branch-label",
-    "version_path": "--version-path",
-    "depends_on": "--depends-on",
-}
-
-
-def refuse_one_history_options(config: Config, configs: list[Config]) -> None:
-    """Refuse an option that is about one history when the command would run on
-    more than one database."""
-    if not configs or command_of(config) != "revision":
-        return
-    options = config.cmd_opts
-    for option, flag in ONE_HISTORY_OPTIONS.items():
-        value = getattr(options, option, None)
-        if value and not (option == "head" and value in ("head", "base")):
-            raise CommandError(
-                f"{flag} is about one history, and this command would run on every "
-                "database: choose one with -x bind=default or -n NAME"
-            )
-
-
 def check_binds_answer(
     config: Config, project: FlaskProject, others: list[Config]
 ) -> None:
@@ -200,9 +178,10 @@ def binds_before_and_after_default(
 
 def heading(config: Config, name: str) -> None:
     """Say which database the lines that follow are about: a line of its own, a SQL
-    comment in a ``--sql`` script."""
+    comment in a ``--sql`` script; flushed, as the log lines after it go to stderr."""
     comment = "--" if getattr(config.cmd_opts, "sql", False) else "#"
     config.print_stdout(f"{comment} database {name}")
+    config.stdout.flush()
 
 
 def moves(config: Config, bind_config: Config, others: list[Config]) -> bool:

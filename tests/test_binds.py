@@ -262,6 +262,47 @@ class Twice(db.Model):
 """
 
 
+def test_each_heading_comes_before_its_databases_log_lines(project, tmp_path):
+    """Run as a process whose output goes to one pipe (a CI log), with Python's
+    stdout buffered as it is by default: the heading is not held in the buffer
+    behind the log lines that follow it on stderr."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    models = copy / "app" / "models.py"
+    models.write_text(models.read_text() + TAGS)
+    default, audit = sqlite_databases(tmp_path)
+    assert runner(copy, default, audit)("upgrade", "head").returncode == 0
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+        "DATABASE_URL": default.render_as_string(hide_password=False),
+        "DATABASE_URL_AUDIT": audit.render_as_string(hide_password=False),
+    }
+
+    written = subprocess.run(
+        [sys.executable, "-m", "alembic", "revision", "--autogenerate", "-m", "Tags"],
+        cwd=copy,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+
+    assert written.returncode == 0, written.stdout
+    said = [
+        line
+        for line in written.stdout.splitlines()
+        if line.startswith("# database") or "No changes" in line or "Detected" in line
+    ]
+    assert said == [
+        "# database audit",
+        "INFO  [alembic.env] No changes in schema detected; no revision file written.",
+        "# database default",
+        "INFO  [alembic.autogenerate.compare.tables] Detected added table 'tags'",
+    ]
+
+
 def test_a_failed_default_run_takes_back_the_binds_revision_file(project, tmp_path):
     """The binds' revision files are written first, each under its heading; when the
     default database's run then fails, the file written for the bind goes too, so
