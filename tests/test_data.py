@@ -1,7 +1,6 @@
 """Data preservation: rows written before a revision outlive its up and down."""
 
 import pytest
-import sqlalchemy as sa
 
 from conftest import SECTIONS, Database, insert_sample_rows, kept, revisions
 
@@ -34,36 +33,3 @@ def test_every_revision_keeps_existing_rows(database, section):
         assert rows_written >= 2 * 3
     else:  # one revision: it made the tables, and no revision came after it
         assert rows_written == 0
-
-
-def test_display_name_is_backfilled_from_username(database, history):
-    display_name_revision = next(r for r in history if "display name" in r.doc.lower())
-    database.upgrade(display_name_revision.down_revision)
-    insert_sample_rows(database, per_table=5)
-    usernames = [row["username"] for row in database.rows()["users"]]
-
-    database.upgrade(display_name_revision.revision)
-
-    users = database.rows()["users"]
-    assert [row["display_name"] for row in users] == usernames
-    column = next(
-        c
-        for c in sa.inspect(database.engine).get_columns("users")
-        if c["name"] == "display_name"
-    )
-    assert column["nullable"] is False
-
-
-def test_posts_survive_the_users_table_being_rebuilt(database, history):
-    """On SQLite batch mode copies, drops and renames ``users``: with foreign keys
-    enforced the drop would take every post with it (ON DELETE CASCADE)."""
-    display_name_revision = next(r for r in history if "display name" in r.doc.lower())
-    database.upgrade(display_name_revision.down_revision)
-    insert_sample_rows(database)
-    posts = database.rows()["posts"]
-    assert len(posts) == 3
-
-    database.upgrade("head")
-    database.downgrade(display_name_revision.down_revision)
-
-    assert database.rows()["posts"] == posts

@@ -3,7 +3,8 @@
 The schema comes from migrating an empty database to head (never from the models),
 dumped with SQLAlchemy's inspector in a stable order. One file per database in
 ``schema/``: ``sqlite.txt`` always, ``postgresql.txt`` and ``mysql.txt`` from a
-server given by URL (a throw-away database is created there and dropped again). In a
+server given by URL, or by the variable the tests read (``TEST_POSTGRESQL_URL``,
+``TEST_MYSQL_URL``): a throw-away database is created there and dropped again. In a
 pull request, the diff of these files shows the schema change next to the revision.
 """
 
@@ -134,13 +135,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         prog="schema-snapshot",
         description="Write schema/<database>.txt: the schema after "
         "`alembic upgrade head` on an empty database. SQLite always; a server when "
-        "its URL is given (a throw-away database is made on it).",
+        "its URL is given or its test variable is set (a throw-away database is "
+        "made on it).",
     )
     for backend, variable in SERVER_OPTIONS.items():
         parser.add_argument(
             f"--{backend}",
             metavar="SERVER_URL",
-            help=f"also snapshot {backend} on this server (e.g. ${variable})",
+            default=os.environ.get(variable) or None,
+            help=f"also snapshot {backend} on this server (default: ${variable}, "
+            "the server the tests use, when it is set)",
         )
     parser.add_argument(
         "--check",
@@ -201,8 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         databases, SERVER_OPTIONS.keys() - backends.keys()
     ):
         path = snapshot_path(config_path, backend, bind)
-        if arguments.check and path.exists():
-            print(f"{os.path.relpath(path)}: not checked; give --{backend} SERVER_URL")
+        if path.exists():
+            done = "not checked" if arguments.check else "not rewritten"
+            print(
+                f"{os.path.relpath(path)}: {done}; give --{backend} SERVER_URL or "
+                f"set {SERVER_OPTIONS[backend]}"
+            )
     return 1 if stale else 0
 
 
