@@ -130,7 +130,8 @@ class MigrationGuard:
             # The driver's message names the host at most, never the password; it goes
             # to the log only, never into an answer.
             state = unavailable_state(self.alembic_config, section)
-            return state, f"Cause: {first_line(getattr(error, 'orig', None) or error)}"
+            cause = first_line(getattr(error, "orig", None) or error).rstrip(".")
+            return state, f"Cause: {cause}."
         except CommandError as error:
             # Alembic found no revision scripts where ALEMBIC_CONFIG points, as with a
             # non-editable install, which has no alembic.ini next to the package. The
