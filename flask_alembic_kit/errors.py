@@ -54,6 +54,16 @@ def one_line(error: sa.exc.DBAPIError) -> str:
     return line.removeprefix("connection failed: ").replace("FATAL:  ", "")
 
 
+def waiting_for_run_lock(settings) -> str:
+    """The line said when the run lock is held as a migration starts: it waits,
+    silent otherwise, for as long as ``MIGRATION_RUN_LOCK_WAIT`` allows."""
+    return (
+        "Waiting for the run lock: another migration of this database holds it (or "
+        "one whose network was cut, until the server ends its session); giving up "
+        f"after MIGRATION_RUN_LOCK_WAIT ({settings.run_lock_wait:g} s)"
+    )
+
+
 def run_lock_busy() -> CommandError:
     """The error for a run lock that another migrator held for too long."""
     return CommandError(

@@ -30,6 +30,7 @@ from flask_alembic_kit.errors import (
     revision_failed,
     revision_raised,
     run_lock_busy,
+    waiting_for_run_lock,
 )
 from flask_alembic_kit.history_errors import behind_head_explained, explained
 from flask_alembic_kit.internals import command_function
@@ -207,7 +208,11 @@ def postgresql_run_lock(
     connection.exec_driver_sql(f"SET lock_timeout = {wait}")
     connection.exec_driver_sql("SET statement_timeout = 0")  # a role's default
     try:
-        connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+        if not connection.exec_driver_sql(
+            f"SELECT pg_try_advisory_lock({key})"
+        ).scalar():
+            log.info(waiting_for_run_lock(settings))
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
     except sa.exc.OperationalError as error:
         if is_lock_timeout(error):
             raise run_lock_busy() from error
@@ -225,9 +230,11 @@ def mysql_run_lock(connection: sa.Connection, settings: Settings, version_table:
     if len(name) > 64:  # MySQL refuses longer lock names
         name = f"alembic.{hashlib.sha256(name.encode()).hexdigest()[:56]}"
     lock = sa.text("SELECT GET_LOCK(:name, :wait)")
-    held = connection.execute(lock, {"name": name, "wait": settings.run_lock_wait})
-    if held.scalar() != 1:
-        raise run_lock_busy()
+    if connection.execute(lock, {"name": name, "wait": 0}).scalar() != 1:
+        log.info(waiting_for_run_lock(settings))
+        held = connection.execute(lock, {"name": name, "wait": settings.run_lock_wait})
+        if held.scalar() != 1:
+            raise run_lock_busy()
     kept_ddl = KeptDdl(version_table)
     journal = Journal(version_table)  # a rerun resumes a revision cut short
     release = f"DO RELEASE_LOCK('{name}')"

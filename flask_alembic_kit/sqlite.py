@@ -11,6 +11,7 @@ that the revisions before a failing one are kept.
 
 import logging
 import re
+import sqlite3
 import warnings
 from contextlib import contextmanager
 
@@ -19,7 +20,7 @@ from alembic.operations.batch import ApplyBatchImpl
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
-from flask_alembic_kit.errors import run_lock_busy
+from flask_alembic_kit.errors import run_lock_busy, waiting_for_run_lock
 from flask_alembic_kit.internals import in_transaction_of_its_own
 from flask_alembic_kit.settings import Settings, milliseconds
 
@@ -78,12 +79,13 @@ def write_lock(connection: sa.Connection, settings: Settings):
     try:
         driver_connection.isolation_level = None
         driver_connection.execute("PRAGMA foreign_keys = OFF")
-        driver_connection.execute(
-            f"PRAGMA busy_timeout = {milliseconds(settings.run_lock_wait)}"
-        )
         transaction = connection.begin()  # SQLAlchemy's begin sends nothing itself
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if not immediately_locked(driver_connection):
+                log.info(waiting_for_run_lock(settings))
+                wait = milliseconds(settings.run_lock_wait)
+                driver_connection.execute(f"PRAGMA busy_timeout = {wait}")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
         except sa.exc.OperationalError as error:
             transaction.rollback()
             if "database is locked" in str(error.orig):
@@ -107,6 +109,18 @@ def write_lock(connection: sa.Connection, settings: Settings):
         driver_connection.isolation_level = isolation_level
         for name, value in was.items():
             driver_connection.execute(f"PRAGMA {name} = {value}")
+
+
+def immediately_locked(driver_connection) -> bool:
+    """``BEGIN IMMEDIATE`` without waiting: whether the write lock was free."""
+    driver_connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        driver_connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "database is locked" not in str(error):
+            raise
+        return False
+    return True
 
 
 ALEMBIC_AUTOCOMMIT_BLOCK = MigrationContext.autocommit_block

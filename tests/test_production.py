@@ -487,12 +487,26 @@ def test_run_lock_wait_is_bounded(project):
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+    # It said it was waiting, and for how long, before it gave up.
+    assert (
+        "Waiting for the run lock: another migration of this database holds it (or "
+        "one whose network was cut, until the server ends its session); giving up "
+        "after MIGRATION_RUN_LOCK_WAIT (1 s)"
+    ) in result.stderr
     assert (
         "FAILED: another migration is running on this database, for longer than "
         "MIGRATION_RUN_LOCK_WAIT allows; let it finish, then run this one again"
     ) in result.stdout
     assert project.current() is None
     assert current.returncode == 0, current.stderr
+
+
+def test_a_migrator_that_finds_the_run_lock_free_does_not_say_it_waits(project):
+    result = project.alembic("upgrade", "head")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Waiting for the run lock" not in result.stderr
+    assert project.current() == project.head
 
 
 # The longest database names the servers allow: PostgreSQL 63 bytes, MariaDB 64.
