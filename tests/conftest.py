@@ -10,6 +10,7 @@ import datetime
 import decimal
 import functools
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -447,6 +448,21 @@ def server_databases_dropped():
     """The databases the tests emptied and kept for reuse are dropped at the end."""
     yield
     drop_free_databases()
+
+
+@pytest.fixture(autouse=True)
+def console_handlers_end_with_their_test():
+    """A command run in the test process with the project's alembic.ini (not through
+    ``alembic_runner``, which puts logging back itself) has env.py's ``fileConfig``
+    give the root logger a console handler bound to this test's captured stderr.
+    It goes with the test: a later test's log lines would meet a closed stream, and
+    print "--- Logging error ---" with a whole stack into that test's output."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
 
 
 @pytest.fixture(params=configured_backends())
