@@ -3,7 +3,8 @@ SQLAlchemy, so that no event fires, and in its transaction).
 
 - PostgreSQL: the relations of the schema, their files (a rewrite changes one), the
   locks a backend holds, and a watcher that reads them from a second connection
-  while a statement runs outside a transaction.
+  while a statement runs outside a transaction (a snapshot held open meanwhile, so
+  that ``CREATE INDEX CONCURRENTLY`` cannot end unseen).
 - MariaDB/MySQL: the ALTER algorithm a statement needs, asked of the server on an
   empty copy of its table.
 """
@@ -86,14 +87,23 @@ class LockWatcher:
     """PostgreSQL: the locks a backend holds while a statement runs outside a
     transaction (``CREATE INDEX CONCURRENTLY`` in an ``autocommit_block``), whose
     locks are gone when it returns: read from a second connection until stopped.
-    A statement shorter than one reading may show none."""
+
+    A quick statement could end between two readings, all the more on a busy
+    machine. So a third connection holds a snapshot open (a REPEATABLE READ
+    transaction) until the first reading that sees a lock, or ``HOLD_AT_MOST``:
+    ``CREATE INDEX CONCURRENTLY`` waits for older snapshots before it ends, under
+    its lock, so the lock is seen. Statements that wait for no snapshot do not
+    notice it."""
+
+    HOLD_AT_MOST = 2.0  # seconds: a statement that takes no lock is held no longer
 
     def __init__(self, engine: sa.Engine, pid: int) -> None:
         """Start watching the backend ``pid``; return once the first reading is
         done, so that the statement runs under watch."""
-        arguments, keywords = engine.dialect.create_connect_args(engine.url)
-        self.connection = engine.dialect.loaded_dbapi.connect(*arguments, **keywords)
-        self.connection.autocommit = True
+        self.connection = self.connect(engine, autocommit=True)
+        self.holder = self.connect(engine, autocommit=False)
+        query(self.holder, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        query(self.holder, "SELECT 1")  # the snapshot, held until released
         self.sql = HELD_LOCKS.format(pid=int(pid))
         self.seen: set[tuple[int, str]] = set()
         self.done = threading.Event()
@@ -102,17 +112,37 @@ class LockWatcher:
         self.thread.start()
         self.watching.wait(timeout=5)
 
+    @staticmethod
+    def connect(engine: sa.Engine, autocommit: bool):
+        """A driver connection of the trace's own to the engine's database."""
+        arguments, keywords = engine.dialect.create_connect_args(engine.url)
+        connection = engine.dialect.loaded_dbapi.connect(*arguments, **keywords)
+        connection.autocommit = autocommit
+        return connection
+
     def watch(self) -> None:
-        """Read the backend's locks every millisecond."""
+        """Read the backend's locks every millisecond; let the snapshot go once a
+        lock is seen."""
+        started = time.monotonic()
         while not self.done.is_set():
             self.seen |= set(query(self.connection, self.sql))
             self.watching.set()
+            if self.seen or time.monotonic() - started > self.HOLD_AT_MOST:
+                self.release()
             time.sleep(0.001)
+
+    def release(self) -> None:
+        """End the transaction that holds the snapshot, once."""
+        if self.holder is not None:
+            holder, self.holder = self.holder, None
+            holder.rollback()
+            holder.close()
 
     def stop(self) -> set[tuple[int, str]]:
         """Stop watching; the locks seen."""
         self.done.set()
         self.thread.join()
+        self.release()
         self.connection.close()
         return self.seen
 
