@@ -7,6 +7,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from bench.databases import as_environment, fresh_database
 from bench.projects import (
     BEFORE_BINDS,
@@ -21,8 +23,10 @@ from bench.projects import (
 )
 from bench.report import Row, checked
 from bench.timing import Command, Rounds, rounds, run, timed
+from flask_alembic_kit.serving import kit_tables
 
 PYTHON = sys.executable
+VERSION_TABLE = "alembic_version"
 
 # The floor: a process that imports SQLAlchemy, connects and reads alembic_version.
 SQLALCHEMY_FLOOR = (
@@ -84,8 +88,11 @@ def latency_projects(workdir: Path) -> dict[str, Path]:
 
 # The contenders of the latency section, each with its databases: the one-database
 # rows share one database (the same history); ours with two adds an audit database
-# to it; Flask-Migrate's --multidb has two of its own (its history is its own).
-DATABASES = ("default", "audit", "peer default", "peer audit")
+# to it; Flask-Migrate's --multidb has two of its own (its history is its own). The
+# one-database peers' ``check`` reads a twin of the shared one without the kit's
+# serving table (``serving.py``), which they would report as a table the models
+# lack.
+DATABASES = ("default", "audit", "peer default", "peer audit", "peers' check")
 
 
 def at_head(projects: dict[str, Path], databases: dict) -> None:
@@ -97,6 +104,20 @@ def at_head(projects: dict[str, Path], databases: dict) -> None:
     peer_default, peer_audit = peer_databases(databases)
     run(flask_db(peer, peer_default, "migrate", "-m", "initial", audit=peer_audit))
     run(flask_db(peer, peer_default, "upgrade", audit=peer_audit))
+    run(alembic(projects["ours"], databases["peers' check"], "upgrade", "head"))
+    without_the_kits_tables(databases["peers' check"])
+
+
+def without_the_kits_tables(url: sa.URL) -> None:
+    """Drop the tables the kit keeps beside the version table: the peers' own
+    commands know nothing of them."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for table in sorted(kit_tables(VERSION_TABLE) - {VERSION_TABLE}):
+                connection.exec_driver_sql(f"DROP TABLE {table}")
+    finally:
+        engine.dispose()
 
 
 def peer_databases(databases: dict) -> tuple:
@@ -135,8 +156,10 @@ def check_commands(projects: dict[str, Path], databases: dict) -> dict:
     peer_default, peer_audit = peer_databases(databases)
     return {
         "ours": alembic(projects["ours"], default, "check"),
-        "before": alembic(projects["before"], default, "check"),
-        "flask_migrate": flask_db(projects["flask_migrate"], default, "check"),
+        "before": alembic(projects["before"], databases["peers' check"], "check"),
+        "flask_migrate": flask_db(
+            projects["flask_migrate"], databases["peers' check"], "check"
+        ),
         "two": alembic(projects["two"], default, "check", audit=audit),
         "flask_migrate_two": flask_db(
             projects["flask_migrate_two"], peer_default, "check", audit=peer_audit
