@@ -81,10 +81,12 @@ def write_lock(connection: sa.Connection, settings: Settings):
         driver_connection.execute("PRAGMA foreign_keys = OFF")
         transaction = connection.begin()  # SQLAlchemy's begin sends nothing itself
         try:
-            if not immediately_locked(driver_connection):
+            locked = immediately_locked(driver_connection)
+            # The wait bounds the rest of the run too: its COMMIT waits for readers.
+            wait = milliseconds(settings.run_lock_wait)
+            driver_connection.execute(f"PRAGMA busy_timeout = {wait}")
+            if not locked:
                 log.info(waiting_for_run_lock(settings))
-                wait = milliseconds(settings.run_lock_wait)
-                driver_connection.execute(f"PRAGMA busy_timeout = {wait}")
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
         except sa.exc.OperationalError as error:
             transaction.rollback()

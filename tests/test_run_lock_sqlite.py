@@ -2,6 +2,7 @@
 is busy."""
 
 import sqlite3
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -31,5 +32,30 @@ def test_busy_run_lock_fails_clearly_and_restores_the_connection(tmp_path, monke
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert driver_connection.isolation_level == ""
     database.upgrade("head")
+    assert database.current() is not None
+    database.engine.dispose()
+
+
+def test_the_commit_waits_for_a_reader_as_the_lock_does(tmp_path):
+    """The write lock is tried at once first (to say when it waits), but the run's
+    COMMIT, which waits for readers to finish, waits up to MIGRATION_RUN_LOCK_WAIT
+    too: a reader of the database mid-migration (the app, another migrator reading
+    the version table) must not fail the run with "database is locked"."""
+    url = sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
+    database = Database(url, sa.create_engine(url))
+    database.upgrade("base")
+    reader = sqlite3.connect(
+        url.database, isolation_level=None, check_same_thread=False
+    )
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM sqlite_master").fetchall()  # a SHARED lock
+    release = threading.Timer(1.0, reader.rollback)
+    release.start()
+    try:
+        command.upgrade(alembic_config(database.engine), "head")
+    finally:
+        release.join()
+        reader.close()
+
     assert database.current() is not None
     database.engine.dispose()
