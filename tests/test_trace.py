@@ -27,9 +27,11 @@ from conftest import (
     SERVER_URL_VARIABLES,
     configured_backends,
     database_url_from,
+    fresh_url,
 )
 from tools import report as report_module
 from tools.fill import fill_tables
+from tools.probes import LockWatcher
 from tools.recorder import StatementTrace
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
@@ -702,3 +704,28 @@ def test_audit_revision_is_traced_on_a_database_of_its_own(repository, capsys): 
             "INPLACE",
             {"audit_events": "LOCK=NONE"},
         )
+
+
+@pytest.mark.skipif("postgresql" not in SERVERS, reason="PostgreSQL's locks")
+def test_the_lock_watchers_snapshot_ends_with_its_connection(tmp_path, monkeypatch):
+    """The watcher holds a snapshot open (``probes.LockWatcher``); when its own
+    connection is lost, the snapshot goes too: a CREATE INDEX CONCURRENTLY waiting
+    for it would otherwise wait until its statement timeout."""
+    monkeypatch.setattr(LockWatcher, "HOLD_AT_MOST", 120.0)
+    with fresh_url("postgresql", tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as migrating, engine.connect() as admin:
+                pid = migrating.connection.driver_connection.info.backend_pid
+                watcher = LockWatcher(engine, pid)
+                assert watcher.holder is not None
+                lost = watcher.connection.info.backend_pid
+                admin.exec_driver_sql(f"SELECT pg_terminate_backend({lost})")
+
+                watcher.thread.join(timeout=30)
+
+                assert not watcher.thread.is_alive()
+                assert watcher.holder is None
+                assert watcher.stop() == set()
+        finally:
+            engine.dispose()

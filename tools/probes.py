@@ -9,6 +9,7 @@ SQLAlchemy, so that no event fires, and in its transaction).
   empty copy of its table.
 """
 
+import contextlib
 import re
 import threading
 import time
@@ -100,10 +101,15 @@ class LockWatcher:
     def __init__(self, engine: sa.Engine, pid: int) -> None:
         """Start watching the backend ``pid``; return once the first reading is
         done, so that the statement runs under watch."""
+        self.driver_error = engine.dialect.loaded_dbapi.Error
         self.connection = self.connect(engine, autocommit=True)
-        self.holder = self.connect(engine, autocommit=False)
-        query(self.holder, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        query(self.holder, "SELECT 1")  # the snapshot, held until released
+        try:
+            self.holder = self.connect(engine, autocommit=False)
+            query(self.holder, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            query(self.holder, "SELECT 1")  # the snapshot, held until released
+        except Exception:
+            self.connection.close()
+            raise
         self.sql = HELD_LOCKS.format(pid=int(pid))
         self.seen: set[tuple[int, str]] = set()
         self.done = threading.Event()
@@ -124,18 +130,27 @@ class LockWatcher:
         """Read the backend's locks every millisecond; let the snapshot go once a
         lock is seen."""
         started = time.monotonic()
-        while not self.done.is_set():
-            self.seen |= set(query(self.connection, self.sql))
-            self.watching.set()
-            if self.seen or time.monotonic() - started > self.HOLD_AT_MOST:
-                self.release()
-            time.sleep(0.001)
+        try:
+            while not self.done.is_set():
+                self.seen |= set(query(self.connection, self.sql))
+                self.watching.set()
+                if self.seen or time.monotonic() - started > self.HOLD_AT_MOST:
+                    self.release()
+                time.sleep(0.001)
+        except self.driver_error:
+            pass  # the watching connection is gone: what it saw stands
+        finally:
+            # Nor may a reading that failed leave the statement waiting for the
+            # snapshot until its own timeout.
+            self.release()
 
     def release(self) -> None:
         """End the transaction that holds the snapshot, once."""
         if self.holder is not None:
             holder, self.holder = self.holder, None
-            holder.rollback()
+            # A connection that is gone took its snapshot with it.
+            with contextlib.suppress(self.driver_error):
+                holder.rollback()
             holder.close()
 
     def stop(self) -> set[tuple[int, str]]:
