@@ -54,13 +54,19 @@ def one_line(error: sa.exc.DBAPIError) -> str:
     return line.removeprefix("connection failed: ").replace("FATAL:  ", "")
 
 
-def waiting_for_run_lock(settings) -> str:
+def waiting_for_run_lock(settings, backend: str = "") -> str:
     """The line said when the run lock is held as a migration starts: it waits,
-    silent otherwise, for as long as ``MIGRATION_RUN_LOCK_WAIT`` allows."""
+    silent otherwise, for as long as ``MIGRATION_RUN_LOCK_WAIT`` allows. SQLite's
+    write lock is also any writer's, the app's included."""
+    holders = (
+        "another migration or a writer of this database holds it"
+        if backend == "SQLite"
+        else "another migration of this database holds it (or one whose network "
+        "was cut, until the server ends its session)"
+    )
     return (
-        "Waiting for the run lock: another migration of this database holds it (or "
-        "one whose network was cut, until the server ends its session); giving up "
-        f"after MIGRATION_RUN_LOCK_WAIT ({settings.run_lock_wait:g} s)"
+        f"Waiting for the run lock: {holders}; giving up after "
+        f"MIGRATION_RUN_LOCK_WAIT ({settings.run_lock_wait:g} s)"
     )
 
 

@@ -208,9 +208,10 @@ def postgresql_run_lock(
     connection.exec_driver_sql(f"SET lock_timeout = {wait}")
     connection.exec_driver_sql("SET statement_timeout = 0")  # a role's default
     try:
-        if not connection.exec_driver_sql(
-            f"SELECT pg_try_advisory_lock({key})"
-        ).scalar():
+        free = connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})")
+        if not free.scalar():
+            if not settings.run_lock_wait:
+                raise run_lock_busy()
             log.info(waiting_for_run_lock(settings))
             connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
     except sa.exc.OperationalError as error:
@@ -231,6 +232,8 @@ def mysql_run_lock(connection: sa.Connection, settings: Settings, version_table:
         name = f"alembic.{hashlib.sha256(name.encode()).hexdigest()[:56]}"
     lock = sa.text("SELECT GET_LOCK(:name, :wait)")
     if connection.execute(lock, {"name": name, "wait": 0}).scalar() != 1:
+        if not settings.run_lock_wait:
+            raise run_lock_busy()
         log.info(waiting_for_run_lock(settings))
         held = connection.execute(lock, {"name": name, "wait": settings.run_lock_wait})
         if held.scalar() != 1:

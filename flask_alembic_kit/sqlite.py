@@ -11,7 +11,6 @@ that the revisions before a failing one are kept.
 
 import logging
 import re
-import sqlite3
 import warnings
 from contextlib import contextmanager
 
@@ -81,15 +80,19 @@ def write_lock(connection: sa.Connection, settings: Settings):
         driver_connection.execute("PRAGMA foreign_keys = OFF")
         transaction = connection.begin()  # SQLAlchemy's begin sends nothing itself
         try:
-            locked = immediately_locked(driver_connection)
+            locked = immediately_locked(connection)
             # The wait bounds the rest of the run too: its COMMIT waits for readers.
             wait = milliseconds(settings.run_lock_wait)
             driver_connection.execute(f"PRAGMA busy_timeout = {wait}")
             if not locked:
-                log.info(waiting_for_run_lock(settings))
+                if not settings.run_lock_wait:
+                    raise run_lock_busy()
+                log.info(waiting_for_run_lock(settings, "SQLite"))
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except sa.exc.OperationalError as error:
+        except (sa.exc.OperationalError, CommandError) as error:
             transaction.rollback()
+            if isinstance(error, CommandError):
+                raise
             if "database is locked" in str(error.orig):
                 raise run_lock_busy() from error
             raise
@@ -113,13 +116,14 @@ def write_lock(connection: sa.Connection, settings: Settings):
             driver_connection.execute(f"PRAGMA {name} = {value}")
 
 
-def immediately_locked(driver_connection) -> bool:
-    """``BEGIN IMMEDIATE`` without waiting: whether the write lock was free."""
-    driver_connection.execute("PRAGMA busy_timeout = 0")
+def immediately_locked(connection: sa.Connection) -> bool:
+    """``BEGIN IMMEDIATE`` without waiting: whether the write lock was free. Any
+    other error is the run's, as from the ``BEGIN IMMEDIATE`` that waits."""
+    connection.connection.driver_connection.execute("PRAGMA busy_timeout = 0")
     try:
-        driver_connection.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as error:
-        if "database is locked" not in str(error):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except sa.exc.OperationalError as error:
+        if "database is locked" not in str(error.orig):
             raise
         return False
     return True

@@ -40,7 +40,8 @@ def test_the_commit_waits_for_a_reader_as_the_lock_does(tmp_path):
     """The write lock is tried at once first (to say when it waits), but the run's
     COMMIT, which waits for readers to finish, waits up to MIGRATION_RUN_LOCK_WAIT
     too: a reader of the database mid-migration (the app, another migrator reading
-    the version table) must not fail the run with "database is locked"."""
+    the version table) must not fail the run with "database is locked". The reader
+    reads from before the migration to half a second into its COMMIT."""
     url = sa.URL.create("sqlite", database=str(tmp_path / "test.sqlite"))
     database = Database(url, sa.create_engine(url))
     database.upgrade("base")
@@ -49,13 +50,15 @@ def test_the_commit_waits_for_a_reader_as_the_lock_does(tmp_path):
     )
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM sqlite_master").fetchall()  # a SHARED lock
-    release = threading.Timer(1.0, reader.rollback)
-    release.start()
+    release = threading.Timer(0.5, reader.rollback)
+    sa.event.listen(database.engine, "commit", lambda connection: release.start())
     try:
         command.upgrade(alembic_config(database.engine), "head")
     finally:
-        release.join()
+        if release.is_alive():
+            release.join()
         reader.close()
 
+    assert release.finished.is_set()
     assert database.current() is not None
     database.engine.dispose()
