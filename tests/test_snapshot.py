@@ -136,3 +136,28 @@ def test_the_tests_server_is_snapshotted_without_an_option(
 
     assert f"schema/{backend}.txt: written" in capsys.readouterr().out
     assert stale.read_text() == (ROOT / "schema" / f"{backend}.txt").read_text()
+
+
+def test_a_tests_server_that_fails_is_named_and_nothing_is_written(
+    tmp_path, monkeypatch, capsys
+):
+    """The tests' variable names a server that refuses connections: one line
+    naming the variable, exit 2, and not one file rewritten, SQLite's included."""
+    for name in ("alembic", "schema"):
+        shutil.copytree(
+            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(CONFIG, tmp_path / "alembic.ini")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TEST_MYSQL_URL", raising=False)
+    monkeypatch.setenv("TEST_POSTGRESQL_URL", "postgresql://root:s3cret@127.0.0.1:1/x")
+    stale = tmp_path / "schema" / "sqlite.txt"
+    stale.write_text("table users\n", encoding="utf-8")
+
+    assert snapshot.main([]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("schema-snapshot: error: postgresql (TEST_POSTGRESQL_URL): ")
+    assert err.count("\n") == 1
+    assert "s3cret" not in err
+    assert stale.read_text(encoding="utf-8") == "table users\n"

@@ -24,10 +24,10 @@ from alembic.util import CommandError
 
 from flask_alembic_kit.sections import history_config
 from flask_alembic_kit.serving import kit_tables
-from flask_alembic_kit.urls import database_url
 from tools.databases import throwaway_database
 from tools.histories import history_sections
 from tools.schema_lines import table_lines
+from tools.trace_servers import TraceError, server_urls
 
 SNAPSHOT_FOLDER = "schema"
 SERVER_OPTIONS = {"postgresql": "TEST_POSTGRESQL_URL", "mysql": "TEST_MYSQL_URL"}
@@ -117,7 +117,7 @@ def snapshot_of(config_path: Path, url: sa.URL, bind: str | None = None) -> str:
 
 
 def snapshot(
-    config_path: Path, backend: str, server_url: str | None, bind: str | None = None
+    config_path: Path, backend: str, server: sa.URL | None, bind: str | None = None
 ) -> str:
     """The snapshot of one backend: SQLite in a temporary file, a server in a
     throw-away database."""
@@ -125,7 +125,7 @@ def snapshot(
         with tempfile.TemporaryDirectory(prefix="schema-snapshot-") as directory:
             url = sa.URL.create("sqlite", database=str(Path(directory) / "s.sqlite"))
             return snapshot_of(config_path, url, bind)
-    with throwaway_database(database_url(server_url), "schema_snapshot") as url:
+    with throwaway_database(server, "schema_snapshot") as url:
         return snapshot_of(config_path, url, bind)
 
 
@@ -142,7 +142,6 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(
             f"--{backend}",
             metavar="SERVER_URL",
-            default=os.environ.get(variable) or None,
             help=f"also snapshot {backend} on this server (default: ${variable}, "
             "the server the tests use, when it is set)",
         )
@@ -167,24 +166,29 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    backends = {"sqlite": None}
-    backends |= {
-        name: getattr(arguments, name)
-        for name in SERVER_OPTIONS
-        if getattr(arguments, name)
-    }
+    try:
+        backends = server_urls(arguments.postgresql, arguments.mysql)
+    except TraceError as error:
+        print(f"schema-snapshot: error: {error}", file=sys.stderr)
+        return 2
     stale = False
     databases = [None, *binds_of(config_path)]
-    for bind, (backend, server_url) in itertools.product(databases, backends.items()):
+    # Every snapshot is made before any file is written: a server that fails
+    # leaves the files as they were, not some of them rewritten.
+    texts = {}
+    for bind, (backend, server) in itertools.product(databases, backends.items()):
         try:
-            text = snapshot(config_path, backend, server_url, bind)
+            texts[bind, backend] = snapshot(config_path, backend, server, bind)
         except (sa.exc.SQLAlchemyError, ValueError, CommandError) as error:
             # CommandError: env.py refused to migrate (a bad MIGRATION_* value, the
             # run lock busy, a failed revision) and said why in its message.
             first = str(error).strip().splitlines()[0]
             where = f"{bind} on {backend}" if bind else backend
+            if backend != "sqlite" and not getattr(arguments, backend):
+                where += f" ({SERVER_OPTIONS[backend]})"
             print(f"schema-snapshot: error: {where}: {first}", file=sys.stderr)
             return 2
+    for (bind, backend), text in texts.items():
         path = snapshot_path(config_path, backend, bind)
         current = path.read_text(encoding="utf-8") if path.exists() else None
         relative_path = os.path.relpath(path)
