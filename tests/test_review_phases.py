@@ -19,7 +19,7 @@ from test_review import repository as repository  # noqa: F401  (the fixture)
 
 from conftest import configured_backends
 from in_process import importing_from
-from tools import report, report_json, review, trace
+from tools import report, report_json, review, trace_servers
 from tools.gitrepo import git
 from tools.review_phase import phase_of
 from tools.trace_findings import DATABASE_NAMES
@@ -235,7 +235,7 @@ def traced(project) -> tuple[dict, str]:
     """``migration-review --trace`` on the branch, on SQLite and each configured
     server (TEST_POSTGRESQL_URL, TEST_MYSQL_URL): the JSON report and the
     Markdown one."""
-    tracing = review.TraceOptions(50, 1000.0, trace.server_urls(None, None))
+    tracing = review.TraceOptions(50, 1000.0, trace_servers.server_urls(None, None))
     with importing_from(project):
         result = review.review(project / "alembic.ini", "main", tracing=tracing)
     return json.loads(report_json.as_json(result)), report.as_markdown(result)

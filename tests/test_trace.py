@@ -29,10 +29,10 @@ from conftest import (
     database_url_from,
     fresh_url,
 )
-from tools import report as report_module
 from tools.fill import fill_tables
 from tools.probes import LockWatcher
 from tools.recorder import StatementTrace
+from tools.report_trace import statement_row
 
 SERVERS = [name for name in configured_backends() if name != "sqlite"]
 ROWS = "2000"
@@ -649,7 +649,7 @@ def test_revisions_after_a_failed_round_trip_say_they_were_not_traced(
 def test_statements_with_backticks_stay_one_code_span():
     """MariaDB quotes names with backticks: the Markdown row still reads right."""
     statement = StatementTrace("ALTER TABLE posts CHANGE `body` content TEXT", 12)
-    row = report_module.statement_row(statement)
+    row = statement_row(statement)
     assert "| `` ALTER TABLE posts CHANGE `body` content TEXT `` |" in row
 
 

@@ -5,9 +5,6 @@ from flask_alembic_kit.offline import OFFLINE_BATCH_REFUSED
 from tools.lint import Finding
 from tools.report_trace import each_trace, measured_section, traced_on
 
-# Where it lived before report_trace.py: tests/test_trace.py calls it here.
-from tools.report_trace import statement_row as statement_row
-
 DIALECT_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
 
 

@@ -39,9 +39,6 @@ from tools.running_release import ReleaseCheck, RunningRelease
 from tools.trace_findings import DATABASE_NAMES, with_op_lines
 from tools.trace_servers import connect_timeout, traced_database
 
-# Where it lived before trace_servers.py: tests/test_review_phases.py calls it here.
-from tools.trace_servers import server_urls as server_urls
-
 
 @dataclass
 class RevisionTrace:
