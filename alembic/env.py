@@ -38,8 +38,8 @@ BIND = bind_of(config)
 target_metadata = project.metadata(BIND)
 VERSION_TABLE = config.get_main_option("version_table", "alembic_version")
 
-# Deploys without downtime (README): ``-x phase=expand``, and who may serve after
-# each revision (``deploys.py``).
+# Deploys without downtime (docs/deploys.md): ``-x phase=expand``, and who may
+# serve after each revision (``deploys.py``).
 DEPLOY = deploy_phases(context, BIND, VERSION_TABLE)
 
 # Options for both modes. Batch mode lets one revision file ALTER tables on SQLite

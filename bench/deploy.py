@@ -1,5 +1,5 @@
 """A rolling deploy under load, counted in failed requests: the issue's seven steps
-(README, "Deploys without downtime"), with real HTTP server processes of three
+(docs/deploys.md), with real HTTP server processes of three
 releases of the project, by ours and by two anchors.
 
 - A: the project (app/, alembic/ as they are in the working tree).

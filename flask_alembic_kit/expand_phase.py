@@ -1,6 +1,5 @@
 """``alembic -x phase=expand upgrade head``: the revisions the running release
-survives, applied before the new release starts (README, "Deploys without
-downtime").
+survives, applied before the new release starts (docs/deploys.md).
 
 Each history stops before its first revision that is not ``expand``
 (``phases.py``); every revision after that one waits with it. One line names

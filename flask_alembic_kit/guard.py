@@ -2,7 +2,7 @@
 
 With ``MIGRATION_GUARD=on`` (the default) every request but ``/healthz`` answers 503
 while the code cannot serve on the database: off its head, except by revisions a
-rolling deploy leaves there (README, "Deploys without downtime"). It serves on a
+rolling deploy leaves there (docs/deploys.md). It serves on a
 database ahead of its head by expand revisions only (the old release while the new
 one is deployed: ``serving.py`` says which releases may serve), and behind it by
 contract revisions only (the new release before the contract step). The check runs

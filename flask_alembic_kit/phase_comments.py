@@ -21,8 +21,7 @@ MEANINGS = {
     MIXED: (
         "Deploy phase: mixed. The running release breaks once it is applied, and "
         "this release needs what it adds: no release serves across it. Split it "
-        "into an expand revision and a contract one (README, Deploys without "
-        "downtime)."
+        "into an expand revision and a contract one (docs/deploys.md)."
     ),
 }
 
@@ -31,7 +30,7 @@ MEANINGS = {
 BY_HAND = (
     'Deploy phase: set "expand" when the running release keeps working once it is '
     'applied, "contract" when it takes away what the running release uses '
-    "(README, Deploys without downtime); migration-review checks it. Until then "
+    "(docs/deploys.md); migration-review checks it. Until then "
     "it is mixed: the expand phase holds it back, and no release serves across it."
 )
 MERGED = (

@@ -1,5 +1,4 @@
-"""Deploy phases: every revision is ``expand`` or ``contract`` (README, "Deploys
-without downtime").
+"""Deploy phases: every revision is ``expand`` or ``contract`` (docs/deploys.md).
 
 - **expand**: the release that is running keeps working once it is applied. It
   adds: a table, a nullable column, a column with a server default, an index, a

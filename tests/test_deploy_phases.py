@@ -1,4 +1,4 @@
-"""Deploy phases (README, "Deploys without downtime"): each revision's phase found
+"""Deploy phases (docs/deploys.md): each revision's phase found
 from its operations and written by autogenerate; ``alembic -x phase=expand`` on
 each history; the serving table every migration keeps; the guard's decision
 from it. On the kit's fixture project, on every configured database."""

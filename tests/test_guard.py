@@ -35,9 +35,9 @@ def app_on(database):
 @pytest.fixture
 def behind(history) -> str:
     """A revision the code at head cannot serve on: the parent of the newest
-    revision it needs, one that is not contract or merge (README, "Deploys
-    without downtime"). One revision behind head, unless the newest are contract
-    revisions, which the code serves before."""
+    revision it needs, one that is not contract or merge (docs/deploys.md). One
+    revision behind head, unless the newest are contract revisions, which the code
+    serves before."""
     for revision in reversed(history):
         if declared_phase(revision.module) not in (CONTRACT, MERGE):
             assert revision.down_revision, (

@@ -1,5 +1,5 @@
-"""The README's recipe "Renaming a column without downtime", followed step by step
-on the fixture project with real HTTP servers under load: ``users.display_name``
+"""The recipe "Renaming a column without downtime" (docs/deploys.md), followed step
+by step on the fixture project with real HTTP servers under load: ``users.display_name``
 becomes ``users.full_name`` in three releases, and no request fails.
 
 1. Release 1 adds ``full_name`` (expand) and writes both columns.

@@ -1,5 +1,4 @@
-"""A rolling deploy without downtime, with real HTTP servers (README, "Deploys
-without downtime").
+"""A rolling deploy without downtime, with real HTTP servers (docs/deploys.md).
 
 Three releases of the fixture project serve in processes of their own while a
 load thread creates, reads, updates and deletes users, as a load balancer in front
