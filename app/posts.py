@@ -13,8 +13,8 @@ from app.validation import TextField, json_body, page_arguments, page_json, vali
 bp = Blueprint("posts", __name__, url_prefix="/api/users/<id:user_id>/posts")
 
 POST_FIELDS = {
-    "title": TextField(Post.__table__.c.title),
-    "body": TextField(Post.__table__.c.body),
+    "title": TextField(sa.inspect(Post).columns.title),
+    "body": TextField(sa.inspect(Post).columns.body),
 }
 REQUIRED_ON_CREATE = frozenset(POST_FIELDS)
 

@@ -21,14 +21,16 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 USER_FIELDS = {
     "username": TextField(
-        User.__table__.c.username,
+        sa.inspect(User).columns.username,
         USERNAME,
         "may contain only letters, digits, '.', '_' and '-'",
     ),
     "email": TextField(
-        User.__table__.c.email, EMAIL, "must be an email address (name@example.org)"
+        sa.inspect(User).columns.email,
+        EMAIL,
+        "must be an email address (name@example.org)",
     ),
-    "display_name": TextField(User.__table__.c.display_name),
+    "display_name": TextField(sa.inspect(User).columns.display_name),
 }
 REQUIRED_ON_CREATE = frozenset({"username", "email"})
 

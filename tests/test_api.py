@@ -16,10 +16,10 @@ from app.db import db
 from app.models import Post, User
 from app.validation import MAX_PER_PAGE, TEXT_MAX_BYTES
 
-USERNAME_LENGTH = User.__table__.c.username.type.length
-EMAIL_LENGTH = User.__table__.c.email.type.length
-DISPLAY_NAME_LENGTH = User.__table__.c.display_name.type.length
-TITLE_LENGTH = Post.__table__.c.title.type.length
+USERNAME_LENGTH = sa.inspect(User).columns.username.type.length
+EMAIL_LENGTH = sa.inspect(User).columns.email.type.length
+DISPLAY_NAME_LENGTH = sa.inspect(User).columns.display_name.type.length
+TITLE_LENGTH = sa.inspect(Post).columns.title.type.length
 
 
 @pytest.fixture
@@ -447,13 +447,15 @@ def bad_text(column: sa.Column, *extra: st.SearchStrategy) -> st.SearchStrategy:
 
 
 USER_BAD_VALUES = {
-    "username": bad_text(User.__table__.c.username, BAD_USERNAME),
-    "email": bad_text(User.__table__.c.email, BAD_EMAIL),
-    "display_name": bad_text(User.__table__.c.display_name),
+    "username": bad_text(sa.inspect(User).columns.username, BAD_USERNAME),
+    "email": bad_text(sa.inspect(User).columns.email, BAD_EMAIL),
+    "display_name": bad_text(sa.inspect(User).columns.display_name),
 }
 POST_BAD_VALUES = {
-    "title": bad_text(Post.__table__.c.title),
-    "body": bad_text(Post.__table__.c.body, st.just("é" * (TEXT_MAX_BYTES // 2 + 1))),
+    "title": bad_text(sa.inspect(Post).columns.title),
+    "body": bad_text(
+        sa.inspect(Post).columns.body, st.just("é" * (TEXT_MAX_BYTES // 2 + 1))
+    ),
 }
 GOOD_USER = {"username": "storm", "email": "storm@example.org", "display_name": "S"}
 GOOD_POST = {"title": "Storm", "body": "Rain."}
